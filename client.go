@@ -1,0 +1,687 @@
+// Package runway is a Go client for the Runway AI video API served by Kie.ai
+// (https://api.kie.ai; not RunwayML's own developer API).
+//
+// It submits video tasks (Generate, Extend, GenerateAleph), receives Kie's completion
+// callbacks through an http.Handler that verifies, decodes and deduplicates them, and waits for
+// results with WaitForResult, which returns on the callback or on polling, whichever comes
+// first, so a lost callback never strands a paid task.
+//
+// # Quick start
+//
+//	c, err := runway.NewClient(os.Getenv("KIE_API_KEY"),
+//		runway.WithCallbackURL("https://example.com/kie/callback"))
+//	if err != nil { ... }
+//	id, err := c.Generate(ctx, runway.GenerateRequest{
+//		Prompt: "a cat surfing", Duration: 5, Quality: runway.Quality720p,
+//		AspectRatio: runway.AspectRatio16x9,
+//	})
+//	res, err := c.WaitForResult(ctx, id)
+//
+// # Callbacks
+//
+// Mount the client's handler in your mux; it also wakes that client's WaitForResult calls:
+//
+//	mux.Handle("/kie/callback", c.CallbackHandler(runway.WithHMACKey(key)))
+//
+// # Polling
+//
+// WaitForResult polls the details endpoint at once and then every DefaultPollInterval (with
+// jitter) until a terminal state, a callback, the wait timeout or the context ends it.
+//
+// # Errors
+//
+// A request the API refused is an *APIError (errors.Is against ErrUnauthorized,
+// ErrRateLimited, ...). A task that ran and failed is a *TaskError classified by Classify
+// (errors.Is against ErrModeration, ErrQuota, ...). A request refused locally is a
+// *ValidationError (ErrInvalidRequest). A wait that gave up is a *WaitError.
+package runway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Version is the SDK version sent in the User-Agent.
+const Version = "0.1.0"
+
+// Defaults.
+const (
+	DefaultBaseURL            = "https://api.kie.ai"
+	DefaultPollInterval       = 30 * time.Second
+	DefaultWaitTimeout        = 15 * time.Minute
+	DefaultCallbackTolerance  = 5 * time.Minute
+	DefaultMaxCallbackBytes   = 1 << 20
+	DefaultRequestTimeout     = 60 * time.Second
+	maxResponseBytes          = 1 << 20
+	maxErrorSnippet           = 256
+	maxRememberedAlephTaskIDs = 100000
+)
+
+// userAgent names the SDK and its version.
+var userAgent = "runway-go/" + Version + " (+https://github.com/b9c9aec2/runway-go)"
+
+// ErrOutcomeUnknown matches a submission error after which the task may or may not exist
+// (a timeout, a reset or a 5xx after the request was sent). The SDK never re-sends such a
+// submission, since that could create and bill a second task.
+var ErrOutcomeUnknown = errors.New("runway: submission outcome unknown")
+
+// Client talks to the Kie Runway API. It is safe for concurrent use.
+type Client struct {
+	apiKey      string
+	baseURL     *url.URL
+	hc          *http.Client
+	logger      *slog.Logger
+	maxRetries  int
+	waitMin     time.Duration
+	waitMax     time.Duration
+	callbackURL string
+
+	// Injected for tests: time and waiting.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+
+	bus        ResultBus
+	hub        *hub
+	stopListen func()
+
+	aleph *idSet // task ids submitted through GenerateAleph
+}
+
+// Option configures a Client. Build options only with the With* functions.
+type Option func(*clientConfig) error
+
+type clientConfig struct {
+	baseURL     string
+	hc          *http.Client
+	logger      *slog.Logger
+	maxRetries  int
+	waitMin     time.Duration
+	waitMax     time.Duration
+	callbackURL string
+	bus         ResultBus
+}
+
+// WithBaseURL sets the API base URL (default DefaultBaseURL). It must be an absolute http(s)
+// URL; a path prefix is kept.
+func WithBaseURL(rawURL string) Option {
+	return func(c *clientConfig) error {
+		if _, err := parseHTTPURL(rawURL); err != nil {
+			return fmt.Errorf("WithBaseURL: %w", err)
+		}
+		c.baseURL = rawURL
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client used for API calls. Its Timeout bounds each attempt.
+// nil is an error. The default has a DefaultRequestTimeout per attempt.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *clientConfig) error {
+		if hc == nil {
+			return errors.New("WithHTTPClient: nil *http.Client")
+		}
+		c.hc = hc
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: discard; nil also means discard). Retries are logged at
+// debug level. The API key and HMAC keys are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *clientConfig) error {
+		c.logger = l
+		return nil
+	}
+}
+
+// WithMaxRetries sets how many times a safe request (GET) is retried after the first attempt
+// (default DefaultMaxRetries). 0 disables retries; negative is an error.
+func WithMaxRetries(n int) Option {
+	return func(c *clientConfig) error {
+		if n < 0 {
+			return fmt.Errorf("WithMaxRetries: negative count %d", n)
+		}
+		c.maxRetries = n
+		return nil
+	}
+}
+
+// WithRetryBackoff sets the bounds of the jittered exponential backoff between retries
+// (default DefaultRetryWaitMin to DefaultRetryWaitMax). Retry-After is honoured up to max.
+func WithRetryBackoff(min, max time.Duration) Option {
+	return func(c *clientConfig) error {
+		if min <= 0 || max < min {
+			return fmt.Errorf("WithRetryBackoff: need 0 < min <= max, got %s, %s", min, max)
+		}
+		c.waitMin, c.waitMax = min, max
+		return nil
+	}
+}
+
+// WithCallbackURL sets the callBackUrl used when a request leaves CallBackURL empty.
+func WithCallbackURL(rawURL string) Option {
+	return func(c *clientConfig) error {
+		if _, err := parseHTTPURL(rawURL); err != nil {
+			return fmt.Errorf("WithCallbackURL: %w", err)
+		}
+		c.callbackURL = rawURL
+		return nil
+	}
+}
+
+// WithResultBus sets the bus that carries callback results to waiters (default: an in-process
+// NewMemoryResultBus). Use a shared bus, such as redisstore's, when several replicas serve
+// callbacks and waits. nil is an error.
+func WithResultBus(b ResultBus) Option {
+	return func(c *clientConfig) error {
+		if b == nil {
+			return errors.New("WithResultBus: nil bus")
+		}
+		c.bus = b
+		return nil
+	}
+}
+
+// NewClient returns a client for apiKey. An empty key is an error wrapping ErrMissingAPIKey;
+// all invalid options are reported together.
+func NewClient(apiKey string, opts ...Option) (*Client, error) {
+	cfg := clientConfig{
+		baseURL:    DefaultBaseURL,
+		maxRetries: DefaultMaxRetries,
+		waitMin:    DefaultRetryWaitMin,
+		waitMax:    DefaultRetryWaitMax,
+	}
+	var errs []error
+	if strings.TrimSpace(apiKey) == "" {
+		errs = append(errs, ErrMissingAPIKey)
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("runway: NewClient: %w", errors.Join(errs...))
+	}
+	base, _ := parseHTTPURL(cfg.baseURL)
+	if cfg.hc == nil {
+		cfg.hc = defaultHTTPClient()
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.bus == nil {
+		cfg.bus = NewMemoryResultBus(0, 0)
+	}
+	c := &Client{
+		apiKey:      apiKey,
+		baseURL:     base,
+		hc:          cfg.hc,
+		logger:      cfg.logger,
+		maxRetries:  cfg.maxRetries,
+		waitMin:     cfg.waitMin,
+		waitMax:     cfg.waitMax,
+		callbackURL: cfg.callbackURL,
+		now:         time.Now,
+		sleep:       sleepCtx,
+		bus:         cfg.bus,
+		hub:         newHub(),
+		aleph:       newIDSet(maxRememberedAlephTaskIDs),
+	}
+	c.stopListen = c.bus.Listen(c.hub.deliver)
+	return c, nil
+}
+
+// Close detaches the client from its ResultBus. It does not close the bus or the HTTP client.
+// A client is usable without ever calling Close when it uses the default in-process bus.
+func (c *Client) Close() error {
+	c.stopListen()
+	return nil
+}
+
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = 30 * time.Second
+	t.MaxIdleConnsPerHost = 32
+	return &http.Client{Transport: t, Timeout: DefaultRequestTimeout}
+}
+
+// parseHTTPURL accepts only absolute http(s) URLs with a host.
+func parseHTTPURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("invalid URL: %w", redactURLError(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errors.New("URL must be absolute http or https")
+	}
+	if u.Host == "" {
+		return nil, errors.New("URL has no host")
+	}
+	return u, nil
+}
+
+// redactURLError drops the URL (which may carry a signed query) from a *url.Error.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// Generate submits a text-to-video or image-to-video task and returns its id.
+func (c *Client) Generate(ctx context.Context, req GenerateRequest) (string, error) {
+	if req.CallBackURL == "" {
+		req.CallBackURL = c.callbackURL
+	}
+	if err := req.validate(); err != nil {
+		return "", err
+	}
+	body := generateBody{
+		Prompt:      req.Prompt,
+		ImageURL:    req.ImageURL,
+		Duration:    req.Duration,
+		Quality:     req.Quality,
+		AspectRatio: req.AspectRatio,
+		WaterMark:   req.WaterMark,
+		CallBackURL: req.CallBackURL,
+	}
+	return c.submit(ctx, "/api/v1/runway/generate", body)
+}
+
+// Extend submits an extension of a finished generation and returns the new task's id.
+func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) {
+	if req.CallBackURL == "" {
+		req.CallBackURL = c.callbackURL
+	}
+	if err := req.validate(); err != nil {
+		return "", err
+	}
+	body := extendBody{
+		TaskID:      req.TaskID,
+		Prompt:      req.Prompt,
+		Quality:     req.Quality,
+		WaterMark:   req.WaterMark,
+		CallBackURL: req.CallBackURL,
+	}
+	return c.submit(ctx, "/api/v1/runway/extend", body)
+}
+
+// GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
+// the id so that WaitForResult polls the Aleph details endpoint for it.
+func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, error) {
+	if req.CallBackURL == "" {
+		req.CallBackURL = c.callbackURL
+	}
+	if err := req.validate(); err != nil {
+		return "", err
+	}
+	body := alephBody{
+		Prompt:         req.Prompt,
+		VideoURL:       req.VideoURL,
+		AspectRatio:    req.AspectRatio,
+		Seed:           req.Seed,
+		ReferenceImage: req.ReferenceImage,
+		WaterMark:      req.WaterMark,
+		CallBackURL:    req.CallBackURL,
+		UploadCN:       req.UploadCN,
+	}
+	id, err := c.submit(ctx, "/api/v1/aleph/generate", body)
+	if err == nil {
+		c.aleph.add(id)
+	}
+	return id, err
+}
+
+// GetTask fetches a Runway task's details (GET /api/v1/runway/record-detail).
+func (c *Client) GetTask(ctx context.Context, taskID string) (*Task, error) {
+	if err := validTaskID("taskID", taskID); err != nil {
+		return nil, err
+	}
+	data, err := c.do(ctx, http.MethodGet, "/api/v1/runway/record-detail", url.Values{"taskId": {taskID}}, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTask(data)
+	if err != nil {
+		return nil, c.decodeError(http.MethodGet, "/api/v1/runway/record-detail", data, err)
+	}
+	if t.ID == "" {
+		t.ID = taskID
+	}
+	return t, nil
+}
+
+// GetAlephTask fetches an Aleph task's details (GET /api/v1/aleph/record-info), normalised into
+// a Task: successFlag 1 is StateSuccess, 0 with an error is StateFail, 0 without one is
+// StateGenerating. paramJson stays in Task.Raw.
+func (c *Client) GetAlephTask(ctx context.Context, taskID string) (*Task, error) {
+	if err := validTaskID("taskID", taskID); err != nil {
+		return nil, err
+	}
+	data, err := c.do(ctx, http.MethodGet, "/api/v1/aleph/record-info", url.Values{"taskId": {taskID}}, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeAlephTask(data)
+	if err != nil {
+		return nil, c.decodeError(http.MethodGet, "/api/v1/aleph/record-info", data, err)
+	}
+	if t.ID == "" {
+		t.ID = taskID
+	}
+	return t, nil
+}
+
+// Credits returns the account's remaining credits (GET /api/v1/chat/credit).
+func (c *Client) Credits(ctx context.Context) (int, error) {
+	data, err := c.do(ctx, http.MethodGet, "/api/v1/chat/credit", nil, nil, true)
+	if err != nil {
+		return 0, err
+	}
+	var n flexInt
+	if err := json.Unmarshal(data, &n); err != nil {
+		return 0, c.decodeError(http.MethodGet, "/api/v1/chat/credit", data, err)
+	}
+	return int(n), nil
+}
+
+// DownloadURL exchanges a Kie file URL for a temporary direct-download URL, valid 20 minutes
+// (POST /api/v1/common/download-url). The returned URL is a credential: do not log it.
+func (c *Client) DownloadURL(ctx context.Context, fileURL string) (string, error) {
+	if err := validURL("fileURL", fileURL, true); err != nil {
+		return "", err
+	}
+	const path = "/api/v1/common/download-url"
+	data, err := c.do(ctx, http.MethodPost, path, nil, struct {
+		URL string `json:"url"`
+	}{fileURL}, true)
+	if err != nil {
+		return "", err
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return "", c.decodeError(http.MethodPost, path, data, err)
+	}
+	if _, err := parseHTTPURL(s); err != nil {
+		return "", c.decodeError(http.MethodPost, path, nil, err)
+	}
+	return s, nil
+}
+
+// submit sends a non-idempotent task submission and returns data.taskId.
+func (c *Client) submit(ctx context.Context, path string, body any) (string, error) {
+	data, err := c.do(ctx, http.MethodPost, path, nil, body, false)
+	if err != nil {
+		return "", err
+	}
+	var d struct {
+		TaskID string `json:"taskId"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil || d.TaskID == "" {
+		if err == nil {
+			err = errors.New("no taskId in response")
+		}
+		// The API said code 200 yet gave no usable id: the task probably exists.
+		return "", fmt.Errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, data, err))
+	}
+	if err := validTaskID("taskId", d.TaskID); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, nil, err))
+	}
+	return d.TaskID, nil
+}
+
+func (c *Client) decodeError(method, path string, data []byte, err error) error {
+	return &APIError{
+		StatusCode: http.StatusOK,
+		Code:       200,
+		Method:     method,
+		Path:       path,
+		Message:    "unexpected data: " + err.Error(),
+		Body:       c.redact(data),
+	}
+}
+
+// envelope is the {code, msg, data} wrapper of every response.
+type envelope struct {
+	Code    *flexInt        `json:"code"`
+	Msg     string          `json:"msg"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// do performs one API call with the retry policy for its kind (safe or submission) and returns
+// the envelope's data on success.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, safe bool) (json.RawMessage, error) {
+	u := c.baseURL.JoinPath(path)
+	if query != nil {
+		u.RawQuery = query.Encode()
+	}
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("runway: encode %s body: %w", path, err)
+		}
+	}
+	var rawBody any
+	if payload != nil {
+		rawBody = payload
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, u.String(), rawBody)
+	if err != nil {
+		return nil, fmt.Errorf("runway: %s %s: %w", method, path, redactURLError(err))
+	}
+	req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	var data json.RawMessage
+	req.SetResponseHandler(func(resp *http.Response) error {
+		d, err := c.readEnvelope(method, path, resp)
+		data = d
+		return err
+	})
+
+	retry := submitRetry
+	maxRetries := c.maxRetries
+	if safe {
+		retry = safeRetry
+	}
+	var lastErr error
+	rc := &retryablehttp.Client{
+		HTTPClient: c.hc,
+		RetryMax:   maxRetries,
+		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			if err == nil {
+				// Let the response handler decode every response; it returns an error that
+				// this function sees again for anything but success.
+				return false, nil
+			}
+			lastErr = err
+			return retry(ctx, err), nil
+		},
+		Backoff: func(_, _ time.Duration, attempt int, resp *http.Response) time.Duration {
+			var ra time.Duration
+			var ae *APIError
+			if errors.As(lastErr, &ae) {
+				ra = ae.RetryAfter
+			} else {
+				ra = retryAfterFrom(resp, c.now())
+			}
+			wait := backoff(c.waitMin, c.waitMax, attempt, ra)
+			c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: retrying request",
+				slog.String("method", method), slog.String("path", path),
+				slog.Int("attempt", attempt+1), slog.Duration("wait", wait),
+				slog.String("reason", retryReason(lastErr)))
+			// Wait here with the injectable, ctx-aware sleeper; retryablehttp then waits 0 and
+			// PrepareRetry stops the loop if ctx ended meanwhile.
+			_ = c.sleep(ctx, wait)
+			return 0
+		},
+		PrepareRetry: func(*http.Request) error {
+			return ctx.Err()
+		},
+		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return nil, err
+		},
+	}
+	resp, err := rc.Do(req)
+	if err != nil {
+		return nil, c.finishError(ctx, method, path, safe, err)
+	}
+	resp.Body.Close()
+	return data, nil
+}
+
+func retryReason(err error) string {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return fmt.Sprintf("HTTP %d code %d", ae.StatusCode, ae.Code)
+	}
+	if err == nil {
+		return ""
+	}
+	return "transport error"
+}
+
+// finishError shapes the final error of a call: ctx errors wrapped, transport errors without
+// the URL, submission outcomes flagged when unknown.
+func (c *Client) finishError(ctx context.Context, method, path string, safe bool, err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		if !safe && (ae.code() >= 500 || ae.code() == 408) {
+			ae.MayExist = true
+			return fmt.Errorf("%w: %w", ErrOutcomeUnknown, ae)
+		}
+		return ae
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if !safe && !notSent(err) {
+			return fmt.Errorf("runway: %s %s: %w: %w", method, path, ErrOutcomeUnknown, ctxErr)
+		}
+		return fmt.Errorf("runway: %s %s: %w", method, path, ctxErr)
+	}
+	err = redactURLError(err)
+	if !safe && !notSent(err) {
+		return fmt.Errorf("runway: %s %s: %w (the task may have been created; check before resubmitting): %w", method, path, ErrOutcomeUnknown, err)
+	}
+	return fmt.Errorf("runway: %s %s: %w", method, path, err)
+}
+
+// readEnvelope reads at most maxResponseBytes of the body and decodes the envelope. Success is
+// HTTP 2xx and code 200; anything else is an *APIError.
+func (c *Client) readEnvelope(method, path string, resp *http.Response) (json.RawMessage, error) {
+	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	apiErr := func(msg string, code int) *APIError {
+		return &APIError{
+			StatusCode: resp.StatusCode,
+			Code:       code,
+			Message:    msg,
+			Method:     method,
+			Path:       path,
+			Body:       c.redact(raw),
+			RetryAfter: retryAfterFrom(resp, c.now()),
+		}
+	}
+	if readErr != nil {
+		// A body cut mid-way is a transport error: safe calls retry it.
+		return nil, fmt.Errorf("read response body: %w", readErr)
+	}
+	if len(raw) > maxResponseBytes {
+		raw = raw[:maxResponseBytes]
+		return nil, apiErr(fmt.Sprintf("response body larger than %d bytes", maxResponseBytes), 0)
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil || env.Code == nil {
+		msg := httpStatusText(resp.StatusCode)
+		if resp.StatusCode/100 == 2 {
+			msg = "response is not a JSON envelope"
+		}
+		return nil, apiErr(msg+": "+c.snippet(raw), 0)
+	}
+	msg := env.Msg
+	if msg == "" {
+		msg = env.Message
+	}
+	code := int(*env.Code)
+	if resp.StatusCode/100 != 2 || code != 200 {
+		return nil, apiErr(msg, code)
+	}
+	return env.Data, nil
+}
+
+// snippet returns the first bytes of an unusable body, printable and redacted.
+func (c *Client) snippet(raw []byte) string {
+	return printable(string(c.redact(raw)), maxErrorSnippet)
+}
+
+// redact removes the API key from bytes that are kept in errors.
+func (c *Client) redact(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	out := bytes.Clone(b)
+	if c.apiKey != "" {
+		out = bytes.ReplaceAll(out, []byte(c.apiKey), []byte("[REDACTED]"))
+	}
+	return out
+}
+
+// idSet is a bounded set of task ids; the oldest is forgotten first.
+type idSet struct {
+	mu    sync.Mutex
+	max   int
+	ids   map[string]struct{}
+	order []string
+	next  int
+}
+
+func newIDSet(max int) *idSet {
+	return &idSet{max: max, ids: make(map[string]struct{})}
+}
+
+func (s *idSet) add(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ids[id]; ok {
+		return
+	}
+	if len(s.order) < s.max {
+		s.order = append(s.order, id)
+	} else {
+		delete(s.ids, s.order[s.next])
+		s.order[s.next] = id
+		s.next = (s.next + 1) % s.max
+	}
+	s.ids[id] = struct{}{}
+}
+
+func (s *idSet) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.ids[id]
+	return ok
+}

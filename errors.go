@@ -1,0 +1,310 @@
+package runway
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrMissingAPIKey is returned by NewClient when the API key is empty.
+	ErrMissingAPIKey = errors.New("runway: missing API key")
+	// ErrInvalidRequest matches every *ValidationError: nothing was sent.
+	ErrInvalidRequest = errors.New("runway: invalid request")
+	// ErrTaskFailed matches every *TaskError.
+	ErrTaskFailed = errors.New("runway: task failed")
+	// ErrWaitTimeout is what a *WaitError unwraps to when the wait timeout passed.
+	ErrWaitTimeout = errors.New("runway: wait timed out")
+)
+
+// Task-failure classes. A *TaskError matches exactly one of these, and ErrTaskFailed.
+var (
+	ErrModeration     = errors.New("runway: content rejected by moderation")
+	ErrFormat         = errors.New("runway: unsupported or unreadable input format")
+	ErrQuota          = errors.New("runway: plan or credit quota reached")
+	ErrConcurrency    = errors.New("runway: concurrent generation limit reached")
+	ErrSize           = errors.New("runway: unsupported width or height")
+	ErrInput          = errors.New("runway: invalid input")
+	ErrTransient      = errors.New("runway: transient failure")
+	ErrServer         = errors.New("runway: server error")
+	ErrUnknownFailure = errors.New("runway: unclassified failure")
+)
+
+// Request-level errors. An *APIError matches the one for its body code or HTTP status.
+var (
+	ErrUnauthorized        = errors.New("runway: unauthorized (401)")
+	ErrInsufficientCredits = errors.New("runway: insufficient credits (402)")
+	ErrNotFound            = errors.New("runway: not found (404)")
+	ErrValidation          = errors.New("runway: validation error (422)")
+	ErrRateLimited         = errors.New("runway: rate limited (429)")
+	ErrImageFetch          = errors.New("runway: failed to fetch the image (451)")
+	ErrMaintenance         = errors.New("runway: service under maintenance (455)")
+	ErrFeatureDisabled     = errors.New("runway: feature disabled (505)")
+)
+
+// ErrorKind is the class of a task failure.
+type ErrorKind string
+
+// Failure classes, see Classify.
+const (
+	KindModeration  ErrorKind = "moderation"
+	KindFormat      ErrorKind = "format"
+	KindQuota       ErrorKind = "quota"
+	KindConcurrency ErrorKind = "concurrency"
+	KindSize        ErrorKind = "size"
+	KindInput       ErrorKind = "input"
+	KindTransient   ErrorKind = "transient"
+	KindServer      ErrorKind = "server"
+	KindUnknown     ErrorKind = "unknown"
+)
+
+// Sentinel returns the class sentinel (ErrModeration, ...) for k.
+func (k ErrorKind) Sentinel() error {
+	switch k {
+	case KindModeration:
+		return ErrModeration
+	case KindFormat:
+		return ErrFormat
+	case KindQuota:
+		return ErrQuota
+	case KindConcurrency:
+		return ErrConcurrency
+	case KindSize:
+		return ErrSize
+	case KindInput:
+		return ErrInput
+	case KindTransient:
+		return ErrTransient
+	case KindServer:
+		return ErrServer
+	}
+	return ErrUnknownFailure
+}
+
+// classRule maps a lower-case message fragment to a class.
+type classRule struct {
+	fragment string
+	kind     ErrorKind
+}
+
+// classTable is matched in order, case-insensitively, on substrings: the docs' copies differ
+// in trailing punctuation and capitalisation. Every message in the API reference has a row
+// (see errors_test.go).
+var classTable = []classRule{
+	{"inappropriate content", KindModeration},
+	{"ai moderator", KindModeration},
+	{"nsfw", KindModeration},
+	{"incorrect image format", KindFormat},
+	{"get image info failed", KindFormat},
+	{"upgrade to standard membership", KindQuota},
+	{"free trials complete", KindQuota},
+	{"insufficient credits", KindQuota},
+	{"limit for concurrent generations", KindConcurrency},
+	{"unsupported width or height", KindSize},
+	{"cannot exceed 2048 characters", KindInput},
+	{"failed to fetch the image", KindInput},
+	{"upload failed due to network reasons", KindTransient},
+}
+
+// Classify maps a failure code and message to a class. Message fragments win over codes;
+// code 402 is quota, 451 input, 500/501/408/455 server; anything else is KindUnknown.
+func Classify(code int, message string) ErrorKind {
+	if message != "" {
+		lower := strings.ToLower(message)
+		for _, r := range classTable {
+			if strings.Contains(lower, r.fragment) {
+				return r.kind
+			}
+		}
+	}
+	switch code {
+	case 402:
+		return KindQuota
+	case 451:
+		return KindInput
+	case 408, 455, 500, 501:
+		return KindServer
+	}
+	return KindUnknown
+}
+
+// TaskError is a task that ran and failed (a failed task is not a failed request).
+type TaskError struct {
+	TaskID  string
+	Code    int
+	Message string // the API's text, verbatim
+	Kind    ErrorKind
+}
+
+func (e *TaskError) Error() string {
+	return fmt.Sprintf("runway: task %s failed (%s, code %d): %s", e.TaskID, e.Kind, e.Code, e.Message)
+}
+
+// Is matches ErrTaskFailed and the sentinel of the error's Kind.
+func (e *TaskError) Is(target error) bool {
+	return target == ErrTaskFailed || target == e.Kind.Sentinel()
+}
+
+// Retryable reports whether submitting the same request again may succeed
+// (concurrency, transient and server failures).
+func (e *TaskError) Retryable() bool {
+	switch e.Kind {
+	case KindConcurrency, KindTransient, KindServer:
+		return true
+	}
+	return false
+}
+
+// APIError is a request the API refused or could not answer: a non-2xx HTTP status, an
+// envelope code other than 200, or a body that is not the expected JSON.
+type APIError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is the envelope's body code; 0 when the body had none.
+	Code int
+	// Message is the envelope's msg verbatim, or a description of the undecodable body.
+	Message string
+	// Method and Path identify the call; the query string is never kept.
+	Method, Path string
+	// Body is the start of the raw response body (at most 1 MiB read, secrets redacted).
+	Body []byte
+	// RetryAfter is the server's Retry-After hint, zero when absent or unusable.
+	RetryAfter time.Duration
+	// NotSent is true when the request is known not to have reached the server.
+	NotSent bool
+	// MayExist is true for a submission whose outcome is unknown: the task may have been
+	// created (and billed) even though no task id came back. Do not blindly resubmit.
+	MayExist bool
+}
+
+// code returns the body code, or the HTTP status when the body carried none.
+func (e *APIError) code() int {
+	if e.Code != 0 && e.Code != 200 {
+		return e.Code
+	}
+	return e.StatusCode
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "runway: %s %s: ", e.Method, e.Path)
+	if e.Code != 0 {
+		fmt.Fprintf(&b, "code %d", e.Code)
+		if e.StatusCode != 0 && e.StatusCode != e.Code {
+			fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+		}
+	} else {
+		fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.MayExist {
+		b.WriteString(" (the task may have been created; check before resubmitting)")
+	}
+	return b.String()
+}
+
+// Is maps the error's code to the request-level sentinels; 402 also matches ErrQuota and
+// 500/501 match ErrServer.
+func (e *APIError) Is(target error) bool {
+	switch e.code() {
+	case 401, 403:
+		return target == ErrUnauthorized
+	case 402:
+		return target == ErrInsufficientCredits || target == ErrQuota
+	case 404:
+		return target == ErrNotFound
+	case 422, 400:
+		return target == ErrValidation
+	case 429:
+		return target == ErrRateLimited
+	case 451:
+		return target == ErrImageFetch
+	case 455:
+		return target == ErrMaintenance
+	case 505:
+		return target == ErrFeatureDisabled
+	case 500, 501, 502, 503, 504, 408:
+		return target == ErrServer
+	}
+	return false
+}
+
+// Retryable reports whether the same safe request may succeed later: 408, 429, 455 and
+// 5xx except 501 and 505.
+func (e *APIError) Retryable() bool {
+	c := e.code()
+	switch {
+	case c == 408, c == 429, c == 455:
+		return true
+	case c == 501, c == 505:
+		return false
+	case c >= 500 && c <= 599:
+		return true
+	}
+	return false
+}
+
+// ValidationError is a request refused locally before anything was sent.
+type ValidationError struct {
+	Field, Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("runway: invalid request: %s: %s", e.Field, e.Reason)
+}
+
+// Is matches ErrInvalidRequest.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// WaitError ends a WaitForResult that gave up: timeout, cancellation or a permanent error.
+type WaitError struct {
+	TaskID    string
+	LastState State // the last state polling saw; empty if none
+	Err       error // ErrWaitTimeout, the ctx error, or the error that ended the wait
+}
+
+func (e *WaitError) Error() string {
+	ls := string(e.LastState)
+	if ls == "" {
+		ls = "unknown"
+	}
+	return fmt.Sprintf("runway: waiting for task %s (last state %s): %v", e.TaskID, ls, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *WaitError) Unwrap() error { return e.Err }
+
+// httpStatusText is used where an error body is unusable.
+func httpStatusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return "unknown status"
+}
+
+// printable returns s truncated to max bytes with invalid UTF-8 and control characters
+// replaced, so untrusted text is safe in errors and logs.
+func printable(s string, max int) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i >= max {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case r == utf8.RuneError:
+			b.WriteRune('�')
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,134 @@
+package runway
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Callback signature errors, returned by VerifySignature (wrapped) and logged by the handler.
+var (
+	// ErrMissingSignature: X-Webhook-Signature or X-Webhook-Timestamp is absent or empty.
+	ErrMissingSignature = errors.New("runway: missing callback signature")
+	// ErrInvalidSignature: the signature is malformed or does not match any key.
+	ErrInvalidSignature = errors.New("runway: invalid callback signature")
+	// ErrTimestampOutOfRange: the timestamp is malformed or outside the tolerance window
+	// (too old or too new; check the server clock).
+	ErrTimestampOutOfRange = errors.New("runway: callback timestamp out of range")
+)
+
+// Header names Kie uses for signed callbacks.
+const (
+	HeaderWebhookTimestamp = "X-Webhook-Timestamp"
+	HeaderWebhookSignature = "X-Webhook-Signature"
+)
+
+// maxTimestampLen bounds the timestamp header: Unix seconds fit in 10 digits until 2286.
+const maxTimestampLen = 12
+
+// SignCallback computes Kie's callback headers for taskID at ts:
+// base64(HMAC-SHA256(key, taskID + "." + timestamp)). Use it to test your own handler.
+func SignCallback(key, taskID string, ts time.Time) (timestamp, signature string) {
+	timestamp = strconv.FormatInt(ts.Unix(), 10)
+	return timestamp, base64.StdEncoding.EncodeToString(computeMAC(key, taskID, timestamp))
+}
+
+func computeMAC(key, taskID, timestamp string) []byte {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte(taskID))
+	m.Write([]byte{'.'})
+	m.Write([]byte(timestamp))
+	return m.Sum(nil)
+}
+
+// parseTimestamp accepts only a plain decimal Unix-seconds value.
+func parseTimestamp(timestamp string) (time.Time, error) {
+	if len(timestamp) == 0 || len(timestamp) > maxTimestampLen {
+		return time.Time{}, fmt.Errorf("%w: malformed timestamp", ErrTimestampOutOfRange)
+	}
+	for i := 0; i < len(timestamp); i++ {
+		if timestamp[i] < '0' || timestamp[i] > '9' {
+			return time.Time{}, fmt.Errorf("%w: malformed timestamp", ErrTimestampOutOfRange)
+		}
+	}
+	n, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: malformed timestamp", ErrTimestampOutOfRange)
+	}
+	return time.Unix(n, 0), nil
+}
+
+// checkTimestamp enforces a two-sided window: a timestamp too far in the past is a replay, one
+// too far in the future is a skewed clock or a millisecond value. tolerance <= 0 disables the
+// window but the timestamp must still be well-formed.
+func checkTimestamp(timestamp string, now time.Time, tolerance time.Duration) error {
+	ts, err := parseTimestamp(timestamp)
+	if err != nil {
+		return err
+	}
+	if tolerance <= 0 {
+		return nil
+	}
+	d := now.Sub(ts)
+	if d > tolerance {
+		return fmt.Errorf("%w: %s too old", ErrTimestampOutOfRange, d.Truncate(time.Second))
+	}
+	if -d > tolerance {
+		return fmt.Errorf("%w: %s in the future", ErrTimestampOutOfRange, (-d).Truncate(time.Second))
+	}
+	return nil
+}
+
+// verifyMAC checks signature (standard base64 with padding; unpadded is tolerated) against
+// every key in constant time per key.
+func verifyMAC(keys []string, taskID, timestamp, signature string) error {
+	if signature == "" {
+		return ErrMissingSignature
+	}
+	if len(signature) > 128 {
+		return fmt.Errorf("%w: signature too long", ErrInvalidSignature)
+	}
+	got, err := base64.StdEncoding.DecodeString(signature)
+	if err != nil {
+		got, err = base64.RawStdEncoding.DecodeString(signature)
+		if err != nil {
+			return fmt.Errorf("%w: not base64", ErrInvalidSignature)
+		}
+	}
+	if len(got) != sha256.Size {
+		return fmt.Errorf("%w: wrong length", ErrInvalidSignature)
+	}
+	ok := false
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		if hmac.Equal(got, computeMAC(k, taskID, timestamp)) {
+			ok = true
+		}
+	}
+	if !ok {
+		return ErrInvalidSignature
+	}
+	return nil
+}
+
+// VerifySignature checks a callback's X-Webhook-Signature for taskID and the
+// X-Webhook-Timestamp value exactly as received, within tolerance of now (both directions).
+// The signature covers only the task id and timestamp, not the body.
+func VerifySignature(key, taskID, timestamp, signature string, now time.Time, tolerance time.Duration) error {
+	if key == "" {
+		return fmt.Errorf("%w: no key configured", ErrInvalidSignature)
+	}
+	if timestamp == "" || signature == "" {
+		return ErrMissingSignature
+	}
+	if err := checkTimestamp(timestamp, now, tolerance); err != nil {
+		return err
+	}
+	return verifyMAC([]string{key}, taskID, timestamp, signature)
+}

@@ -1,0 +1,374 @@
+package runway
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Quality is the output resolution of a Runway video.
+type Quality string
+
+// Qualities accepted by the API. 1080p is only available for 5-second generations.
+const (
+	Quality720p  Quality = "720p"
+	Quality1080p Quality = "1080p"
+)
+
+// AspectRatio is the frame shape of a generated video.
+type AspectRatio string
+
+// Aspect ratios accepted by the API. AspectRatio21x9 is accepted only by Aleph.
+const (
+	AspectRatio16x9 AspectRatio = "16:9"
+	AspectRatio4x3  AspectRatio = "4:3"
+	AspectRatio1x1  AspectRatio = "1:1"
+	AspectRatio3x4  AspectRatio = "3:4"
+	AspectRatio9x16 AspectRatio = "9:16"
+	AspectRatio21x9 AspectRatio = "21:9"
+)
+
+// GenerateRequest is the body of a text-to-video or image-to-video submission
+// (POST /api/v1/runway/generate).
+type GenerateRequest struct {
+	// Prompt describes the video. Required, at most 1800 characters (runes).
+	Prompt string
+	// ImageURL is an optional reference image to animate. Absolute http(s) URL.
+	ImageURL string
+	// Duration is the length in seconds: 5 or 10.
+	Duration int
+	// Quality is Quality720p or Quality1080p; 1080p only with Duration 5.
+	Quality Quality
+	// AspectRatio is required when ImageURL is empty (the image decides it otherwise).
+	AspectRatio AspectRatio
+	// WaterMark is text drawn in the bottom-right corner; empty means none.
+	WaterMark string
+	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
+	CallBackURL string
+}
+
+// ExtendRequest continues a previously generated video (POST /api/v1/runway/extend).
+type ExtendRequest struct {
+	// TaskID is the id of the original successful generation. Required.
+	TaskID string
+	// Prompt describes what happens next. Required.
+	Prompt string
+	// Quality is Quality720p or Quality1080p. Required.
+	Quality Quality
+	// WaterMark is text drawn in the bottom-right corner; empty means none.
+	WaterMark string
+	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
+	CallBackURL string
+}
+
+// AlephRequest transforms an existing video with the Aleph model
+// (POST /api/v1/aleph/generate).
+type AlephRequest struct {
+	// Prompt describes the transformation. Required.
+	Prompt string
+	// VideoURL is the source video. Required, absolute http(s) URL.
+	VideoURL string
+	// AspectRatio is optional; Aleph also accepts AspectRatio21x9.
+	AspectRatio AspectRatio
+	// Seed makes a generation reproducible; nil leaves it to the API.
+	Seed *int
+	// ReferenceImage is an optional image URL steering style or content.
+	ReferenceImage string
+	// WaterMark is text drawn in the bottom-right corner; empty means none.
+	WaterMark string
+	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
+	CallBackURL string
+	// UploadCN stores results on Alibaba Cloud OSS instead of overseas storage.
+	UploadCN bool
+}
+
+// State is the lifecycle state of a task as reported by the details endpoints.
+type State string
+
+// Known task states. Only StateSuccess and StateFail are terminal.
+const (
+	StateWait       State = "wait"
+	StateQueueing   State = "queueing"
+	StateGenerating State = "generating"
+	StateSuccess    State = "success"
+	StateFail       State = "fail"
+)
+
+// Terminal reports whether s is a final state (success or fail).
+func (s State) Terminal() bool { return s == StateSuccess || s == StateFail }
+
+// Known reports whether s is one of the documented states. A poller must treat an
+// unknown state as an error, never as "still running".
+func (s State) Known() bool {
+	switch s {
+	case StateWait, StateQueueing, StateGenerating, StateSuccess, StateFail:
+		return true
+	}
+	return false
+}
+
+// Task is a task's details, from GetTask or GetAlephTask (normalised to one shape).
+type Task struct {
+	// ID is the task id.
+	ID string
+	// ParentID is the id of the extended task for extensions, empty otherwise.
+	ParentID string
+	// State is the lifecycle state; check State.Known before trusting it.
+	State State
+	// VideoID identifies the generated video (Runway only).
+	VideoID string
+	// VideoURL is the generated video, valid for 14 days; set on success.
+	VideoURL string
+	// ImageURL is the cover image of the generated video; set on success.
+	ImageURL string
+	// FailCode is the failure code (decoded from number, string or null); 0 if none.
+	FailCode int
+	// FailMessage is the API's failure text, kept verbatim.
+	FailMessage string
+	// Expired reports that the files were deleted after the retention period.
+	Expired bool
+	// GeneratedAt is generateTime (Runway) or completeTime (Aleph); zero when absent.
+	GeneratedAt time.Time
+	// Aleph reports that the task came from the Aleph details endpoint.
+	Aleph bool
+	// Raw is the whole `data` object as received.
+	Raw json.RawMessage
+}
+
+// Result builds the terminal Result of a task seen by polling. It is meaningful only when
+// t.State is terminal.
+func (t *Task) Result() *Result {
+	r := &Result{
+		TaskID:   t.ID,
+		VideoID:  t.VideoID,
+		VideoURL: t.VideoURL,
+		ImageURL: t.ImageURL,
+		Source:   SourcePoll,
+		Raw:      t.Raw,
+	}
+	if t.State == StateSuccess {
+		r.Code = 200
+		r.Message = "success"
+		return r
+	}
+	r.Code = t.FailCode
+	r.Message = t.FailMessage
+	if r.Code == 0 || r.Code == 200 {
+		// A failed task with no usable code is still a failure; 400 is the only documented
+		// failCode and keeps Result.Err from reporting success.
+		r.Code = 400
+	}
+	return r
+}
+
+// Source says how a Result reached the SDK.
+type Source string
+
+// Result sources.
+const (
+	SourceCallback Source = "callback"
+	SourcePoll     Source = "poll"
+)
+
+// Result is the outcome of a finished task, from a callback or from polling.
+type Result struct {
+	TaskID   string `json:"taskId"`
+	VideoID  string `json:"videoId,omitempty"`
+	VideoURL string `json:"videoUrl,omitempty"`
+	// ImageURL is the cover image.
+	ImageURL string `json:"imageUrl,omitempty"`
+	// Code is 200 on success; the callback code or failCode otherwise.
+	Code int `json:"code"`
+	// Message is msg (callbacks) or failMsg (polling), verbatim.
+	Message string `json:"msg,omitempty"`
+	// Source says whether a callback or a poll produced this result.
+	Source Source `json:"source"`
+	// Raw is the callback body or the details `data` object as received.
+	Raw json.RawMessage `json:"raw,omitempty"`
+}
+
+// Err returns nil for a successful result and a classified *TaskError otherwise.
+func (r *Result) Err() error {
+	if r == nil {
+		return nil
+	}
+	if r.Code == 200 {
+		return nil
+	}
+	return &TaskError{TaskID: r.TaskID, Code: r.Code, Message: r.Message, Kind: Classify(r.Code, r.Message)}
+}
+
+// flexInt decodes a JSON number, a numeric string, an empty string or null into an int.
+type flexInt int
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		*f = 0
+		return nil
+	}
+	if b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			*f = 0
+			return nil
+		}
+		b = []byte(s)
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		fl, ferr := strconv.ParseFloat(string(b), 64)
+		if ferr != nil || fl != float64(int64(fl)) || fl > 1<<31 || fl < -(1<<31) {
+			return fmt.Errorf("runway: %q is not an integer code", string(b))
+		}
+		n = int64(fl)
+	}
+	if n > 1<<31 || n < -(1<<31) {
+		return fmt.Errorf("runway: code %d out of range", n)
+	}
+	*f = flexInt(n)
+	return nil
+}
+
+// flexTime decodes "YYYY-MM-DD HH:mm:ss" (UTC assumed, the docs name no zone), RFC 3339,
+// an empty string or null.
+type flexTime time.Time
+
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05Z07:00"}
+
+func (f *flexTime) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		*f = flexTime{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		// A number (Unix seconds or milliseconds) is tolerated rather than failing the task.
+		var n int64
+		if nerr := json.Unmarshal(b, &n); nerr != nil {
+			return err
+		}
+		if n > 1e12 {
+			*f = flexTime(time.UnixMilli(n).UTC())
+		} else {
+			*f = flexTime(time.Unix(n, 0).UTC())
+		}
+		return nil
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		*f = flexTime{}
+		return nil
+	}
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			*f = flexTime(t.UTC())
+			return nil
+		}
+	}
+	// An unparseable time is not worth failing a paid task over: leave it zero; Raw keeps it.
+	*f = flexTime{}
+	return nil
+}
+
+// wireTask is record-detail's `data`.
+type wireTask struct {
+	TaskID       string   `json:"taskId"`
+	ParentTaskID string   `json:"parentTaskId"`
+	State        string   `json:"state"`
+	GenerateTime flexTime `json:"generateTime"`
+	VideoInfo    *struct {
+		VideoID  string `json:"videoId"`
+		TaskID   string `json:"taskId"`
+		VideoURL string `json:"videoUrl"`
+		ImageURL string `json:"imageUrl"`
+	} `json:"videoInfo"`
+	FailCode   flexInt `json:"failCode"`
+	FailMsg    string  `json:"failMsg"`
+	ExpireFlag flexInt `json:"expireFlag"`
+}
+
+func decodeTask(data json.RawMessage) (*Task, error) {
+	var w wireTask
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, err
+	}
+	t := &Task{
+		ID:          w.TaskID,
+		ParentID:    w.ParentTaskID,
+		State:       State(w.State),
+		FailCode:    int(w.FailCode),
+		FailMessage: w.FailMsg,
+		Expired:     w.ExpireFlag == 1,
+		GeneratedAt: time.Time(w.GenerateTime),
+		Raw:         data,
+	}
+	if w.VideoInfo != nil {
+		t.VideoID = w.VideoInfo.VideoID
+		t.VideoURL = w.VideoInfo.VideoURL
+		t.ImageURL = w.VideoInfo.ImageURL
+	}
+	return t, nil
+}
+
+// wireAlephTask is Aleph record-info's `data`.
+type wireAlephTask struct {
+	TaskID   string `json:"taskId"`
+	Response *struct {
+		TaskID         string `json:"taskId"`
+		ResultVideoURL string `json:"resultVideoUrl"`
+		ResultImageURL string `json:"resultImageUrl"`
+	} `json:"response"`
+	CompleteTime flexTime `json:"completeTime"`
+	SuccessFlag  flexInt  `json:"successFlag"`
+	ErrorCode    flexInt  `json:"errorCode"`
+	ErrorMessage string   `json:"errorMessage"`
+	ExpireFlag   flexInt  `json:"expireFlag"`
+}
+
+// decodeAlephTask maps successFlag/errorMessage to a State: 1 = success; 0 with an error
+// message = fail; 0 without one = generating (Aleph does not tell queueing from generating).
+func decodeAlephTask(data json.RawMessage) (*Task, error) {
+	var w wireAlephTask
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, err
+	}
+	t := &Task{
+		ID:          w.TaskID,
+		FailCode:    int(w.ErrorCode),
+		FailMessage: w.ErrorMessage,
+		Expired:     w.ExpireFlag == 1,
+		GeneratedAt: time.Time(w.CompleteTime),
+		Aleph:       true,
+		Raw:         data,
+	}
+	if w.Response != nil {
+		t.VideoURL = w.Response.ResultVideoURL
+		t.ImageURL = w.Response.ResultImageURL
+	}
+	switch {
+	case w.SuccessFlag == 1:
+		t.State = StateSuccess
+	case w.SuccessFlag == 0 && strings.TrimSpace(w.ErrorMessage) != "":
+		t.State = StateFail
+	case w.SuccessFlag == 0 && w.ErrorCode != 0:
+		t.State = StateFail
+	case w.SuccessFlag == 0:
+		t.State = StateGenerating
+	default:
+		// Veo/Luma use flags 2+ for failure states; Aleph documents only 0/1, so anything
+		// else is surfaced as an unknown state rather than guessed.
+		t.State = State(fmt.Sprintf("successFlag:%d", int(w.SuccessFlag)))
+	}
+	if t.State == StateFail && t.FailCode == 0 {
+		t.FailCode = 400
+	}
+	return t, nil
+}
