@@ -351,37 +351,33 @@ func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, e
 
 // GetTask fetches a Runway task's details (GET /api/v1/runway/record-detail).
 func (c *Client) GetTask(ctx context.Context, taskID string) (*Task, error) {
-	if err := validTaskID("taskID", taskID); err != nil {
-		return nil, err
-	}
-	data, err := c.do(ctx, http.MethodGet, "/api/v1/runway/record-detail", url.Values{"taskId": {taskID}}, nil, true)
-	if err != nil {
-		return nil, err
-	}
-	t, err := decodeTask(data)
-	if err != nil {
-		return nil, c.decodeError(http.MethodGet, "/api/v1/runway/record-detail", data, err)
-	}
-	if t.ID == "" {
-		t.ID = taskID
-	}
-	return t, nil
+	return c.getTask(ctx, taskID, false, c.maxRetries)
 }
 
 // GetAlephTask fetches an Aleph task's details (GET /api/v1/aleph/record-info), normalised into
 // a Task: successFlag 1 is StateSuccess, 0 with an error is StateFail, 0 without one is
 // StateGenerating. paramJson stays in Task.Raw.
 func (c *Client) GetAlephTask(ctx context.Context, taskID string) (*Task, error) {
+	return c.getTask(ctx, taskID, true, c.maxRetries)
+}
+
+// getTask fetches either details endpoint with retries retries; the poller passes 0 because
+// it runs its own backoff charged against the wait deadline.
+func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries int) (*Task, error) {
 	if err := validTaskID("taskID", taskID); err != nil {
 		return nil, err
 	}
-	data, err := c.do(ctx, http.MethodGet, "/api/v1/aleph/record-info", url.Values{"taskId": {taskID}}, nil, true)
+	path, decode := "/api/v1/runway/record-detail", decodeTask
+	if aleph {
+		path, decode = "/api/v1/aleph/record-info", decodeAlephTask
+	}
+	data, err := c.do(ctx, http.MethodGet, path, url.Values{"taskId": {taskID}}, nil, true, retries)
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeAlephTask(data)
+	t, err := decode(data)
 	if err != nil {
-		return nil, c.decodeError(http.MethodGet, "/api/v1/aleph/record-info", data, err)
+		return nil, c.decodeError(http.MethodGet, path, data, err)
 	}
 	if t.ID == "" {
 		t.ID = taskID
@@ -391,7 +387,7 @@ func (c *Client) GetAlephTask(ctx context.Context, taskID string) (*Task, error)
 
 // Credits returns the account's remaining credits (GET /api/v1/chat/credit).
 func (c *Client) Credits(ctx context.Context) (int, error) {
-	data, err := c.do(ctx, http.MethodGet, "/api/v1/chat/credit", nil, nil, true)
+	data, err := c.do(ctx, http.MethodGet, "/api/v1/chat/credit", nil, nil, true, c.maxRetries)
 	if err != nil {
 		return 0, err
 	}
@@ -411,7 +407,7 @@ func (c *Client) DownloadURL(ctx context.Context, fileURL string) (string, error
 	const path = "/api/v1/common/download-url"
 	data, err := c.do(ctx, http.MethodPost, path, nil, struct {
 		URL string `json:"url"`
-	}{fileURL}, true)
+	}{fileURL}, true, c.maxRetries)
 	if err != nil {
 		return "", err
 	}
@@ -427,7 +423,7 @@ func (c *Client) DownloadURL(ctx context.Context, fileURL string) (string, error
 
 // submit sends a non-idempotent task submission and returns data.taskId.
 func (c *Client) submit(ctx context.Context, path string, body any) (string, error) {
-	data, err := c.do(ctx, http.MethodPost, path, nil, body, false)
+	data, err := c.do(ctx, http.MethodPost, path, nil, body, false, c.maxRetries)
 	if err != nil {
 		return "", err
 	}
@@ -466,9 +462,9 @@ type envelope struct {
 	Data    json.RawMessage `json:"data"`
 }
 
-// do performs one API call with the retry policy for its kind (safe or submission) and returns
-// the envelope's data on success.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, safe bool) (json.RawMessage, error) {
+// do performs one API call with the retry policy for its kind (safe or submission), at most
+// maxRetries retries, and returns the envelope's data on success.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, safe bool, maxRetries int) (json.RawMessage, error) {
 	u := c.baseURL.JoinPath(path)
 	if query != nil {
 		u.RawQuery = query.Encode()
@@ -503,7 +499,6 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	})
 
 	retry := submitRetry
-	maxRetries := c.maxRetries
 	if safe {
 		retry = safeRetry
 	}
