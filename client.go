@@ -117,8 +117,12 @@ type clientConfig struct {
 // URL; a path prefix is kept.
 func WithBaseURL(rawURL string) Option {
 	return func(c *clientConfig) error {
-		if _, err := parseHTTPURL(rawURL); err != nil {
+		u, err := parseHTTPURL(rawURL)
+		if err != nil {
 			return fmt.Errorf("WithBaseURL: %w", err)
+		}
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return errors.New("WithBaseURL: URL must not carry a query, fragment or user info")
 		}
 		c.baseURL = rawURL
 		return nil
@@ -206,6 +210,10 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	var errs []error
 	if strings.TrimSpace(apiKey) == "" {
 		errs = append(errs, ErrMissingAPIKey)
+	} else if !validHeaderToken(apiKey) {
+		// Caught here rather than as a transport error on every (retried) call; the key
+		// itself is never echoed.
+		errs = append(errs, errors.New("API key contains spaces or control characters"))
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -261,6 +269,17 @@ func defaultHTTPClient() *http.Client {
 	return &http.Client{Transport: t, Timeout: DefaultRequestTimeout}
 }
 
+// validHeaderToken reports whether s is printable ASCII without spaces, so it is usable in
+// an Authorization header as is.
+func validHeaderToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // parseHTTPURL accepts only absolute http(s) URLs with a host.
 func parseHTTPURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
@@ -293,16 +312,7 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest) (string, err
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	body := generateBody{
-		Prompt:      req.Prompt,
-		ImageURL:    req.ImageURL,
-		Duration:    req.Duration,
-		Quality:     req.Quality,
-		AspectRatio: req.AspectRatio,
-		WaterMark:   req.WaterMark,
-		CallBackURL: req.CallBackURL,
-	}
-	return c.submit(ctx, "/api/v1/runway/generate", body)
+	return c.submit(ctx, "/api/v1/runway/generate", generateBody(req))
 }
 
 // Extend submits an extension of a finished generation and returns the new task's id.
@@ -313,14 +323,7 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) 
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	body := extendBody{
-		TaskID:      req.TaskID,
-		Prompt:      req.Prompt,
-		Quality:     req.Quality,
-		WaterMark:   req.WaterMark,
-		CallBackURL: req.CallBackURL,
-	}
-	return c.submit(ctx, "/api/v1/runway/extend", body)
+	return c.submit(ctx, "/api/v1/runway/extend", extendBody(req))
 }
 
 // GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
@@ -332,17 +335,7 @@ func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, e
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	body := alephBody{
-		Prompt:         req.Prompt,
-		VideoURL:       req.VideoURL,
-		AspectRatio:    req.AspectRatio,
-		Seed:           req.Seed,
-		ReferenceImage: req.ReferenceImage,
-		WaterMark:      req.WaterMark,
-		CallBackURL:    req.CallBackURL,
-		UploadCN:       req.UploadCN,
-	}
-	id, err := c.submit(ctx, "/api/v1/aleph/generate", body)
+	id, err := c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
 	if err == nil {
 		c.aleph.add(id)
 	}
@@ -374,6 +367,9 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 	data, err := c.do(ctx, http.MethodGet, path, url.Values{"taskId": {taskID}}, nil, true, retries)
 	if err != nil {
 		return nil, err
+	}
+	if isNull(data) {
+		return nil, c.decodeError(http.MethodGet, path, data, errors.New("no task in data"))
 	}
 	t, err := decode(data)
 	if err != nil {
@@ -443,6 +439,13 @@ func (c *Client) submit(ctx context.Context, path string, body any) (string, err
 	return d.TaskID, nil
 }
 
+// isNull reports an absent or null JSON value.
+func isNull(data json.RawMessage) bool {
+	d := bytes.TrimSpace(data)
+	return len(d) == 0 || string(d) == "null"
+}
+
+// decodeError reports a code-200 response whose data is unusable.
 func (c *Client) decodeError(method, path string, data []byte, err error) error {
 	return &APIError{
 		StatusCode: http.StatusOK,
@@ -545,7 +548,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := rc.Do(req)
 	if err != nil {
-		return nil, c.finishError(ctx, method, path, safe, err)
+		return nil, c.finishError(ctx, method, path, safe, err, lastErr)
 	}
 	resp.Body.Close()
 	return data, nil
@@ -562,22 +565,30 @@ func retryReason(err error) string {
 	return "transport error"
 }
 
-// finishError shapes the final error of a call: ctx errors wrapped, transport errors without
-// the URL, submission outcomes flagged when unknown.
-func (c *Client) finishError(ctx context.Context, method, path string, safe bool, err error) error {
+// finishError shapes the final error of a call: ctx errors wrapped (with the text of the last
+// failed attempt, if any), transport errors without the URL, submission outcomes flagged when
+// unknown.
+func (c *Client) finishError(ctx context.Context, method, path string, safe bool, err, lastErr error) error {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		if !safe && (ae.code() >= 500 || ae.code() == 408) {
+		if !safe && ae.mayHaveCreated() {
 			ae.MayExist = true
 			return fmt.Errorf("%w: %w", ErrOutcomeUnknown, ae)
 		}
 		return ae
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		if !safe && !notSent(err) {
-			return fmt.Errorf("runway: %s %s: %w: %w", method, path, ErrOutcomeUnknown, ctxErr)
+		after := ""
+		if lastErr != nil && !errors.Is(lastErr, ctxErr) {
+			after = " (after: " + redactURLError(lastErr).Error() + ")"
 		}
-		return fmt.Errorf("runway: %s %s: %w", method, path, ctxErr)
+		// A *url.Error means the ctx ended during an attempt; a bare ctx error means it ended
+		// between attempts, when every earlier attempt was one a submission may retry.
+		var ue *url.Error
+		if !safe && errors.As(err, &ue) && !notSent(err) {
+			return fmt.Errorf("runway: %s %s: %w: %w%s", method, path, ErrOutcomeUnknown, ctxErr, after)
+		}
+		return fmt.Errorf("runway: %s %s: %w%s", method, path, ctxErr, after)
 	}
 	err = redactURLError(err)
 	if !safe && !notSent(err) {
@@ -621,6 +632,7 @@ func (c *Client) readEnvelope(method, path string, resp *http.Response) (json.Ra
 	if msg == "" {
 		msg = env.Message
 	}
+	msg = string(c.redact([]byte(msg)))
 	code := int(*env.Code)
 	if resp.StatusCode/100 != 2 || code != 200 {
 		return nil, apiErr(msg, code)

@@ -140,6 +140,7 @@ type TaskError struct {
 	Kind    ErrorKind
 }
 
+// Error names the task, its class, code and the API's message.
 func (e *TaskError) Error() string {
 	return fmt.Sprintf("runway: task %s failed (%s, code %d): %s", e.TaskID, e.Kind, e.Code, e.Message)
 }
@@ -174,8 +175,6 @@ type APIError struct {
 	Body []byte
 	// RetryAfter is the server's Retry-After hint, zero when absent or unusable.
 	RetryAfter time.Duration
-	// NotSent is true when the request is known not to have reached the server.
-	NotSent bool
 	// MayExist is true for a submission whose outcome is unknown: the task may have been
 	// created (and billed) even though no task id came back. Do not blindly resubmit.
 	MayExist bool
@@ -189,6 +188,15 @@ func (e *APIError) code() int {
 	return e.StatusCode
 }
 
+// mayHaveCreated reports whether a submission answered with this error may still have created
+// a task: a server-side failure after the request arrived. 455 (maintenance) and 505 (feature
+// disabled) are refusals, not failures.
+func (e *APIError) mayHaveCreated() bool {
+	c := e.code()
+	return c == 408 || (c >= 500 && c != 505)
+}
+
+// Error describes the call and the API's answer; it never contains the query string.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "runway: %s %s: ", e.Method, e.Path)
@@ -255,6 +263,7 @@ type ValidationError struct {
 	Field, Reason string
 }
 
+// Error names the refused field and why.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("runway: invalid request: %s: %s", e.Field, e.Reason)
 }
@@ -269,6 +278,7 @@ type WaitError struct {
 	Err       error // ErrWaitTimeout, the ctx error, or the error that ended the wait
 }
 
+// Error names the task, the last state seen and the cause.
 func (e *WaitError) Error() string {
 	ls := string(e.LastState)
 	if ls == "" {

@@ -19,12 +19,13 @@ const (
 	DefaultMaxRetries   = 4
 )
 
-// maxRetryAfter bounds what ParseRetryAfter accepts at all; larger hints are treated as
-// malformed (they are almost certainly a unit mistake) and the caller falls back to backoff.
-const maxRetryAfter = 24 * time.Hour
+// MaxRetryAfter is the largest duration ParseRetryAfter returns; longer hints are clamped
+// to it (the client then caps the wait again at its own backoff maximum).
+const MaxRetryAfter = 24 * time.Hour
 
-// ParseRetryAfter parses a Retry-After header value: delay-seconds or an HTTP date, relative
-// to now. It returns false for an empty, malformed, negative, past or absurd (over 24 h) value.
+// ParseRetryAfter parses a Retry-After header value, delay-seconds or an HTTP date relative
+// to now, clamped to [0, MaxRetryAfter]. It returns false for an empty, malformed, negative or
+// past value, so the caller falls back to its own backoff.
 func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	v := strings.TrimSpace(value)
 	if v == "" || len(v) > 64 {
@@ -37,8 +38,9 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 			}
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n > int64(maxRetryAfter/time.Second) {
-			return 0, false
+		if err != nil || n > int64(MaxRetryAfter/time.Second) {
+			// Only digits, so a range error means "very long": clamp, do not reject.
+			return MaxRetryAfter, true
 		}
 		return time.Duration(n) * time.Second, true
 	}
@@ -46,11 +48,13 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	d := t.Sub(now)
-	if d <= 0 || d > maxRetryAfter {
+	if !t.After(now) {
 		return 0, false
 	}
-	return d, true
+	if t.After(now.Add(MaxRetryAfter)) {
+		return MaxRetryAfter, true
+	}
+	return t.Sub(now), true
 }
 
 // backoff returns the wait before retry number attempt (0-based): full jitter over an
@@ -65,6 +69,10 @@ func backoff(min, max time.Duration, attempt int, retryAfter time.Duration) time
 	}
 	ceil := min
 	for i := 0; i < attempt && ceil < max; i++ {
+		if ceil > max/2 {
+			ceil = max
+			break
+		}
 		ceil *= 2
 	}
 	if ceil > max {

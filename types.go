@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -225,12 +226,12 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	n, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil {
 		fl, ferr := strconv.ParseFloat(string(b), 64)
-		if ferr != nil || fl != float64(int64(fl)) || fl > 1<<31 || fl < -(1<<31) {
+		if ferr != nil || fl != float64(int64(fl)) || fl > math.MaxInt32 || fl < math.MinInt32 {
 			return fmt.Errorf("runway: %q is not an integer code", string(b))
 		}
 		n = int64(fl)
 	}
-	if n > 1<<31 || n < -(1<<31) {
+	if n > math.MaxInt32 || n < math.MinInt32 {
 		return fmt.Errorf("runway: code %d out of range", n)
 	}
 	*f = flexInt(n)
@@ -366,9 +367,6 @@ func decodeAlephTask(data json.RawMessage) (*Task, error) {
 		// Veo/Luma use flags 2+ for failure states; Aleph documents only 0/1, so anything
 		// else is surfaced as an unknown state rather than guessed.
 		t.State = State(fmt.Sprintf("successFlag:%d", int(w.SuccessFlag)))
-	}
-	if t.State == StateFail && t.FailCode == 0 {
-		t.FailCode = 400
 	}
 	return t, nil
 }
