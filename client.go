@@ -33,7 +33,17 @@
 // A request the API refused is an *APIError (errors.Is against ErrUnauthorized,
 // ErrRateLimited, ...). A task that ran and failed is a *TaskError classified by Classify
 // (errors.Is against ErrModeration, ErrQuota, ...). A request refused locally is a
-// *ValidationError (ErrInvalidRequest). A wait that gave up is a *WaitError.
+// *ValidationError (ErrInvalidRequest). A wait that gave up is a *WaitError. A submission
+// that timed out or got a server error after it was sent matches ErrOutcomeUnknown: the task
+// may exist, so look it up before submitting again.
+//
+// # Retries
+//
+// Safe requests (the details endpoints, Credits, DownloadURL) retry network errors, 408, 429,
+// 455 and 5xx other than 501 and 505, whether they come as HTTP status or envelope code.
+// Submissions retry only on 429 and on dial failures, since no idempotency key exists. Waits
+// are jittered, capped (WithRetryBackoff) and honour Retry-After up to the cap; the context
+// bounds everything.
 package runway
 
 import (
