@@ -92,6 +92,7 @@ type Client struct {
 	apiKey      string
 	baseURL     *url.URL
 	hc          *http.Client
+	api         *http.Client // hc for retryablehttp, see keepIdle
 	logger      *slog.Logger
 	maxRetries  int
 	waitMin     time.Duration
@@ -250,6 +251,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		apiKey:      apiKey,
 		baseURL:     base,
 		hc:          cfg.hc,
+		api:         keepIdleClient(cfg.hc),
 		logger:      cfg.logger,
 		maxRetries:  cfg.maxRetries,
 		waitMin:     cfg.waitMin,
@@ -277,6 +279,22 @@ func defaultHTTPClient() *http.Client {
 	t.ResponseHeaderTimeout = 30 * time.Second
 	t.MaxIdleConnsPerHost = 32
 	return &http.Client{Transport: t, Timeout: DefaultRequestTimeout}
+}
+
+// keepIdle hides the transport's CloseIdleConnections from retryablehttp, which calls it
+// after every failed call: on a client shared by concurrent calls (and maybe by the caller's
+// own code) that would drop every pooled connection whenever one call fails.
+type keepIdle struct{ http.RoundTripper }
+
+// keepIdleClient returns a shallow copy of hc whose transport is wrapped in keepIdle.
+func keepIdleClient(hc *http.Client) *http.Client {
+	cp := *hc
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	cp.Transport = keepIdle{rt}
+	return &cp
 }
 
 // validHeaderToken reports whether s is printable ASCII without spaces, so it is usable in
@@ -517,7 +535,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	var lastErr error
 	rc := &retryablehttp.Client{
-		HTTPClient: c.hc,
+		HTTPClient: c.api,
 		RetryMax:   maxRetries,
 		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 			if err == nil {
