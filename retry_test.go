@@ -49,6 +49,19 @@ func hangUp(t *testing.T) http.HandlerFunc {
 	}
 }
 
+// cutBody promises a longer body than it sends, then closes the connection.
+func cutBody(t *testing.T) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if !assert.NoError(t, err) {
+			return
+		}
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"code\":200,")
+		_ = buf.Flush()
+		_ = conn.Close()
+	}
+}
+
 var credits7 = func(w http.ResponseWriter, _ *http.Request) { reply(w, 200, 200, "success", 7) }
 
 func generateReq() GenerateRequest {
@@ -68,6 +81,7 @@ func TestSafeRequestRetriedThenSucceeds(t *testing.T) {
 		"HTTP 200 body code 429":   status(200, 429),
 		"HTTP 429":                 status(429, 429),
 		"connection closed":        hangUp(t),
+		"EOF mid-body":             cutBody(t),
 		"HTTP 500 with code 200!?": status(500, 200),
 	}
 	for name, first := range tests {
@@ -81,6 +95,18 @@ func TestSafeRequestRetriedThenSucceeds(t *testing.T) {
 			require.Len(t, f.waits(), 1)
 		})
 	}
+}
+
+func TestSafeRequestRetriedAfterAttemptTimeout(t *testing.T) {
+	t.Parallel()
+	hc := &http.Client{Timeout: 100 * time.Millisecond}
+	c, f := setup(t, sequence(func(_ http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // never sends headers; the per-attempt timeout ends it
+	}, credits7), WithHTTPClient(hc))
+	n, err := c.Credits(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 7, n)
+	require.Equal(t, 2, f.count())
 }
 
 func TestSafeRequestNotRetried(t *testing.T) {
