@@ -110,8 +110,11 @@ type Client struct {
 	aleph *idSet // task ids submitted through GenerateAleph
 }
 
-// Option configures a Client. Build options only with the With* functions.
-type Option func(*clientConfig) error
+// Option configures a Client. Build options only with the With* functions; the zero Option
+// does nothing.
+type Option struct {
+	apply func(*clientConfig) error
+}
 
 type clientConfig struct {
 	baseURL     string
@@ -127,7 +130,7 @@ type clientConfig struct {
 // WithBaseURL sets the API base URL (default DefaultBaseURL). It must be an absolute http(s)
 // URL; a path prefix is kept.
 func WithBaseURL(rawURL string) Option {
-	return func(c *clientConfig) error {
+	return Option{func(c *clientConfig) error {
 		u, err := parseHTTPURL(rawURL)
 		if err != nil {
 			return fmt.Errorf("WithBaseURL: %w", err)
@@ -137,76 +140,76 @@ func WithBaseURL(rawURL string) Option {
 		}
 		c.baseURL = rawURL
 		return nil
-	}
+	}}
 }
 
 // WithHTTPClient sets the HTTP client used for API calls. Its Timeout bounds each attempt.
 // nil is an error. The default has a DefaultRequestTimeout per attempt.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *clientConfig) error {
+	return Option{func(c *clientConfig) error {
 		if hc == nil {
 			return errors.New("WithHTTPClient: nil *http.Client")
 		}
 		c.hc = hc
 		return nil
-	}
+	}}
 }
 
 // WithLogger sets the logger (default: discard; nil also means discard). Retries are logged at
 // debug level. The API key and HMAC keys are never logged.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *clientConfig) error {
+	return Option{func(c *clientConfig) error {
 		c.logger = l
 		return nil
-	}
+	}}
 }
 
 // WithMaxRetries sets how many times a safe request (GET) is retried after the first attempt
 // (default DefaultMaxRetries). 0 disables retries; negative is an error.
 func WithMaxRetries(n int) Option {
-	return func(c *clientConfig) error {
+	return Option{func(c *clientConfig) error {
 		if n < 0 {
 			return fmt.Errorf("WithMaxRetries: negative count %d", n)
 		}
 		c.maxRetries = n
 		return nil
-	}
+	}}
 }
 
 // WithRetryBackoff sets the bounds of the jittered exponential backoff between retries
 // (default DefaultRetryWaitMin to DefaultRetryWaitMax). Retry-After is honoured up to max.
 func WithRetryBackoff(min, max time.Duration) Option {
-	return func(c *clientConfig) error {
+	return Option{func(c *clientConfig) error {
 		if min <= 0 || max < min {
 			return fmt.Errorf("WithRetryBackoff: need 0 < min <= max, got %s, %s", min, max)
 		}
 		c.waitMin, c.waitMax = min, max
 		return nil
-	}
+	}}
 }
 
 // WithCallbackURL sets the callBackUrl used when a request leaves CallBackURL empty.
 func WithCallbackURL(rawURL string) Option {
-	return func(c *clientConfig) error {
+	return Option{func(c *clientConfig) error {
 		if _, err := parseHTTPURL(rawURL); err != nil {
 			return fmt.Errorf("WithCallbackURL: %w", err)
 		}
 		c.callbackURL = rawURL
 		return nil
-	}
+	}}
 }
 
 // WithResultBus sets the bus that carries callback results to waiters (default: an in-process
 // NewMemoryResultBus). Use a shared bus, such as redisstore's, when several replicas serve
 // callbacks and waits. nil is an error.
 func WithResultBus(b ResultBus) Option {
-	return func(c *clientConfig) error {
+	return Option{func(c *clientConfig) error {
 		if b == nil {
 			return errors.New("WithResultBus: nil bus")
 		}
 		c.bus = b
 		return nil
-	}
+	}}
 }
 
 // NewClient returns a client for apiKey. An empty key is an error wrapping ErrMissingAPIKey;
@@ -227,10 +230,10 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		errs = append(errs, errors.New("API key contains spaces or control characters"))
 	}
 	for _, o := range opts {
-		if o == nil {
+		if o.apply == nil {
 			continue
 		}
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			errs = append(errs, err)
 		}
 	}

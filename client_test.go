@@ -137,7 +137,7 @@ func TestNewClientOptions(t *testing.T) {
 		wantMsg []string
 	}{
 		{name: "defaults", key: testKey},
-		{name: "nil option ignored", key: testKey, opts: []Option{nil}},
+		{name: "zero option ignored", key: testKey, opts: []Option{{}}},
 		{name: "base URL with prefix", key: testKey, opts: []Option{WithBaseURL("http://127.0.0.1:1/api-prefix/")}},
 		{name: "empty key", key: "", wantIs: ErrMissingAPIKey},
 		{name: "blank key", key: "  \t", wantIs: ErrMissingAPIKey},
