@@ -663,3 +663,26 @@ func TestFailedCallKeepsPooledConnections(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, 1, conns, "a failed call must not close the pool's idle connections")
 }
+
+func BenchmarkGenerate(b *testing.B) {
+	srv := httptest.NewServer(replyTaskID("task-bench"))
+	b.Cleanup(srv.Close)
+	c, err := NewClient(testKey, WithBaseURL(srv.URL))
+	require.NoError(b, err)
+	b.Cleanup(c.hc.CloseIdleConnections)
+	req := GenerateRequest{Prompt: "a cat surfing", Duration: 5, Quality: Quality720p, AspectRatio: AspectRatio16x9}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Generate(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkClassify(b *testing.B) {
+	msg := documentedFailures[len(documentedFailures)/2].msg
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Classify(400, msg)
+	}
+}
