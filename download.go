@@ -3,6 +3,7 @@ package runway
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -138,7 +139,8 @@ func WithDownloadProgress(fn func(done, total int64)) DownloadOption {
 
 // WithAttemptTimeout bounds each attempt, from the request to the last byte (default
 // DefaultDownloadAttemptTimeout); a timed-out attempt is retried and resumes if the server
-// supports ranges. d <= 0 means no per-attempt bound: only ctx limits the download.
+// supports ranges. With a server that does not resume, the bound must cover the whole file.
+// d <= 0 means no per-attempt bound: only ctx limits the download.
 func WithAttemptTimeout(d time.Duration) DownloadOption {
 	return func(c *downloadConfig) { c.attemptTimeout = d }
 }
@@ -191,7 +193,10 @@ func (c *Client) downloadConfig(opts []DownloadOption) downloadConfig {
 // *os.File (anything with Seek and Truncate): it is truncated back to its offset at the start.
 // For any other writer the error matches ErrPartialWrite and w holds partial data; use
 // SaveResult, or write to a file, when that matters. The byte count is checked against
-// Content-Length or the Content-Range total (ErrIncomplete).
+// Content-Length or the Content-Range total (ErrIncomplete). A write error is not retried.
+//
+// Each attempt is bounded by WithAttemptTimeout, not by the client's http.Client Timeout;
+// ctx bounds the whole download, waits included.
 //
 // A 403, 404 or 410 is answered once by fetching a fresh link through DownloadURL(fileURL)
 // and retrying with it; the fresh link is a credential and appears in no error or log.
@@ -220,6 +225,7 @@ type download struct {
 	validator     string
 	noRange       bool
 	refreshed     bool
+	restarted     bool // the current attempt started over from zero
 	lastStatus    int
 	reported      int64 // last done passed to the progress callback
 	reportedTotal int64
@@ -260,6 +266,7 @@ func (d *download) run(ctx context.Context) (int64, error) {
 	failures := 0
 	for {
 		before := d.high
+		d.restarted = false
 		ae := d.attempt(ctx)
 		if ae == nil {
 			d.report(d.written, d.written)
@@ -286,8 +293,8 @@ func (d *download) run(ctx context.Context) (int64, error) {
 		case !ae.retry:
 			return d.written, d.fail(d.cur, ae.err)
 		}
-		if d.high > before {
-			failures = 0
+		if d.high > before && !d.restarted {
+			failures = 0 // resumed and got further: a flaky link that progresses is not given up
 		}
 		if failures >= d.cfg.retries {
 			return d.written, d.fail(d.cur, ae.err)
@@ -338,7 +345,8 @@ func (d *download) attempt(ctx context.Context) *attemptError {
 	if err != nil {
 		d.lastStatus = 0
 		err = redactURLError(err)
-		return &attemptError{err: err, retry: !errors.Is(err, ErrHostNotAllowed)}
+		var certErr *tls.CertificateVerificationError
+		return &attemptError{err: err, retry: !errors.Is(err, ErrHostNotAllowed) && !errors.As(err, &certErr)}
 	}
 	defer resp.Body.Close()
 	d.lastStatus = resp.StatusCode
@@ -416,6 +424,7 @@ func (d *download) restart() error {
 		return fmt.Errorf("%w: seek: %w", ErrPartialWrite, err)
 	}
 	d.written = 0
+	d.restarted = true
 	d.total = -1 // a full response announces the size afresh
 	return nil
 }
