@@ -26,8 +26,8 @@ import (
 
 const testAPIKey = "sk-download-test-key"
 
-// testPayload is a deterministic file body.
-func testPayload(n int) []byte {
+// downloadPayload is a deterministic file body.
+func downloadPayload(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(i*7 + i/251)
@@ -97,27 +97,27 @@ func cutAfter(w http.ResponseWriter, body []byte, n int, acceptRanges bool) {
 	buf.Flush()
 }
 
-// sleeps records the waits asked of the client's sleeper, which returns at once.
-type sleeps struct {
+// recordedSleeps records the waits asked of the client's sleeper, which returns at once.
+type recordedSleeps struct {
 	mu sync.Mutex
 	d  []time.Duration
 }
 
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+func (s *recordedSleeps) sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.d = append(s.d, d)
 	s.mu.Unlock()
 	return ctx.Err()
 }
 
-func (s *sleeps) all() []time.Duration {
+func (s *recordedSleeps) all() []time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Duration(nil), s.d...)
 }
 
 // newDownloadClient returns a client on apiURL (may be "") whose sleeps are recorded.
-func newDownloadClient(t *testing.T, apiURL string) (*Client, *sleeps) {
+func newDownloadClient(t *testing.T, apiURL string) (*Client, *recordedSleeps) {
 	t.Helper()
 	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second)}
 	if apiURL != "" {
@@ -125,7 +125,7 @@ func newDownloadClient(t *testing.T, apiURL string) (*Client, *sleeps) {
 	}
 	c, err := NewClient(testAPIKey, opts...)
 	require.NoError(t, err)
-	s := &sleeps{}
+	s := &recordedSleeps{}
 	c.sleep = s.sleep
 	t.Cleanup(func() {
 		c.hc.CloseIdleConnections()
@@ -134,17 +134,17 @@ func newDownloadClient(t *testing.T, apiURL string) (*Client, *sleeps) {
 	return c, s
 }
 
-// fakeAPI answers download-url with fresh (and counts the calls).
-type fakeAPI struct {
+// downloadURLAPI answers download-url with fresh (and counts the calls).
+type downloadURLAPI struct {
 	*httptest.Server
 	mu    sync.Mutex
 	calls int
 	asked []string
 }
 
-func newFakeAPI(t *testing.T, fresh func() string) *fakeAPI {
+func newDownloadURLAPI(t *testing.T, fresh func() string) *downloadURLAPI {
 	t.Helper()
-	a := &fakeAPI{}
+	a := &downloadURLAPI{}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		assert.Equal(t, "/api/v1/common/download-url", r.URL.Path)
 		assert.Equal(t, "Bearer "+testAPIKey, r.Header.Get("Authorization"))
@@ -159,21 +159,21 @@ func newFakeAPI(t *testing.T, fresh func() string) *fakeAPI {
 	return a
 }
 
-func (a *fakeAPI) count() int {
+func (a *downloadURLAPI) count() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.calls
 }
 
-func verifyNoLeaks(t *testing.T) {
+func verifyNoDownloadLeaks(t *testing.T) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
 func TestDownloadPlainSendsNoCredentials(t *testing.T) {
-	verifyNoLeaks(t)
-	body := testPayload(300 << 10)
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(300 << 10)
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if r.URL.Path == "/redirect" {
 			http.Redirect(w, r, "/file.mp4?sig=abc", http.StatusFound)
@@ -201,8 +201,8 @@ func TestDownloadPlainSendsNoCredentials(t *testing.T) {
 }
 
 func TestDownloadResumesWithRange(t *testing.T) {
-	verifyNoLeaks(t)
-	body := testPayload(256 << 10)
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(256 << 10)
 	const cut = 100 << 10
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 {
@@ -239,8 +239,8 @@ func requireMonotonic(t *testing.T, calls [][2]int64, total int64) {
 }
 
 func TestDownloadRestartsWhenRangeUnsupported(t *testing.T) {
-	verifyNoLeaks(t)
-	body := testPayload(200 << 10)
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(200 << 10)
 	noRanges := func(w http.ResponseWriter, r *http.Request, n int) {
 		if n%2 == 1 {
 			cutAfter(w, body, 150<<10, false)
@@ -285,8 +285,8 @@ func TestDownloadRestartsWhenRangeUnsupported(t *testing.T) {
 }
 
 func TestDownloadDetectsLengthMismatch(t *testing.T) {
-	verifyNoLeaks(t)
-	body := testPayload(64 << 10)
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(64 << 10)
 
 	t.Run("body shorter than Content-Length", func(t *testing.T) {
 		host := newFileHost(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
@@ -321,8 +321,8 @@ func TestDownloadDetectsLengthMismatch(t *testing.T) {
 }
 
 func TestDownloadRetriesTransientStatuses(t *testing.T) {
-	verifyNoLeaks(t)
-	body := testPayload(10 << 10)
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(10 << 10)
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch n {
 		case 1:
@@ -354,8 +354,8 @@ func TestDownloadRetriesTransientStatuses(t *testing.T) {
 }
 
 func TestDownloadRefreshesExpiredLink(t *testing.T) {
-	verifyNoLeaks(t)
-	body := testPayload(20 << 10)
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(20 << 10)
 	var freshOK atomic.Bool
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if r.URL.Path == "/fresh.mp4" && freshOK.Load() {
@@ -365,7 +365,7 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNotFound)
 	})
-	api := newFakeAPI(t, func() string { return host.URL + "/fresh.mp4?sig=SECRET" })
+	api := newDownloadURLAPI(t, func() string { return host.URL + "/fresh.mp4?sig=SECRET" })
 
 	t.Run("fresh link works", func(t *testing.T) {
 		freshOK.Store(true)
@@ -393,8 +393,8 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 }
 
 func TestDownloadSizeCap(t *testing.T) {
-	verifyNoLeaks(t)
-	body := testPayload(50 << 10)
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(50 << 10)
 	tests := []struct {
 		name    string
 		chunked bool
@@ -423,7 +423,7 @@ func TestDownloadSizeCap(t *testing.T) {
 }
 
 func TestDownloadRefusesSchemesAndPrivateHosts(t *testing.T) {
-	verifyNoLeaks(t)
+	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, serveFile([]byte("secret metadata"), ""))
 	c, _ := newDownloadClient(t, "")
 	urls := []string{
@@ -485,18 +485,18 @@ func loopbackName() string {
 	return hostname
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
+type downloadRoundTripper func(*http.Request) (*http.Response, error)
 
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+func (f downloadRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestDownloadCustomRoundTripperIsGuarded(t *testing.T) {
-	verifyNoLeaks(t)
+	verifyNoDownloadLeaks(t)
 	name := loopbackName()
 	if name == "" {
 		t.Skip("no host name resolving to a non-public address here")
 	}
 	var calls atomic.Int32
-	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	rt := downloadRoundTripper(func(r *http.Request) (*http.Response, error) {
 		calls.Add(1)
 		assert.Empty(t, r.Header.Get("Authorization"))
 		return &http.Response{StatusCode: http.StatusOK, ContentLength: 2, Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
@@ -515,8 +515,8 @@ func TestDownloadCustomRoundTripperIsGuarded(t *testing.T) {
 }
 
 func TestDownloadAttemptTimeoutResumes(t *testing.T) {
-	verifyNoLeaks(t)
-	body := testPayload(64 << 10)
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(64 << 10)
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if n == 1 { // half the file, then stall until the client gives up on the attempt
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -578,12 +578,12 @@ func TestParseContentRange(t *testing.T) {
 	}
 }
 
-// failingWriter accepts limit bytes, then fails.
-type failingWriter struct {
+// failAfterWriter accepts limit bytes, then fails.
+type failAfterWriter struct {
 	n, limit int
 }
 
-func (w *failingWriter) Write(p []byte) (int, error) {
+func (w *failAfterWriter) Write(p []byte) (int, error) {
 	if w.n+len(p) > w.limit {
 		return 0, errors.New("disk full")
 	}
@@ -592,16 +592,16 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 }
 
 func TestDownloadWriterFailureIsNotRetried(t *testing.T) {
-	verifyNoLeaks(t)
-	host := newFileHost(t, serveFile(testPayload(200<<10), ""))
+	verifyNoDownloadLeaks(t)
+	host := newFileHost(t, serveFile(downloadPayload(200<<10), ""))
 	c, sl := newDownloadClient(t, "")
-	_, err := c.Download(context.Background(), host.URL+"/v", &failingWriter{limit: 64 << 10}, WithAllowPrivateHosts())
+	_, err := c.Download(context.Background(), host.URL+"/v", &failAfterWriter{limit: 64 << 10}, WithAllowPrivateHosts())
 	require.ErrorContains(t, err, "disk full")
 	require.Len(t, host.requests(), 1)
 	require.Empty(t, sl.all())
 }
 
-func successResult(id, video, cover string) *Result {
+func savableResult(id, video, cover string) *Result {
 	return &Result{TaskID: id, VideoURL: video, ImageURL: cover, Code: 200}
 }
 
@@ -621,8 +621,8 @@ func dirEntries(t *testing.T, dir string) []string {
 }
 
 func TestSaveResultSavesBothAndRerunIsOffline(t *testing.T) {
-	verifyNoLeaks(t)
-	video, cover := testPayload(400<<10), testPayload(30<<10)
+	verifyNoDownloadLeaks(t)
+	video, cover := downloadPayload(400<<10), downloadPayload(30<<10)
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		switch r.URL.Path {
 		case "/v/abc.mp4":
@@ -635,7 +635,7 @@ func TestSaveResultSavesBothAndRerunIsOffline(t *testing.T) {
 	})
 	c, _ := newDownloadClient(t, "")
 	dir := filepath.Join(t.TempDir(), "out")
-	res := successResult("task-123", host.URL+"/v/abc.mp4?sig=1", host.URL+"/c/download?sig=2")
+	res := savableResult("task-123", host.URL+"/v/abc.mp4?sig=1", host.URL+"/c/download?sig=2")
 
 	var mu sync.Mutex
 	var calls [][2]int64
@@ -672,8 +672,8 @@ func TestSaveResultSavesBothAndRerunIsOffline(t *testing.T) {
 }
 
 func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
-	verifyNoLeaks(t)
-	video := testPayload(512 << 10)
+	verifyNoDownloadLeaks(t)
+	video := downloadPayload(512 << 10)
 	release := make(chan struct{})
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(video)))
@@ -695,14 +695,14 @@ func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
 			cancel() // the copy is killed mid-way, with bytes in the temp file
 		}
 	})
-	_, err := c.SaveResult(ctx, successResult("t1", host.URL+"/v.mp4", ""), dir, WithAllowPrivateHosts(), kill)
+	_, err := c.SaveResult(ctx, savableResult("t1", host.URL+"/v.mp4", ""), dir, WithAllowPrivateHosts(), kill)
 	require.ErrorIs(t, err, context.Canceled)
 	require.Empty(t, dirEntries(t, dir), "no final file and no temp file")
 }
 
 func TestSaveResultFailedCoverKeepsVideo(t *testing.T) {
-	verifyNoLeaks(t)
-	video := testPayload(10 << 10)
+	verifyNoDownloadLeaks(t)
+	video := downloadPayload(10 << 10)
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if r.URL.Path == "/v.mp4" {
 			serveFile(video, "")(w, r, n)
@@ -710,10 +710,10 @@ func TestSaveResultFailedCoverKeepsVideo(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusForbidden)
 	})
-	api := newFakeAPI(t, func() string { return host.URL + "/still-forbidden.jpg?sig=x" })
+	api := newDownloadURLAPI(t, func() string { return host.URL + "/still-forbidden.jpg?sig=x" })
 	c, _ := newDownloadClient(t, api.URL)
 	dir := t.TempDir()
-	saved, err := c.SaveResult(context.Background(), successResult("t2", host.URL+"/v.mp4", host.URL+"/c.jpg"), dir, WithAllowPrivateHosts())
+	saved, err := c.SaveResult(context.Background(), savableResult("t2", host.URL+"/v.mp4", host.URL+"/c.jpg"), dir, WithAllowPrivateHosts())
 	require.ErrorIs(t, err, ErrUnauthorized)
 	require.Equal(t, filepath.Join(dir, "t2.mp4"), saved.VideoPath)
 	require.Empty(t, saved.ImagePath)
@@ -721,7 +721,7 @@ func TestSaveResultFailedCoverKeepsVideo(t *testing.T) {
 }
 
 func TestSaveResultRefusesUnsavableResults(t *testing.T) {
-	verifyNoLeaks(t)
+	verifyNoDownloadLeaks(t)
 	c, _ := newDownloadClient(t, "")
 	tests := map[string]*Result{
 		"nil":      nil,
@@ -740,14 +740,14 @@ func TestSaveResultRefusesUnsavableResults(t *testing.T) {
 }
 
 func TestSaveResultHostileTaskID(t *testing.T) {
-	verifyNoLeaks(t)
+	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, serveFile([]byte("video"), "video/mp4"))
 	c, _ := newDownloadClient(t, "")
 	root := t.TempDir()
 	dir := filepath.Join(root, "out")
 	seen := map[string]string{}
 	for _, id := range []string{"../../escape", "/etc/passwd", "..", ".", ".hidden", `a\b`, "a/b", "a_b", "ok.id", "日本"} {
-		saved, err := c.SaveResult(context.Background(), successResult(id, host.URL+"/v.mp4", ""), dir, WithAllowPrivateHosts())
+		saved, err := c.SaveResult(context.Background(), savableResult(id, host.URL+"/v.mp4", ""), dir, WithAllowPrivateHosts())
 		require.NoError(t, err, id)
 		require.Equal(t, dir, filepath.Dir(saved.VideoPath), id)
 		name := filepath.Base(saved.VideoPath)
@@ -762,20 +762,20 @@ func TestSaveResultHostileTaskID(t *testing.T) {
 }
 
 func TestSaveResultFunc(t *testing.T) {
-	verifyNoLeaks(t)
+	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, serveFile([]byte("video"), ""))
 	c, _ := newDownloadClient(t, "")
 	dir := t.TempDir()
 	fn := c.SaveResultFunc(dir, WithAllowPrivateHosts())
 	require.NoError(t, fn(context.Background(), &Result{TaskID: "bad", Code: 400, Message: "failed"}))
 	require.Empty(t, dirEntries(t, dir))
-	require.NoError(t, fn(context.Background(), successResult("good", host.URL+"/v.mp4", "")))
+	require.NoError(t, fn(context.Background(), savableResult("good", host.URL+"/v.mp4", "")))
 	require.Equal(t, []string{"good.mp4"}, dirEntries(t, dir))
 	require.Error(t, fn(context.Background(), &Result{TaskID: "novideo", Code: 200}))
 }
 
 func TestSaveQueue(t *testing.T) {
-	verifyNoLeaks(t)
+	verifyNoDownloadLeaks(t)
 	started := make(chan string, 10)
 	gate := make(chan struct{})
 	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
@@ -801,10 +801,10 @@ func TestSaveQueue(t *testing.T) {
 		}))
 		require.NoError(t, err)
 		ctx := context.Background()
-		require.NoError(t, q.Enqueue(ctx, successResult("a", host.URL+"/a.mp4", "")))
+		require.NoError(t, q.Enqueue(ctx, savableResult("a", host.URL+"/a.mp4", "")))
 		require.Equal(t, "/a.mp4", <-started) // the only worker is busy with a
-		require.NoError(t, q.Enqueue(ctx, successResult("b", host.URL+"/b.mp4", "")))
-		require.ErrorIs(t, q.Enqueue(ctx, successResult("c", host.URL+"/c.mp4", "")), ErrSaveQueueFull)
+		require.NoError(t, q.Enqueue(ctx, savableResult("b", host.URL+"/b.mp4", "")))
+		require.ErrorIs(t, q.Enqueue(ctx, savableResult("c", host.URL+"/c.mp4", "")), ErrSaveQueueFull)
 		require.NoError(t, q.Enqueue(ctx, &Result{TaskID: "f", Code: 500, Message: "failed"}), "failed tasks are skipped")
 		require.Error(t, q.Enqueue(ctx, &Result{TaskID: "n", Code: 200}), "nothing to save")
 
@@ -813,7 +813,7 @@ func TestSaveQueue(t *testing.T) {
 		require.Equal(t, "/b.mp4", <-started)
 		require.Equal(t, []string{"a", "b"}, done)
 		require.ElementsMatch(t, []string{"a.mp4", "b.mp4"}, dirEntries(t, dir))
-		require.ErrorIs(t, q.Enqueue(ctx, successResult("d", host.URL+"/d.mp4", "")), ErrSaveQueueClosed)
+		require.ErrorIs(t, q.Enqueue(ctx, savableResult("d", host.URL+"/d.mp4", "")), ErrSaveQueueClosed)
 		require.NoError(t, q.Close(ctx), "Close twice")
 	})
 
@@ -825,7 +825,7 @@ func TestSaveQueue(t *testing.T) {
 		dir := t.TempDir()
 		q, err := NewSaveQueue(c, dir, 2, 4, WithAllowPrivateHosts())
 		require.NoError(t, err)
-		require.NoError(t, q.Enqueue(context.Background(), successResult("x", blocked.URL+"/x.mp4", "")))
+		require.NoError(t, q.Enqueue(context.Background(), savableResult("x", blocked.URL+"/x.mp4", "")))
 		<-started
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -15,8 +15,8 @@ import (
 	runway "github.com/b9c9aec2/runway-go"
 )
 
-// fileServer stands in for Kie's file storage in these examples.
-func fileServer() *httptest.Server {
+// exampleFileServer stands in for Kie's file storage in these examples.
+func exampleFileServer() *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ct := "video/mp4"
 		if strings.HasSuffix(r.URL.Path, ".jpg") {
@@ -28,7 +28,7 @@ func fileServer() *httptest.Server {
 }
 
 func ExampleClient_Download() {
-	srv := fileServer()
+	srv := exampleFileServer()
 	defer srv.Close()
 	c, err := runway.NewClient("your-kie-api-key")
 	if err != nil {
@@ -49,7 +49,7 @@ func ExampleClient_Download() {
 }
 
 func ExampleClient_SaveResult() {
-	srv := fileServer()
+	srv := exampleFileServer()
 	defer srv.Close()
 	c, err := runway.NewClient("your-kie-api-key")
 	if err != nil {
