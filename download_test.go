@@ -840,3 +840,38 @@ func TestSaveQueue(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+func BenchmarkDownload(b *testing.B) {
+	body := downloadPayload(16 << 20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	}))
+	defer srv.Close()
+	c, err := NewClient(testAPIKey)
+	require.NoError(b, err)
+	defer c.Close()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := c.Download(context.Background(), srv.URL+"/v.mp4", io.Discard, WithAllowPrivateHosts()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSaveResult(b *testing.B) {
+	body := downloadPayload(16 << 20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	}))
+	defer srv.Close()
+	c, err := NewClient(testAPIKey)
+	require.NoError(b, err)
+	defer c.Close()
+	b.SetBytes(int64(len(body)))
+	for i := 0; b.Loop(); i++ {
+		r := savableResult("bench-"+strconv.Itoa(i), srv.URL+"/v.mp4", "")
+		if _, err := c.SaveResult(context.Background(), r, b.TempDir(), WithAllowPrivateHosts()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
