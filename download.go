@@ -334,8 +334,7 @@ func (d *download) attempt(ctx context.Context) *attemptError {
 	// to the bytes we write.
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept-Encoding", "identity")
-	ranged := d.written > 0 && !d.noRange
-	if ranged {
+	if d.written > 0 && !d.noRange {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(d.written, 10)+"-")
 		if d.validator != "" {
 			req.Header.Set("If-Range", d.validator)
@@ -667,6 +666,9 @@ func (c *Client) saveResult(ctx context.Context, r *Result, dir string, cfg down
 	if err := checkSavable(r); err != nil {
 		return SavedFiles{}, err
 	}
+	if dir == "" {
+		return SavedFiles{}, errors.New("runway: save: empty directory")
+	}
 	base, err := fileBase(r.TaskID)
 	if err != nil {
 		return SavedFiles{}, err
@@ -948,6 +950,9 @@ type SaveQueue struct {
 func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...DownloadOption) (*SaveQueue, error) {
 	if c == nil {
 		return nil, errors.New("runway: NewSaveQueue: nil client")
+	}
+	if dir == "" {
+		return nil, errors.New("runway: NewSaveQueue: empty directory")
 	}
 	if workers < 1 || capacity < 1 {
 		return nil, fmt.Errorf("runway: NewSaveQueue: need workers >= 1 and capacity >= 1, got %d, %d", workers, capacity)

@@ -302,6 +302,25 @@ func TestDownloadDetectsLengthMismatch(t *testing.T) {
 		require.Len(t, sl.all(), 2)
 	})
 
+	t.Run("body longer than announced", func(t *testing.T) {
+		host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 1 {
+				cutAfter(w, body[:2000], 1000, true)
+				return
+			}
+			w.Header().Set("Content-Range", "bytes 1000-1999/2000")
+			w.WriteHeader(http.StatusPartialContent)
+			http.NewResponseController(w).Flush() // chunked: no Content-Length to stop the body
+			w.Write(body[1000:4000])
+		})
+		c, _ := newDownloadClient(t, "")
+		var buf bytes.Buffer
+		_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
+		require.ErrorIs(t, err, ErrIncomplete)
+		require.ErrorContains(t, err, "longer than the announced 2000 bytes")
+		require.LessOrEqual(t, buf.Len(), 2000)
+	})
+
 	t.Run("size changes between attempts", func(t *testing.T) {
 		host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
 			if n == 1 {
@@ -737,6 +756,8 @@ func TestSaveResultRefusesUnsavableResults(t *testing.T) {
 			require.NoDirExists(t, dir, "nothing written")
 		})
 	}
+	_, err := c.SaveResult(context.Background(), savableResult("t", "http://example.com/v.mp4", ""), "")
+	require.Error(t, err)
 }
 
 func TestSaveResultHostileTaskID(t *testing.T) {
@@ -837,6 +858,8 @@ func TestSaveQueue(t *testing.T) {
 		_, err := NewSaveQueue(c, t.TempDir(), 0, 1)
 		require.Error(t, err)
 		_, err = NewSaveQueue(nil, t.TempDir(), 1, 1)
+		require.Error(t, err)
+		_, err = NewSaveQueue(c, "", 1, 1)
 		require.Error(t, err)
 	})
 }
