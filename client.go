@@ -107,7 +107,8 @@ type Client struct {
 	hub        *hub
 	stopListen func()
 
-	aleph *idSet // task ids submitted through GenerateAleph
+	aleph   *idSet         // task ids submitted through GenerateAleph
+	limiter *submitLimiter // nil when submissions are not rate limited
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -125,6 +126,10 @@ type clientConfig struct {
 	waitMax     time.Duration
 	callbackURL string
 	bus         ResultBus
+
+	submitLimit    int
+	submitWindow   time.Duration
+	submitLimitSet bool
 }
 
 // WithBaseURL sets the API base URL (default DefaultBaseURL). It must be an absolute http(s)
@@ -266,6 +271,10 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		hub:         newHub(),
 		aleph:       newIDSet(maxRememberedAlephTaskIDs),
 	}
+	if !cfg.submitLimitSet {
+		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
+	}
+	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
 	c.stopListen = c.bus.Listen(c.hub.deliver)
 	return c, nil
 }
@@ -450,6 +459,9 @@ func (c *Client) DownloadURL(ctx context.Context, fileURL string) (string, error
 
 // submit sends a non-idempotent task submission and returns data.taskId.
 func (c *Client) submit(ctx context.Context, path string, body any) (string, error) {
+	if err := c.waitSubmitSlot(ctx); err != nil {
+		return "", err
+	}
 	data, err := c.do(ctx, http.MethodPost, path, nil, body, false, c.maxRetries)
 	if err != nil {
 		return "", err

@@ -1,0 +1,101 @@
+package runway
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fakeClock is a clock whose sleeps advance time instantly.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeClock) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeClock) sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if d > 0 {
+		f.t = f.t.Add(d)
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+func TestSubmitLimiterSlidingWindow(t *testing.T) {
+	t.Parallel()
+	l := newSubmitLimiter(3, time.Second)
+	base := time.Unix(1000, 0)
+	got := []time.Duration{}
+	for range 7 {
+		got = append(got, l.reserve(base).Sub(base))
+	}
+	w := time.Second + submitMargin
+	require.Equal(t, []time.Duration{0, 0, 0, w, w, w, 2 * w}, got)
+}
+
+func TestSubmitLimiterOffAndValidation(t *testing.T) {
+	t.Parallel()
+	require.Nil(t, newSubmitLimiter(0, time.Second))
+	c, err := NewClient("k", WithSubmitRateLimit(0, 0))
+	require.NoError(t, err)
+	require.Nil(t, c.limiter)
+	_, err = NewClient("k", WithSubmitRateLimit(-1, time.Second))
+	require.Error(t, err)
+	_, err = NewClient("k", WithSubmitRateLimit(5, 0))
+	require.Error(t, err)
+	c, err = NewClient("k")
+	require.NoError(t, err)
+	require.NotNil(t, c.limiter)
+	require.Equal(t, DefaultSubmitLimit, c.limiter.limit)
+}
+
+// TestSubmitLimiterSpreadsBursts sends 100 submissions back to back with a fake clock: no more
+// than 20 start in any 10 s window, and cancelling a queued caller returns its ctx error.
+func TestSubmitLimiterSpreadsBursts(t *testing.T) {
+	t.Parallel()
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	var mu sync.Mutex
+	var starts []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		starts = append(starts, clk.now())
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"code":200,"msg":"success","data":{"taskId":"t"}}`))
+	}))
+	defer srv.Close()
+	c, err := NewClient("k", WithBaseURL(srv.URL))
+	require.NoError(t, err)
+	c.now, c.sleep = clk.now, clk.sleep
+	req := GenerateRequest{Prompt: "p", Duration: 5, Quality: Quality720p, AspectRatio: AspectRatio16x9}
+	var failed atomic.Int32
+	for range 100 {
+		if _, err := c.Generate(context.Background(), req); err != nil {
+			failed.Add(1)
+		}
+	}
+	require.Zero(t, failed.Load())
+	require.Len(t, starts, 100)
+	for i := DefaultSubmitLimit; i < len(starts); i++ {
+		require.GreaterOrEqual(t, starts[i].Sub(starts[i-DefaultSubmitLimit]), DefaultSubmitWindow,
+			"submission %d started within one window of submission %d", i, i-DefaultSubmitLimit)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = c.Generate(ctx, req)
+	require.ErrorIs(t, err, context.Canceled)
+}
