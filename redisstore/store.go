@@ -46,7 +46,7 @@ const (
 	DefaultResultTTL     = time.Hour
 	DefaultTimeout       = time.Second
 	DefaultBackoffMin    = 50 * time.Millisecond
-	DefaultBackoffMax    = 5 * time.Second
+	DefaultBackoffMax    = time.Second
 	// defaultHealthCheck is how long the subscriber waits for traffic before it pings
 	// Redis; an unanswered ping after another such period counts as a dead connection.
 	defaultHealthCheck = 5 * time.Second

@@ -27,7 +27,7 @@ func (s *Store) subscribe() {
 		if subscribed {
 			wait = s.backoffMin
 		}
-		s.log.Warn("redisstore: subscription lost; results published meanwhile reach waiters by lookup or polling",
+		s.log.Warn("redisstore: not subscribed; results published meanwhile reach waiters by lookup or polling",
 			"channel", s.channel(), "retry_in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
