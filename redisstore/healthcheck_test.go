@@ -66,8 +66,10 @@ func newBlackholeProxy(t *testing.T, upstream string) *blackholeProxy {
 	return p
 }
 
-// pipe copies src to dst until src fails, dropping everything once the pair is blackholed.
+// pipe copies src to dst until either fails, dropping everything once the pair is
+// blackholed; then it closes both, as a proxy would.
 func (pc *proxied) pipe(dst, src net.Conn) {
+	defer func() { _ = pc.down.Close(); _ = pc.up.Close() }()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -94,13 +96,12 @@ func (p *blackholeProxy) blackhole() {
 // without any user action.
 func TestSilentConnectionIsReplaced(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	srv := sharedRedis(t)
 	proxy := newBlackholeProxy(t, srv.addr)
 	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.l.Addr().String(), ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = viaProxy.Close() })
 	a := New(viaProxy, WithPrefix(uniquePrefix(t)), WithReconnectBackoff(time.Millisecond, time.Millisecond))
-	a.healthCheck = 20 * time.Millisecond
+	a.healthCheck = 50 * time.Millisecond
 	t.Cleanup(func() { _ = a.Close() })
 	b := New(srv.client(t), WithPrefix(a.prefix))
 	fromA := listen(t, a)
@@ -109,8 +110,15 @@ func TestSilentConnectionIsReplaced(t *testing.T) {
 
 	proxy.blackhole()
 	waitFor(t, "a new subscriber connection", func(context.Context) bool { return proxy.accepted.Load() > before })
-	waitSubscribers(t, b, 2) // the blackholed connection is still subscribed at Redis
-	want := &runway.Result{TaskID: "after-partition", Code: 200}
-	require.NoError(t, b.Publish(ctx, want))
-	require.Equal(t, want, next(t, fromA))
+	// The new connection's SUBSCRIBE may still be in flight: publish until one arrives.
+	waitFor(t, "a result through the new subscription", func(ctx context.Context) bool {
+		require.NoError(t, b.Publish(ctx, &runway.Result{TaskID: "after-partition", Code: 200}))
+		select {
+		case r := <-fromA:
+			require.Equal(t, "after-partition", r.TaskID)
+			return true
+		case <-time.After(20 * time.Millisecond):
+			return false
+		}
+	})
 }
