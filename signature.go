@@ -32,6 +32,9 @@ const (
 // rather than as malformed, which points an operator at the right fix.
 const maxTimestampLen = 19
 
+// maxUnixSeconds is 9999-12-31T23:59:59Z.
+const maxUnixSeconds = 253402300799
+
 // maxSignatureLen bounds the signature header (a SHA-256 digest is 44 base64 characters).
 const maxSignatureLen = 128
 
@@ -63,6 +66,10 @@ func parseTimestamp(timestamp string) (time.Time, error) {
 	n, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: malformed timestamp", ErrTimestampOutOfRange)
+	}
+	if n > maxUnixSeconds {
+		// time.Unix wraps around for values near the int64 limit and would read as the past.
+		return time.Time{}, fmt.Errorf("%w: after the year 9999, in the future (a 13-digit value is milliseconds, Kie sends seconds)", ErrTimestampOutOfRange)
 	}
 	return time.Unix(n, 0), nil
 }
