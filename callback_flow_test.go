@@ -78,12 +78,12 @@ func TestCallbackFuncFailureReleases(t *testing.T) {
 func TestCallbackSlowFunc(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name        string
-		succeed     bool
-		wantRetry   int   // status of the retry after the func returned
-		wantCalls   int32 // func calls in total
-		honoursCtx  bool
-		budget      time.Duration
+		name       string
+		succeed    bool
+		wantRetry  int   // status of the retry after the func returned
+		wantCalls  int32 // func calls in total
+		honoursCtx bool
+		budget     time.Duration
 	}{
 		{name: "ignores ctx, then succeeds", succeed: true, wantRetry: 200, wantCalls: 1},
 		{name: "ignores ctx, then fails", succeed: false, wantRetry: 200, wantCalls: 2},

@@ -87,7 +87,7 @@ func TestCallbackHandlerHardening(t *testing.T) {
 		// A8
 		{
 			name: "A8 unknown fields", want: 200, wantCalled: true,
-			body: `{"code":200,"msg":"ok","extra":{"deep":[1,2,{"x":null}]},"data":{"task_id":"t1","callbackType":"task_completed","more":[true]}}`,
+			body:  `{"code":200,"msg":"ok","extra":{"deep":[1,2,{"x":null}]},"data":{"task_id":"t1","callbackType":"task_completed","more":[true]}}`,
 			check: func(t *testing.T, r *Result) { require.Equal(t, "t1", r.TaskID) },
 		},
 		// A9
@@ -111,7 +111,7 @@ func TestCallbackHandlerHardening(t *testing.T) {
 		},
 		{
 			name: "A9 Aleph error with data null", want: 200, wantCalled: true,
-			body: `{"code":400,"msg":"Your prompt was caught by our AI moderator.","data":null,"taskId":"t1"}`,
+			body:  `{"code":400,"msg":"Your prompt was caught by our AI moderator.","data":null,"taskId":"t1"}`,
 			check: func(t *testing.T, r *Result) { require.ErrorIs(t, r.Err(), ErrModeration) },
 		},
 		{name: "A9 no task id", body: `{"code":200,"msg":"ok","data":{"video_url":"https://f/v.mp4"}}`, want: 400},
@@ -171,7 +171,7 @@ func TestCallbackHandlerHardening(t *testing.T) {
 		},
 		{
 			name: "A21 link-local URL kept as data", want: 200, wantCalled: true,
-			body: `{"code":200,"msg":"ok","data":{"task_id":"t1","video_url":"http://169.254.169.254/latest/meta-data"}}`,
+			body:  `{"code":200,"msg":"ok","data":{"task_id":"t1","video_url":"http://169.254.169.254/latest/meta-data"}}`,
 			check: func(t *testing.T, r *Result) { require.Equal(t, "http://169.254.169.254/latest/meta-data", r.VideoURL) },
 		},
 		// A22
