@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -320,16 +321,19 @@ func (h *CallbackHandler) work(ctx context.Context, cancel context.CancelFunc, f
 // anywhere in it becomes an error: this runs on its own goroutine, where net/http's recovery
 // does not reach.
 func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) (err error) {
+	id := res.TaskID
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %s", printable(fmt.Sprint(p), 256))
+			h.log.Error("runway: callback processing panicked", slog.String("task_id", id),
+				slog.String("panic", printable(fmt.Sprint(p), 256)), slog.String("stack", string(debug.Stack())))
 		}
 	}()
 	if h.refetch {
 		if h.fetch == nil {
 			return errors.New("WithRefetch needs Client.CallbackHandler; this handler cannot fetch")
 		}
-		if res, err = h.fetch(ctx, res.TaskID, aleph); err != nil {
+		if res, err = h.fetch(ctx, id, aleph); err != nil {
 			return fmt.Errorf("refetch: %w", err)
 		}
 	}

@@ -63,6 +63,10 @@ func TestCallbackFuncFailureReleases(t *testing.T) {
 				require.Equal(t, http.StatusInternalServerError, rec.Code)
 				requireGenericBody(t, rec)
 				require.Contains(t, logs.String(), "released for Kie's retry")
+				if tc.name != "error" {
+					require.Contains(t, logs.String(), "callback processing panicked")
+					require.Contains(t, logs.String(), "callback_flow_test.go")
+				}
 
 				require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(body, nil)).Code)
 				require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(body, nil)).Code)
