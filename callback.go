@@ -266,37 +266,52 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 	// The work outlives this request when it overruns the budget: keep the request's values,
 	// not its cancellation.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), h.resultTimeout)
+	status, started := http.StatusServiceUnavailable, false
+	defer func() {
+		// A panicking Deduper must not leave the flight open: later deliveries would wait on
+		// it forever.
+		if p := recover(); p != nil {
+			h.log.Error("runway: callback dedupe claim panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
+		}
+		if !started {
+			cancel()
+			h.finish(id, f, status)
+		}
+	}()
 	st, token, err := h.dedupe.Claim(ctx, id, h.resultTimeout+claimMargin)
 	switch {
 	case err != nil:
 		h.log.Error("runway: callback dedupe claim failed", slog.String("task_id", id), slog.String("reason", err.Error()))
-		h.finish(id, f, http.StatusServiceUnavailable)
 	case st == ClaimDone:
 		h.log.Debug("runway: duplicate callback for a processed task", slog.String("task_id", id))
-		h.finish(id, f, http.StatusOK)
+		status = http.StatusOK
 	case st == ClaimBusy:
 		h.log.Warn("runway: callback task is being processed elsewhere", slog.String("task_id", id))
-		h.finish(id, f, http.StatusServiceUnavailable)
 	case st == ClaimAcquired:
+		started = true
 		go h.work(ctx, cancel, f, res, aleph, token)
-		return
 	default:
 		h.log.Error("runway: callback dedupe claim returned an unknown status", slog.String("task_id", id), slog.Int("status", int(st)))
-		h.finish(id, f, http.StatusServiceUnavailable)
 	}
-	cancel()
 }
 
 // work processes a claimed task to the end, however long the result func takes, then marks
-// the claim done or releases it and settles the flight.
+// the claim done or releases it and settles the flight, whatever happens (a Deduper that
+// panics in Done or Release included: this goroutine is outside net/http's recovery).
 func (h *CallbackHandler) work(ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
-	defer cancel()
 	id := res.TaskID
+	status := http.StatusInternalServerError
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
+		}
+		cancel()
+		h.finish(id, f, status)
+	}()
 	err := h.deliver(ctx, res, aleph)
 	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer scancel()
 	if err != nil {
-		status := http.StatusInternalServerError
 		if errors.Is(err, errTaskNotFinished) {
 			status = http.StatusServiceUnavailable
 		}
@@ -305,16 +320,15 @@ func (h *CallbackHandler) work(ctx context.Context, cancel context.CancelFunc, f
 		if rerr := h.dedupe.Release(sctx, id, token); rerr != nil {
 			h.log.Error("runway: callback dedupe release failed", slog.String("task_id", id), slog.String("reason", rerr.Error()))
 		}
-		h.finish(id, f, status)
 		return
 	}
+	// The work is done: answer 200 whatever the store says, which stops Kie's retries.
+	// Without the done marker a later redelivery could run the func again, hence the log.
+	status = http.StatusOK
 	if derr := h.dedupe.Done(sctx, id, token); derr != nil {
-		// The work is done; answering 200 stops Kie's retries. Without the done marker a
-		// later redelivery could run the func again.
 		h.log.Error("runway: callback dedupe done failed", slog.String("task_id", id), slog.String("reason", derr.Error()))
 	}
-	h.log.Debug("runway: callback processed", slog.String("task_id", id), slog.Int("code", res.Code))
-	h.finish(id, f, http.StatusOK)
+	h.log.Debug("runway: callback processed", slog.String("task_id", id))
 }
 
 // deliver re-fetches the result if asked, publishes it and runs the result func. A panic

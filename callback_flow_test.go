@@ -272,11 +272,15 @@ func TestCallbackBusyOnAnotherReplica(t *testing.T) {
 type faultyDeduper struct {
 	Deduper
 	claimErr, doneErr, releaseErr error
+	panicIn                       string // "claim", "done" or "release"
 	status                        ClaimStatus
 	releases                      atomic.Int32
 }
 
 func (f *faultyDeduper) Claim(ctx context.Context, key string, ttl time.Duration) (ClaimStatus, string, error) {
+	if f.panicIn == "claim" {
+		panic("claim bug")
+	}
 	if f.claimErr != nil {
 		return 0, "", f.claimErr
 	}
@@ -287,6 +291,9 @@ func (f *faultyDeduper) Claim(ctx context.Context, key string, ttl time.Duration
 }
 
 func (f *faultyDeduper) Done(ctx context.Context, key, token string) error {
+	if f.panicIn == "done" {
+		panic("done bug")
+	}
 	if f.doneErr != nil {
 		return f.doneErr
 	}
@@ -295,6 +302,9 @@ func (f *faultyDeduper) Done(ctx context.Context, key, token string) error {
 
 func (f *faultyDeduper) Release(ctx context.Context, key, token string) error {
 	f.releases.Add(1)
+	if f.panicIn == "release" {
+		panic("release bug")
+	}
 	if f.releaseErr != nil {
 		return f.releaseErr
 	}
@@ -303,7 +313,7 @@ func (f *faultyDeduper) Release(ctx context.Context, key, token string) error {
 
 // TestCallbackDeduperFaults: a store that cannot claim answers 503 without running the func; a
 // store that cannot mark done still answers 200 (the work is done) and logs it; one that cannot
-// release answers 500 and logs it.
+// release answers 500 and logs it. A store that panics is survived the same way.
 func TestCallbackDeduperFaults(t *testing.T) {
 	t.Parallel()
 	storeDown := errors.New("store down")
@@ -320,6 +330,9 @@ func TestCallbackDeduperFaults(t *testing.T) {
 		{name: "unknown claim status", dd: &faultyDeduper{status: 42}, want: 503, wantLog: "unknown status"},
 		{name: "done error", dd: &faultyDeduper{doneErr: storeDown}, want: 200, wantCalled: true, wantLog: "done failed"},
 		{name: "release error", dd: &faultyDeduper{releaseErr: storeDown}, failFunc: true, want: 500, wantCalled: true, wantLog: "release failed"},
+		{name: "claim panics", dd: &faultyDeduper{panicIn: "claim"}, want: 503, wantLog: "claim panicked"},
+		{name: "done panics", dd: &faultyDeduper{panicIn: "done"}, want: 200, wantCalled: true, wantLog: "dedupe panicked"},
+		{name: "release panics", dd: &faultyDeduper{panicIn: "release"}, failFunc: true, want: 500, wantCalled: true, wantLog: "dedupe panicked"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -339,6 +352,8 @@ func TestCallbackDeduperFaults(t *testing.T) {
 				if tc.failFunc {
 					require.EqualValues(t, 1, tc.dd.releases.Load())
 				}
+				// The flight was settled: a redelivery is answered, not left waiting on it.
+				require.Empty(t, h.inflight)
 			})
 		})
 	}
