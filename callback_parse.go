@@ -23,6 +23,7 @@ type CallbackError struct {
 	Err error
 }
 
+// Error names the field and the reason; it never contains the untrusted value.
 func (e *CallbackError) Error() string {
 	if e.Field == "" {
 		return "runway: invalid callback: " + e.Reason
