@@ -356,3 +356,17 @@ func BenchmarkCallbackHandler(b *testing.B) {
 		})
 	}
 }
+
+// TestCallbackHandlerConfigWarnings: a budget that does not fit in Kie's 15 s and a key option
+// without a usable key are reported when the handler is built.
+func TestCallbackHandlerConfigWarnings(t *testing.T) {
+	t.Parallel()
+	var logs logBuffer
+	NewCallbackHandler(WithCallbackLogger(logs.logger()), WithResultTimeout(15e9), WithHMACKey("", ""))
+	require.Contains(t, logs.String(), "not below Kie's 15 s")
+	require.Contains(t, logs.String(), "no non-empty key")
+
+	var quiet logBuffer
+	NewCallbackHandler(WithCallbackLogger(quiet.logger()), WithResultTimeout(14e9), WithHMACKey(testKey1))
+	require.Empty(t, quiet.String())
+}
