@@ -27,8 +27,16 @@ const (
 	HeaderWebhookSignature = "X-Webhook-Signature"
 )
 
-// maxTimestampLen bounds the timestamp header: Unix seconds fit in 10 digits until 2286.
-const maxTimestampLen = 12
+// maxTimestampLen bounds the timestamp header. Unix seconds fit in 10 digits until 2286; up to
+// 19 digits are parsed so that a millisecond (13-digit) value is reported as "in the future"
+// rather than as malformed, which points an operator at the right fix.
+const maxTimestampLen = 19
+
+// maxUnixSeconds is 9999-12-31T23:59:59Z.
+const maxUnixSeconds = 253402300799
+
+// maxSignatureLen bounds the signature header (a SHA-256 digest is 44 base64 characters).
+const maxSignatureLen = 128
 
 // SignCallback computes Kie's callback headers for taskID at ts:
 // base64(HMAC-SHA256(key, taskID + "." + timestamp)). Use it to test your own handler.
@@ -59,26 +67,32 @@ func parseTimestamp(timestamp string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: malformed timestamp", ErrTimestampOutOfRange)
 	}
+	if n > maxUnixSeconds {
+		// time.Unix wraps around for values near the int64 limit and would read as the past.
+		return time.Time{}, fmt.Errorf("%w: after the year 9999, in the future (a 13-digit value is milliseconds, Kie sends seconds)", ErrTimestampOutOfRange)
+	}
 	return time.Unix(n, 0), nil
 }
 
 // checkTimestamp enforces a two-sided window: a timestamp too far in the past is a replay, one
-// too far in the future is a skewed clock or a millisecond value. tolerance <= 0 disables the
-// window but the timestamp must still be well-formed.
+// too far in the future is a skewed clock or a millisecond value. tolerance <= 0 means
+// DefaultCallbackTolerance. The bounds are compared as times, not as now.Sub(ts): that
+// difference saturates for far-away timestamps and negating the saturated minimum overflows,
+// which would let a far-future timestamp through.
 func checkTimestamp(timestamp string, now time.Time, tolerance time.Duration) error {
 	ts, err := parseTimestamp(timestamp)
 	if err != nil {
 		return err
 	}
 	if tolerance <= 0 {
-		return nil
+		tolerance = DefaultCallbackTolerance
 	}
-	d := now.Sub(ts)
-	if d > tolerance {
-		return fmt.Errorf("%w: %s too old", ErrTimestampOutOfRange, d.Truncate(time.Second))
+	if ts.Before(now.Add(-tolerance)) {
+		return fmt.Errorf("%w: %s too old (tolerance %s)", ErrTimestampOutOfRange, now.Sub(ts).Truncate(time.Second), tolerance)
 	}
-	if -d > tolerance {
-		return fmt.Errorf("%w: %s in the future", ErrTimestampOutOfRange, (-d).Truncate(time.Second))
+	if ts.After(now.Add(tolerance)) {
+		return fmt.Errorf("%w: %s in the future (tolerance %s; a 13-digit value is milliseconds, Kie sends seconds)",
+			ErrTimestampOutOfRange, ts.Sub(now).Truncate(time.Second), tolerance)
 	}
 	return nil
 }
@@ -89,7 +103,7 @@ func verifyMAC(keys []string, taskID, timestamp, signature string) error {
 	if signature == "" {
 		return ErrMissingSignature
 	}
-	if len(signature) > 128 {
+	if len(signature) > maxSignatureLen {
 		return fmt.Errorf("%w: signature too long", ErrInvalidSignature)
 	}
 	got, err := base64.StdEncoding.DecodeString(signature)
@@ -118,8 +132,10 @@ func verifyMAC(keys []string, taskID, timestamp, signature string) error {
 }
 
 // VerifySignature checks a callback's X-Webhook-Signature for taskID and the
-// X-Webhook-Timestamp value exactly as received, within tolerance of now (both directions).
-// The signature covers only the task id and timestamp, not the body.
+// X-Webhook-Timestamp value exactly as received, within tolerance of now (both directions;
+// tolerance <= 0 means DefaultCallbackTolerance). The signature covers only the task id and
+// timestamp, not the body. Errors match ErrMissingSignature, ErrTimestampOutOfRange or
+// ErrInvalidSignature.
 func VerifySignature(key, taskID, timestamp, signature string, now time.Time, tolerance time.Duration) error {
 	if key == "" {
 		return fmt.Errorf("%w: no key configured", ErrInvalidSignature)

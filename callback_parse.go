@@ -1,0 +1,145 @@
+package runway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ErrInvalidCallback matches every error ParseCallback returns: a body that is not one of the
+// documented callback shapes. The handler answers 400.
+var ErrInvalidCallback = errors.New("runway: invalid callback body")
+
+// CallbackError describes why a callback body was refused.
+type CallbackError struct {
+	// Field is the offending JSON field ("code", "data.task_id", ...); empty when the body as a
+	// whole is unusable (not JSON, not an object).
+	Field string
+	// Reason says what is wrong, without echoing the untrusted value.
+	Reason string
+	// Err is the underlying decode error, if any.
+	Err error
+}
+
+// Error names the field and the reason; it never contains the untrusted value.
+func (e *CallbackError) Error() string {
+	if e.Field == "" {
+		return "runway: invalid callback: " + e.Reason
+	}
+	return "runway: invalid callback: " + e.Field + ": " + e.Reason
+}
+
+// Is matches ErrInvalidCallback.
+func (e *CallbackError) Is(target error) bool { return target == ErrInvalidCallback }
+
+// Unwrap returns the underlying decode error.
+func (e *CallbackError) Unwrap() error { return e.Err }
+
+// wireCallback is the union of both documented callback shapes: Runway generate/extend
+// ({code, msg, data:{task_id, video_id, video_url, image_url}}) and Aleph ({code, msg, taskId,
+// data:{result_video_url, result_image_url}} with data null on error).
+type wireCallback struct {
+	Code   json.RawMessage `json:"code"`
+	Msg    string          `json:"msg"`
+	TaskID string          `json:"taskId"`
+	Data   *struct {
+		TaskID         string `json:"task_id"`
+		VideoID        string `json:"video_id"`
+		VideoURL       string `json:"video_url"`
+		ImageURL       string `json:"image_url"`
+		ResultVideoURL string `json:"result_video_url"`
+		ResultImageURL string `json:"result_image_url"`
+	} `json:"data"`
+}
+
+// ParseCallback decodes a callback body of either documented shape into a Result with Source
+// SourceCallback; Result.Err classifies a failure. It does not verify anything: check the
+// signature first (the handler does). The whole body must be one JSON object (trailing data
+// is an error), code must be a JSON integer (a quoted "200" is refused), and the task id
+// (data.task_id, else the top-level taskId; both present must agree) must be printable and at
+// most 128 bytes. Unknown fields are ignored. URLs are kept as data, unchecked. Raw is a copy
+// of body. Errors are *CallbackError and match ErrInvalidCallback.
+func ParseCallback(body []byte) (*Result, error) {
+	r, _, err := parseCallback(bytes.Clone(body))
+	return r, err
+}
+
+// parseCallback decodes body, which the Result keeps as Raw, and reports whether it is the
+// Aleph shape (task id only at the top level).
+func parseCallback(body []byte) (r *Result, aleph bool, err error) {
+	var w wireCallback
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, false, decodeError(err)
+	}
+	if w.Code == nil || string(w.Code) == "null" {
+		return nil, false, &CallbackError{Field: "code", Reason: "required"}
+	}
+	code, err := strictCode(w.Code)
+	if err != nil {
+		return nil, false, err
+	}
+	r = &Result{Code: code, Message: w.Msg, Source: SourceCallback, Raw: body}
+	field, id := "taskId", w.TaskID
+	if d := w.Data; d != nil {
+		r.VideoID = d.VideoID
+		r.VideoURL = firstNonEmpty(d.VideoURL, d.ResultVideoURL)
+		r.ImageURL = firstNonEmpty(d.ImageURL, d.ResultImageURL)
+		if d.TaskID != "" {
+			if w.TaskID != "" && w.TaskID != d.TaskID {
+				return nil, false, &CallbackError{Field: "taskId", Reason: "differs from data.task_id"}
+			}
+			field, id = "data.task_id", d.TaskID
+		}
+	}
+	if id == "" {
+		return nil, false, &CallbackError{Field: "data.task_id", Reason: "no task id (neither data.task_id nor taskId)"}
+	}
+	if err := validTaskID(field, id); err != nil {
+		var ve *ValidationError
+		errors.As(err, &ve)
+		return nil, false, &CallbackError{Field: field, Reason: ve.Reason}
+	}
+	r.TaskID = id
+	return r, field == "taskId", nil
+}
+
+// strictCode accepts only a plain JSON integer between 100 and 999: the documented codes are
+// 200, 400 and 500, and a string or float code means the sender is not Kie's callback.
+func strictCode(raw json.RawMessage) (int, error) {
+	bad := &CallbackError{Field: "code", Reason: "want an integer status code between 100 and 999"}
+	if len(raw) == 0 || len(raw) > 3 {
+		return 0, bad
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, bad
+		}
+	}
+	n, err := strconv.Atoi(string(raw))
+	if err != nil || n < 100 {
+		return 0, bad
+	}
+	return n, nil
+}
+
+// decodeError turns a json.Unmarshal error into a *CallbackError naming the field.
+func decodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field, want := te.Field, te.Type.String()
+		if field == "" {
+			want = "a JSON object"
+		}
+		return &CallbackError{Field: field, Reason: fmt.Sprintf("want %s, got %s", want, te.Value), Err: err}
+	}
+	return &CallbackError{Reason: "not valid JSON: " + printable(err.Error(), 128), Err: err}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
