@@ -11,24 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fakeClock is a settable clock for expiry tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestMemoryDeduperLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

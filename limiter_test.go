@@ -12,30 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fakeClock is a clock whose sleeps advance time instantly.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	if d > 0 {
-		f.t = f.t.Add(d)
-	}
-	f.mu.Unlock()
-	return nil
-}
-
 func TestSubmitLimiterSlidingWindow(t *testing.T) {
 	t.Parallel()
 	l := newSubmitLimiter(3, time.Second)
