@@ -717,6 +717,31 @@ func TestWaitForResultSurvivesBusErrors(t *testing.T) {
 	})
 }
 
+// racingBus publishes a callback result right after its Lookup found nothing: the callback
+// lands between the waiter's lookup and its first poll.
+type racingBus struct{ *MemoryResultBus }
+
+func (b racingBus) Lookup(ctx context.Context, taskID string) (*Result, error) {
+	r, err := b.MemoryResultBus.Lookup(ctx, taskID)
+	if err == nil && r == nil {
+		err = b.Publish(ctx, callbackResult(taskID))
+	}
+	return r, err
+}
+
+func TestWaitForResultCallbackDuringLookup(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		api := newPollAPI(t).script("race", pollStateReply("race", StateGenerating))
+		c := newPollClient(t, api, WithResultBus(racingBus{NewMemoryResultBus(0, 0)}))
+		res, err := c.WaitForResult(t.Context(), "race")
+		require.NoError(t, err)
+		assert.Equal(t, SourceCallback, res.Source, "registered before the lookup, so not missed")
+		assert.Zero(t, api.gets(), "no poll once the result is in")
+		assert.Zero(t, c.hub.len())
+	})
+}
+
 func TestJitterSpread(t *testing.T) {
 	t.Parallel()
 	const n = 10000
