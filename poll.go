@@ -24,8 +24,11 @@ const (
 	maxStateInError = 64
 )
 
-// WaitOption configures one WaitForResult call. Build it only with the With* functions.
-type WaitOption func(*waitConfig) error
+// WaitOption configures one WaitForResult call. Build it only with the With* functions; the
+// zero WaitOption does nothing.
+type WaitOption struct {
+	apply func(*waitConfig) error
+}
 
 type waitConfig struct {
 	interval time.Duration
@@ -38,7 +41,7 @@ type waitConfig struct {
 // interval is jittered by ±20% so that many waiters spread their polls. 0 selects the
 // default, values under one second are raised to one second, a negative value is an error.
 func WithPollInterval(d time.Duration) WaitOption {
-	return func(c *waitConfig) error {
+	return WaitOption{func(c *waitConfig) error {
 		switch {
 		case d < 0:
 			return invalid("WithPollInterval", "negative interval %s", d)
@@ -48,7 +51,7 @@ func WithPollInterval(d time.Duration) WaitOption {
 			c.interval = max(d, minPollInterval)
 		}
 		return nil
-	}
+	}}
 }
 
 // WithWaitTimeout bounds the whole wait (default DefaultWaitTimeout): when it passes,
@@ -56,33 +59,33 @@ func WithPollInterval(d time.Duration) WaitOption {
 // charged against it. 0 means no timeout of its own (only the context bounds the wait); a
 // negative value is an error.
 func WithWaitTimeout(d time.Duration) WaitOption {
-	return func(c *waitConfig) error {
+	return WaitOption{func(c *waitConfig) error {
 		if d < 0 {
 			return invalid("WithWaitTimeout", "negative timeout %s", d)
 		}
 		c.timeout = d
 		return nil
-	}
+	}}
 }
 
 // WithAleph polls the Aleph details endpoint (GetAlephTask) instead of the Runway one. Tasks
 // submitted with GenerateAleph on the same client are polled there without it; use it when
 // resuming a wait for an Aleph task id from elsewhere (another process, a database).
 func WithAleph() WaitOption {
-	return func(c *waitConfig) error {
+	return WaitOption{func(c *waitConfig) error {
 		c.aleph = true
 		return nil
-	}
+	}}
 }
 
 // WithProgress calls fn with the polled task each time polling sees a new state (wait,
 // queueing, generating, then success or fail), once per change. fn runs on the waiting
 // goroutine: keep it short. A result delivered by a callback does not call fn.
 func WithProgress(fn func(*Task)) WaitOption {
-	return func(c *waitConfig) error {
+	return WaitOption{func(c *waitConfig) error {
 		c.progress = fn
 		return nil
-	}
+	}}
 }
 
 // WaitForResult waits until task taskID finishes and returns its result. It returns on
@@ -108,10 +111,10 @@ func WithProgress(fn func(*Task)) WaitOption {
 func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitOption) (*Result, error) {
 	cfg := waitConfig{interval: DefaultPollInterval, timeout: DefaultWaitTimeout}
 	for _, o := range opts {
-		if o == nil {
+		if o.apply == nil {
 			continue
 		}
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -676,7 +676,7 @@ func TestWaitForResultPollIntervalOption(t *testing.T) {
 		opt  WaitOption
 		want time.Duration
 	}{
-		{nil, DefaultPollInterval},
+		{WaitOption{}, DefaultPollInterval},
 		{WithPollInterval(0), DefaultPollInterval},
 		{WithPollInterval(time.Millisecond), minPollInterval},
 		{WithPollInterval(2 * time.Minute), 2 * time.Minute},
