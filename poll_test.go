@@ -279,7 +279,6 @@ func TestWaitForResultSurvivesTransientErrors(t *testing.T) {
 		{name: "429 Retry-After HTTP date", fault: retryAt(90 * time.Second), gap: 90 * time.Second, slack: time.Second},
 		{name: "429 Retry-After in the past", fault: retryAt(-time.Hour)},
 		{name: "429 Retry-After malformed", fault: withRetryAfter(tooMany, "soon")},
-		{name: "429 Retry-After absurd", fault: withRetryAfter(tooMany, "99999999999")},
 		{name: "503 Retry-After", fault: withRetryAfter(pollEnvelopeReply(503, 503, "unavailable"), "45"), gap: 45 * time.Second},
 	}
 	for _, tt := range tests {
@@ -521,18 +520,19 @@ func TestWaitForResultTimeout(t *testing.T) {
 			assert.Equal(t, 2, api.gets())
 		})
 	})
-	t.Run("Retry-After beyond the deadline", func(t *testing.T) {
-		t.Parallel()
-		synctest.Test(t, func(t *testing.T) {
-			api := newPollAPI(t).script("ra", withRetryAfter(pollEnvelopeReply(429, 429, "Too many requests"), "3600"))
-			c := newPollClient(t, api)
-			start := time.Now()
-			_, err := c.WaitForResult(t.Context(), "ra", WithWaitTimeout(5*time.Minute))
-			require.ErrorIs(t, err, ErrWaitTimeout)
-			assert.Equal(t, 5*time.Minute, time.Since(start), "the backoff never runs past the deadline")
-			assert.Equal(t, 1, api.gets())
+	for _, ra := range []string{"3600", "99999999999"} {
+		t.Run("Retry-After "+ra+" beyond the deadline", func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				api := newPollAPI(t).script("ra", withRetryAfter(pollEnvelopeReply(429, 429, "Too many requests"), ra))
+				c := newPollClient(t, api)
+				start := time.Now()
+				_, err := c.WaitForResult(t.Context(), "ra", WithWaitTimeout(5*time.Minute))
+				require.ErrorIs(t, err, ErrWaitTimeout)
+				assert.Equal(t, 5*time.Minute, time.Since(start), "the backoff never runs past the deadline")
+			})
 		})
-	})
+	}
 	t.Run("context deadline, no wait timeout", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
