@@ -1,6 +1,7 @@
 package runway
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"sync"
@@ -55,37 +56,44 @@ type ResultBus interface {
 
 // Default retention of the in-memory result bus.
 const (
-	DefaultResultTTL        = 30 * time.Minute
-	DefaultMaxKeptResults   = 10000
-	defaultMemoryBusListens = 1
+	DefaultResultTTL      = 30 * time.Minute
+	DefaultMaxKeptResults = 10000
+	// maxKeptResultBytes bounds the data the in-memory bus keeps in all (a callback body may
+	// be up to DefaultMaxCallbackBytes, and unsigned callbacks can be forged).
+	maxKeptResultBytes = 64 << 20
+	// keptResultOverhead is the per-result bookkeeping counted against maxKeptResultBytes.
+	keptResultOverhead = 256
 )
 
-// MemoryResultBus is an in-process ResultBus with bounded time and count.
+// MemoryResultBus is an in-process ResultBus that keeps results for a bounded time, count and
+// size, oldest publish evicted first. Create it with NewMemoryResultBus; it is safe for
+// concurrent use. The *Result values it stores and hands out are shared: treat them as
+// read-only (WaitForResult returns copies).
 type MemoryResultBus struct {
-	ttl time.Duration
-	max int
-	now func() time.Time
+	ttl      time.Duration
+	max      int
+	maxBytes int
+	now      func() time.Time
 
 	mu        sync.Mutex
-	results   map[string]keptResult
-	order     []keptKey // insertion order, for eviction by age and count
-	head      int
+	results   map[string]*list.Element // values are *keptResult
+	order     list.List                // by last publish, oldest first
+	bytes     int
 	listeners map[int]func(*Result)
+	fns       []func(*Result) // snapshot of listeners, replaced (never mutated) on change
 	nextID    int
 }
 
 type keptResult struct {
 	r       *Result
 	expires time.Time
+	size    int
 }
 
-type keptKey struct {
-	taskID  string
-	expires time.Time
-}
-
-// NewMemoryResultBus returns an in-process bus that keeps each result for ttl and at most
-// max results (oldest evicted first). ttl <= 0 or max <= 0 select the defaults.
+// NewMemoryResultBus returns an in-process bus that keeps each result for ttl after its last
+// publish and at most max results (oldest evicted first). ttl <= 0 or max <= 0 select
+// DefaultResultTTL and DefaultMaxKeptResults. Whatever max is, the results kept hold at
+// most 64 MiB of data in all.
 func NewMemoryResultBus(ttl time.Duration, max int) *MemoryResultBus {
 	if ttl <= 0 {
 		ttl = DefaultResultTTL
@@ -96,32 +104,37 @@ func NewMemoryResultBus(ttl time.Duration, max int) *MemoryResultBus {
 	return &MemoryResultBus{
 		ttl:       ttl,
 		max:       max,
+		maxBytes:  maxKeptResultBytes,
 		now:       time.Now,
-		results:   make(map[string]keptResult),
-		listeners: make(map[int]func(*Result), defaultMemoryBusListens),
+		results:   make(map[string]*list.Element),
+		listeners: make(map[int]func(*Result)),
 	}
 }
 
-// Publish implements ResultBus. Listeners run synchronously on the caller's goroutine.
+// Publish implements ResultBus. Publishing a task id again replaces its result and restarts
+// its retention. Listeners run synchronously on the caller's goroutine, after the result is
+// stored, without the bus's lock held.
 func (b *MemoryResultBus) Publish(_ context.Context, r *Result) error {
 	if r == nil || r.TaskID == "" {
 		return errors.New("runway: publish: result without task id")
 	}
 	now := b.now()
+	size := resultSize(r)
 	b.mu.Lock()
-	b.evictLocked(now)
-	exp := now.Add(b.ttl)
-	if _, ok := b.results[r.TaskID]; !ok {
-		b.order = append(b.order, keptKey{taskID: r.TaskID, expires: exp})
+	b.evictExpiredLocked(now)
+	if e, ok := b.results[r.TaskID]; ok {
+		k := e.Value.(*keptResult)
+		b.bytes += size - k.size
+		k.r, k.expires, k.size = r, now.Add(b.ttl), size
+		b.order.MoveToBack(e)
+	} else {
+		b.results[r.TaskID] = b.order.PushBack(&keptResult{r: r, expires: now.Add(b.ttl), size: size})
+		b.bytes += size
 	}
-	b.results[r.TaskID] = keptResult{r: r, expires: exp}
-	for len(b.results) > b.max {
-		b.popOldestLocked()
+	for b.order.Len() > b.max || (b.bytes > b.maxBytes && b.order.Len() > 1) {
+		b.removeLocked(b.order.Front())
 	}
-	fns := make([]func(*Result), 0, len(b.listeners))
-	for _, fn := range b.listeners {
-		fns = append(fns, fn)
-	}
+	fns := b.fns
 	b.mu.Unlock()
 	for _, fn := range fns {
 		fn(r)
@@ -134,110 +147,127 @@ func (b *MemoryResultBus) Lookup(_ context.Context, taskID string) (*Result, err
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	k, ok := b.results[taskID]
-	if !ok || !now.Before(k.expires) {
-		return nil, nil
+	b.evictExpiredLocked(now)
+	if e, ok := b.results[taskID]; ok {
+		return e.Value.(*keptResult).r, nil
 	}
-	return k.r, nil
+	return nil, nil
 }
 
-// Listen implements ResultBus.
+// Listen implements ResultBus. Calling stop more than once is harmless.
 func (b *MemoryResultBus) Listen(fn func(*Result)) (stop func()) {
 	b.mu.Lock()
 	id := b.nextID
 	b.nextID++
 	b.listeners[id] = fn
+	b.snapshotLocked()
 	b.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			b.mu.Lock()
 			delete(b.listeners, id)
+			b.snapshotLocked()
 			b.mu.Unlock()
 		})
 	}
 }
 
-// Len returns the number of results currently kept (expired ones may be counted until the
-// next Publish evicts them).
+// Len returns the number of results currently kept.
 func (b *MemoryResultBus) Len() int {
+	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.results)
+	b.evictExpiredLocked(now)
+	return b.order.Len()
 }
 
-func (b *MemoryResultBus) evictLocked(now time.Time) {
-	for b.head < len(b.order) && !now.Before(b.order[b.head].expires) {
-		b.popOldestLocked()
+func (b *MemoryResultBus) snapshotLocked() {
+	fns := make([]func(*Result), 0, len(b.listeners))
+	for _, fn := range b.listeners {
+		fns = append(fns, fn)
+	}
+	b.fns = fns
+}
+
+// evictExpiredLocked drops results whose retention ended. The list is ordered by last
+// publish and every publish gets the same ttl, so the expired ones are at the front.
+func (b *MemoryResultBus) evictExpiredLocked(now time.Time) {
+	for e := b.order.Front(); e != nil && !now.Before(e.Value.(*keptResult).expires); e = b.order.Front() {
+		b.removeLocked(e)
 	}
 }
 
-func (b *MemoryResultBus) popOldestLocked() {
-	if b.head >= len(b.order) {
-		return
-	}
-	k := b.order[b.head]
-	b.order[b.head] = keptKey{}
-	b.head++
-	// Only delete if the kept entry is the one this order slot describes (a re-publish
-	// refreshes the map entry but keeps its first slot).
-	if cur, ok := b.results[k.taskID]; ok && !cur.expires.After(k.expires) {
-		delete(b.results, k.taskID)
-	} else if ok {
-		b.order = append(b.order, keptKey{taskID: k.taskID, expires: cur.expires})
-	}
-	if b.head > 1024 && b.head*2 > len(b.order) {
-		b.order = append([]keptKey(nil), b.order[b.head:]...)
-		b.head = 0
-	}
+func (b *MemoryResultBus) removeLocked(e *list.Element) {
+	k := b.order.Remove(e).(*keptResult)
+	delete(b.results, k.r.TaskID)
+	b.bytes -= k.size
+}
+
+// resultSize estimates the memory a kept result holds.
+func resultSize(r *Result) int {
+	return keptResultOverhead + len(r.TaskID) + len(r.VideoID) + len(r.VideoURL) +
+		len(r.ImageURL) + len(r.Message) + len(r.Raw)
 }
 
 // hub is the in-process registry of WaitForResult callers, keyed by task id. Results reach it
 // from the ResultBus listener; waiters register before they look the result up, so a result
-// published in between is never missed.
+// published in between is never missed. It is built for many concurrent waits: a waiter is
+// one small struct and a one-slot channel, linked into a per-task list (almost always of
+// length one) so that no per-task map or goroutine is needed.
 type hub struct {
 	mu      sync.Mutex
-	waiters map[string]map[*waiter]struct{}
+	waiters map[string]*waiter // head of each task's list
 }
 
 type waiter struct {
-	ch chan *Result // buffered(1); receives at most one result
+	ch         chan *Result // buffered(1); receives at most one result
+	prev, next *waiter
 }
 
-func newHub() *hub { return &hub{waiters: make(map[string]map[*waiter]struct{})} }
+func newHub() *hub { return &hub{waiters: make(map[string]*waiter)} }
 
 // register adds a waiter for taskID. The caller must call unregister when done.
 func (h *hub) register(taskID string) *waiter {
 	w := &waiter{ch: make(chan *Result, 1)}
 	h.mu.Lock()
-	set := h.waiters[taskID]
-	if set == nil {
-		set = make(map[*waiter]struct{}, 1)
-		h.waiters[taskID] = set
+	if head := h.waiters[taskID]; head != nil {
+		w.next = head
+		head.prev = w
 	}
-	set[w] = struct{}{}
+	h.waiters[taskID] = w
 	h.mu.Unlock()
 	return w
 }
 
+// unregister removes w from taskID's waiters; calling it again is harmless.
 func (h *hub) unregister(taskID string, w *waiter) {
 	h.mu.Lock()
-	if set := h.waiters[taskID]; set != nil {
-		delete(set, w)
-		if len(set) == 0 {
-			delete(h.waiters, taskID)
-		}
+	defer h.mu.Unlock()
+	switch {
+	case w.prev != nil:
+		w.prev.next = w.next
+	case h.waiters[taskID] != w:
+		return // already unregistered
+	case w.next != nil:
+		h.waiters[taskID] = w.next
+	default:
+		delete(h.waiters, taskID)
 	}
-	h.mu.Unlock()
+	if w.next != nil {
+		w.next.prev = w.prev
+	}
+	w.prev, w.next = nil, nil
 }
 
-// deliver hands r to every waiter of r.TaskID without blocking.
+// deliver hands r to every waiter of r.TaskID without blocking; a waiter that already holds a
+// result keeps the first one.
 func (h *hub) deliver(r *Result) {
 	if r == nil {
 		return
 	}
 	h.mu.Lock()
-	for w := range h.waiters[r.TaskID] {
+	for w := h.waiters[r.TaskID]; w != nil; w = w.next {
 		select {
 		case w.ch <- r:
 		default:

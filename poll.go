@@ -1,0 +1,284 @@
+package runway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// ErrUnknownState is what a *WaitError unwraps to when polling saw a task state the SDK does
+// not know. The wait ends: an unknown state is never taken to mean "still running".
+var ErrUnknownState = errors.New("runway: unknown task state")
+
+const (
+	// minPollInterval is the shortest interval WithPollInterval accepts, so that a typo
+	// cannot turn a wait into a request storm.
+	minPollInterval = time.Second
+	// notFoundGrace is how long after a wait starts a 404 from the details endpoint means
+	// "not visible yet" (the task was created moments ago) rather than "no such task".
+	notFoundGrace = time.Minute
+	// maxStateInError bounds how much of an unknown state string goes into an error.
+	maxStateInError = 64
+)
+
+// WaitOption configures one WaitForResult call. Build it only with the With* functions; the
+// zero WaitOption does nothing.
+type WaitOption struct {
+	apply func(*waitConfig) error
+}
+
+type waitConfig struct {
+	interval time.Duration
+	timeout  time.Duration
+	aleph    bool
+	progress func(*Task)
+}
+
+// WithPollInterval sets the mean interval between polls (default DefaultPollInterval). Each
+// interval is jittered by ±20% so that many waiters spread their polls. 0 selects the
+// default, values under one second are raised to one second, a negative value is an error.
+func WithPollInterval(d time.Duration) WaitOption {
+	return WaitOption{func(c *waitConfig) error {
+		switch {
+		case d < 0:
+			return invalid("WithPollInterval", "negative interval %s", d)
+		case d == 0:
+			c.interval = DefaultPollInterval
+		default:
+			c.interval = max(d, minPollInterval)
+		}
+		return nil
+	}}
+}
+
+// WithWaitTimeout bounds the whole wait (default DefaultWaitTimeout): when it passes,
+// WaitForResult returns a *WaitError matching ErrWaitTimeout. Poll requests and backoffs are
+// charged against it. 0 means no timeout of its own (only the context bounds the wait); a
+// negative value is an error.
+func WithWaitTimeout(d time.Duration) WaitOption {
+	return WaitOption{func(c *waitConfig) error {
+		if d < 0 {
+			return invalid("WithWaitTimeout", "negative timeout %s", d)
+		}
+		c.timeout = d
+		return nil
+	}}
+}
+
+// WithAleph polls the Aleph details endpoint (GetAlephTask) instead of the Runway one. Tasks
+// submitted with GenerateAleph on the same client are polled there without it; use it when
+// resuming a wait for an Aleph task id from elsewhere (another process, a database).
+func WithAleph() WaitOption {
+	return WaitOption{func(c *waitConfig) error {
+		c.aleph = true
+		return nil
+	}}
+}
+
+// WithProgress calls fn with the polled task each time polling sees a new state (wait,
+// queueing, generating, then success or fail), once per change. fn runs on the waiting
+// goroutine: keep it short. A result delivered by a callback does not call fn.
+func WithProgress(fn func(*Task)) WaitOption {
+	return WaitOption{func(c *waitConfig) error {
+		c.progress = fn
+		return nil
+	}}
+}
+
+// WaitForResult waits until task taskID finishes and returns its result. It returns on
+// whichever comes first: a callback for the task accepted by this client's CallbackHandler
+// (or published on its ResultBus by another replica), a result kept from a callback that
+// arrived before the call, or a terminal state seen by polling. Polling starts at once, so a
+// task that already finished (or a wait resumed after a restart) returns immediately, and
+// goes on every poll interval with jitter; after a callback wins no further poll is sent. A
+// result found by polling is published on the ResultBus, so other waiters for the task
+// return too.
+//
+// Success returns (*Result, nil), with Source saying where the result came from. A task
+// that failed returns (*Result, *TaskError). Everything else is a *WaitError carrying the
+// task id and the last state polling saw: the wait timeout (ErrWaitTimeout), the context
+// ending (its error), an unknown state (ErrUnknownState), or a permanent poll error such as
+// 401, 402, 422 or a 404 that lasts beyond a minute (the *APIError, so errors.Is(err,
+// ErrUnauthorized) works). Transient poll errors (network, 5xx except 501/505, 429, 455,
+// also as envelope codes) do not end the wait: the next poll backs off with jitter, up to
+// the poll interval or the server's Retry-After, whichever is larger, and never past the
+// wait timeout. Invalid arguments return a *ValidationError before anything is sent.
+//
+// A wait holds no goroutine of its own and leaves no timer or registration behind.
+func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitOption) (*Result, error) {
+	cfg := waitConfig{interval: DefaultPollInterval, timeout: DefaultWaitTimeout}
+	for _, o := range opts {
+		if o.apply == nil {
+			continue
+		}
+		if err := o.apply(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := validTaskID("taskID", taskID); err != nil {
+		return nil, err
+	}
+	run := &waitRun{c: c, taskID: taskID, cfg: cfg, aleph: cfg.aleph || c.aleph.has(taskID), start: c.now()}
+	if cfg.timeout > 0 {
+		run.deadline = run.start.Add(cfg.timeout)
+	}
+
+	// Register before the lookup: a result published between the two reaches the channel.
+	w := c.hub.register(taskID)
+	defer c.hub.unregister(taskID, w)
+	if r, err := c.bus.Lookup(ctx, taskID); err != nil {
+		c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: result bus lookup failed; polling",
+			slog.String("task_id", taskID), slog.String("error", err.Error()))
+	} else if r != nil {
+		return own(r)
+	}
+
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case r := <-w.ch:
+			return own(r)
+		default:
+		}
+		r, delay, err := run.poll(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			if err := c.bus.Publish(ctx, r); err != nil {
+				c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: publishing a polled result failed",
+					slog.String("task_id", taskID), slog.String("error", err.Error()))
+			}
+			return own(r)
+		}
+		delay, last := run.clip(delay)
+		if timer == nil {
+			timer = time.NewTimer(delay)
+		} else {
+			timer.Reset(delay)
+		}
+		select {
+		case r := <-w.ch:
+			return own(r)
+		case <-ctx.Done():
+			return nil, run.fail(ctx.Err())
+		case <-timer.C:
+			if last {
+				return nil, run.fail(ErrWaitTimeout)
+			}
+		}
+	}
+}
+
+// waitRun is the state of one WaitForResult call.
+type waitRun struct {
+	c        *Client
+	taskID   string
+	cfg      waitConfig
+	aleph    bool
+	start    time.Time
+	deadline time.Time // zero: bounded by the context only
+	last     State     // last known state polling saw
+	failures int       // consecutive transient poll errors
+}
+
+// poll fetches the task once. It returns the result of a terminal task, or the delay before
+// the next poll, or a *WaitError that ends the wait.
+func (run *waitRun) poll(ctx context.Context) (*Result, time.Duration, error) {
+	pctx := ctx
+	if !run.deadline.IsZero() {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, run.deadline.Sub(run.c.now()))
+		defer cancel()
+	}
+	t, err := run.c.getTask(pctx, run.taskID, run.aleph, 0)
+	if err != nil {
+		delay, err := run.retryDelay(ctx, pctx, err)
+		return nil, delay, err
+	}
+	run.failures = 0
+	if !t.State.Known() {
+		return nil, 0, run.fail(fmt.Errorf("%w %q", ErrUnknownState, printable(string(t.State), maxStateInError)))
+	}
+	if t.State != run.last {
+		run.last = t.State
+		if run.cfg.progress != nil {
+			run.cfg.progress(t)
+		}
+	}
+	if !t.State.Terminal() {
+		return nil, jitter(run.cfg.interval), nil
+	}
+	r := t.Result()
+	// Key the result by the id waited on: it is what the bus and the hub index.
+	r.TaskID = run.taskID
+	return r, 0, nil
+}
+
+// retryDelay decides what a failed poll means: the delay before the next poll for a
+// transient error (and a 404 during the grace period), or a *WaitError that ends the wait.
+// The delay is full-jitter exponential from the client's retry minimum, capped at the poll
+// interval or the server's Retry-After, whichever is larger.
+func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Duration, error) {
+	switch {
+	case ctx.Err() != nil:
+		return 0, run.fail(ctx.Err())
+	case pctx.Err() != nil:
+		return 0, run.fail(ErrWaitTimeout)
+	case errors.Is(err, ErrNotFound):
+		if run.c.now().Sub(run.start) >= notFoundGrace {
+			return 0, run.fail(err)
+		}
+	case !safeRetry(ctx, err):
+		return 0, run.fail(err)
+	}
+	run.failures++
+	var retryAfter time.Duration
+	var ae *APIError
+	if errors.As(err, &ae) {
+		retryAfter = ae.RetryAfter
+	}
+	ceil := max(run.cfg.interval, retryAfter)
+	delay := backoff(min(run.c.waitMin, ceil), ceil, run.failures, retryAfter)
+	run.c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: poll failed; retrying",
+		slog.String("task_id", run.taskID), slog.Int("failures", run.failures),
+		slog.Duration("wait", delay), slog.String("reason", retryReason(err)))
+	return delay, nil
+}
+
+// fail ends the wait with a *WaitError.
+func (run *waitRun) fail(err error) error {
+	return &WaitError{TaskID: run.taskID, LastState: run.last, Err: err}
+}
+
+// clip shortens delay so that the wait never sleeps past its deadline; last reports that the
+// sleep ends at the deadline.
+func (run *waitRun) clip(delay time.Duration) (time.Duration, bool) {
+	if run.deadline.IsZero() {
+		return delay, false
+	}
+	if left := run.deadline.Sub(run.c.now()); left <= delay {
+		return max(left, 0), true
+	}
+	return delay, false
+}
+
+// jitter spreads d by ±20%.
+func jitter(d time.Duration) time.Duration {
+	spread := d / 5
+	return d - spread + rand.N(2*spread+1)
+}
+
+// own returns a copy of a result (the bus shares its values between waiters) and its error.
+func own(r *Result) (*Result, error) {
+	cp := *r
+	return &cp, cp.Err()
+}
