@@ -237,6 +237,9 @@ func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Durat
 		if run.c.now().Sub(run.start) >= notFoundGrace {
 			return 0, run.fail(err)
 		}
+	case garbled2xx(err):
+		// An HTML page or broken JSON with a 2xx (a proxy or CDN in the way) says nothing
+		// about the task; it must not end a wait that may have minutes left.
 	case !safeRetry(ctx, err):
 		return 0, run.fail(err)
 	}
@@ -252,6 +255,12 @@ func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Durat
 		slog.String("task_id", run.taskID), slog.Int("failures", run.failures),
 		slog.Duration("wait", delay), slog.String("reason", retryReason(err)))
 	return delay, nil
+}
+
+// garbled2xx reports a 2xx response whose body was not the API's envelope.
+func garbled2xx(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == 0 && ae.StatusCode/100 == 2
 }
 
 // fail ends the wait with a *WaitError.

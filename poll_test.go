@@ -274,6 +274,8 @@ func TestWaitForResultSurvivesTransientErrors(t *testing.T) {
 		{name: "connection reset", fault: pollReply{err: syscall.ECONNRESET}},
 		{name: "connection refused", fault: pollReply{err: syscall.ECONNREFUSED}},
 		{name: "EOF mid-response", fault: pollReply{err: io.ErrUnexpectedEOF}},
+		{name: "HTTP 200 HTML page", fault: pollReply{status: 200, body: "<html>proxy error</html>"}},
+		{name: "HTTP 200 truncated JSON", fault: pollReply{status: 200, body: `{"code":200,"msg":"succ`}},
 		{name: "429 Retry-After seconds above the interval", fault: withRetryAfter(tooMany, "120"), gap: 120 * time.Second},
 		{name: "429 Retry-After seconds below the interval", fault: withRetryAfter(tooMany, "7"), gap: 7 * time.Second},
 		{name: "429 Retry-After HTTP date", fault: retryAt(90 * time.Second), gap: 90 * time.Second, slack: time.Second},
