@@ -1,0 +1,158 @@
+package runwaytest
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"time"
+)
+
+// Chaos is a seeded random mix of faults. Each rate is a probability in [0, 1].
+//
+// Task faults are drawn per task from a source seeded with (Seed, creation index), so the n-th
+// task created always gets the same script for a seed; which caller's submission becomes the
+// n-th depends on arrival order, so assert against Server.Task(id).Script.Outcome. Request
+// faults are drawn in arrival order from a source seeded with Seed.
+//
+// Request faults are chosen so that a correct client loses nothing: submissions only ever
+// get 429 (no task is created, the client may retry it); polls and download-url get 429,
+// 5xx, HTTP 200 with a retryable body code, slow answers, resets and HTML gateway pages, in
+// bursts of up to MaxBurst consecutive requests.
+type Chaos struct {
+	Seed uint64
+	// Fail is the share of tasks that fail, each with a message drawn from DocumentedFailures.
+	Fail float64
+	// Drop, Duplicate, Delay, Early and AlephShape are per-task callback fault rates.
+	// Duplicates send 2 to 4 copies, half of them concurrently; delays are up to MaxDelay.
+	Drop, Duplicate, Delay, Early, AlephShape float64
+	// FailCodeAsString is the share of tasks whose failCode is rendered as a string.
+	FailCodeAsString float64
+	// MaxDelay bounds callback delays (default 20 ms).
+	MaxDelay time.Duration
+	// SubmitRateLimit is the share of submissions answered with 429 (Retry-After: 1).
+	SubmitRateLimit float64
+	// PollErrors is the share of details/credit/download-url requests that start a fault burst.
+	PollErrors float64
+	// MaxBurst bounds the length of a fault burst (default 3).
+	MaxBurst int
+	// SlowDelay is the delay of slow-answer faults (default 5 ms).
+	SlowDelay time.Duration
+}
+
+// DefaultChaos returns a mix with every fault turned on at a moderate rate, for seed.
+func DefaultChaos(seed uint64) Chaos {
+	return Chaos{
+		Seed:             seed,
+		Fail:             0.3,
+		Drop:             0.15,
+		Duplicate:        0.15,
+		Delay:            0.15,
+		Early:            0.1,
+		AlephShape:       0.1,
+		FailCodeAsString: 0.1,
+		SubmitRateLimit:  0.05,
+		PollErrors:       0.1,
+	}
+}
+
+type chaosState struct {
+	c         Chaos
+	failures  []Outcome
+	req       *rand.Rand
+	burstLeft int
+	burst     APIFault
+}
+
+func newChaosState(c Chaos) *chaosState {
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = 20 * time.Millisecond
+	}
+	if c.MaxBurst <= 0 {
+		c.MaxBurst = 3
+	}
+	if c.SlowDelay <= 0 {
+		c.SlowDelay = 5 * time.Millisecond
+	}
+	return &chaosState{
+		c:        c,
+		failures: DocumentedFailures(),
+		req:      rand.New(rand.NewPCG(c.Seed, 0x9e3779b97f4a7c15)),
+	}
+}
+
+// script draws the n-th task's script.
+func (cs *chaosState) script(n uint64) Script {
+	r := rand.New(rand.NewPCG(cs.c.Seed, n))
+	c := cs.c
+	sc := Script{Outcome: Success()}
+	if r.Float64() < c.Fail {
+		sc.Outcome = cs.failures[r.IntN(len(cs.failures))]
+	}
+	cb := &sc.Callback
+	cb.Drop = r.Float64() < c.Drop
+	if r.Float64() < c.Duplicate {
+		cb.Copies = 2 + r.IntN(3)
+		cb.Concurrent = r.IntN(2) == 0
+	}
+	if r.Float64() < c.Delay {
+		cb.Delay = time.Duration(r.Int64N(int64(c.MaxDelay)) + 1)
+	}
+	cb.Early = r.Float64() < c.Early
+	if r.Float64() < c.AlephShape {
+		cb.Shape = ShapeAleph
+	}
+	sc.Poll.FailCodeAsString = r.Float64() < c.FailCodeAsString
+	return sc
+}
+
+func isSubmission(path string) bool {
+	return path == PathGenerate || path == PathExtend || path == PathAlephGenerate
+}
+
+// requestFault draws the fault (or nil) for a request to path; called with Server.mu held.
+func (cs *chaosState) requestFault(path string) *APIFault {
+	r := cs.req
+	if isSubmission(path) {
+		if r.Float64() < cs.c.SubmitRateLimit {
+			f := RateLimited("1")
+			return &f
+		}
+		return nil
+	}
+	switch path {
+	case PathRecordDetail, PathAlephRecordInfo, PathCredit, PathDownloadURL:
+	default:
+		return nil
+	}
+	if cs.burstLeft > 0 {
+		cs.burstLeft--
+		f := cs.burst
+		return &f
+	}
+	if r.Float64() >= cs.c.PollErrors {
+		return nil
+	}
+	kinds := []APIFault{
+		RateLimited("1"),
+		ServerError(http.StatusInternalServerError),
+		ServerError(http.StatusBadGateway),
+		ServerError(http.StatusServiceUnavailable),
+		ServerError(http.StatusGatewayTimeout),
+		BodyError(500, "Server error"),
+		BodyError(455, "Service unavailable, under maintenance"),
+		BodyError(429, "Too many requests"),
+		SlowResponse(cs.c.SlowDelay),
+		ConnectionReset(),
+		NonJSON(http.StatusBadGateway),
+	}
+	cs.burst = kinds[r.IntN(len(kinds))]
+	cs.burstLeft = r.IntN(cs.c.MaxBurst)
+	f := cs.burst
+	return &f
+}
+
+// SetChaos replaces the chaos mix for tasks and requests from now on (see WithChaos).
+func (s *Server) SetChaos(c Chaos) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chaos = newChaosState(c)
+}

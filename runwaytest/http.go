@@ -1,0 +1,150 @@
+package runwaytest
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	maxRequestBytes = 1 << 20
+	msgUnauthorized = "You do not have access permissions"
+)
+
+// Request is one request the fake received, as recorded after it was answered.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values
+	// Header is the request's headers without Authorization.
+	Header http.Header
+	// Body is the JSON object body decoded with json.Number for numbers; nil when the body
+	// was empty or not a JSON object.
+	Body map[string]any
+	// RawBody is the body as received (at most 1 MiB).
+	RawBody []byte
+	// Authorized reports whether the request carried the accepted API key.
+	Authorized bool
+	// Status is the HTTP status answered; 0 when the connection was reset.
+	Status int
+	// Code is the envelope code answered; 0 when the answer had no envelope.
+	Code int
+	// Fault names the injected fault that shaped the answer ("" for none), see APIFault.Name.
+	Fault string
+	// Time is the server clock when the request arrived.
+	Time time.Time
+}
+
+// exchange is one request being served.
+type exchange struct {
+	w   http.ResponseWriter
+	r   *http.Request
+	rec *Request
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes))
+	h := r.Header.Clone()
+	h.Del("Authorization")
+	rec := &Request{
+		Method:     r.Method,
+		Path:       r.URL.Path,
+		Query:      r.URL.Query(),
+		Header:     h,
+		RawBody:    raw,
+		Authorized: r.Header.Get("Authorization") == "Bearer "+s.APIKey,
+		Time:       s.cfg.now(),
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var m map[string]any
+		if d.Decode(&m) == nil {
+			rec.Body = m
+		}
+	}
+	s.handle(&exchange{w: w, r: r, rec: rec})
+	s.mu.Lock()
+	s.requests = append(s.requests, *rec)
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+func (s *Server) handle(x *exchange) {
+	path := x.r.URL.Path
+	if strings.HasPrefix(path, filesPrefix) {
+		s.serveFile(x)
+		return
+	}
+	if f := s.takeFault(path); f != nil {
+		x.rec.Fault = f.Name()
+		if s.applyFault(x, f) {
+			return
+		}
+	}
+	var method string
+	var serve func(*exchange)
+	switch path {
+	case PathGenerate:
+		method, serve = http.MethodPost, s.serveGenerate
+	case PathExtend:
+		method, serve = http.MethodPost, s.serveExtend
+	case PathAlephGenerate:
+		method, serve = http.MethodPost, s.serveAleph
+	case PathRecordDetail:
+		method, serve = http.MethodGet, s.serveRecordDetail
+	case PathAlephRecordInfo:
+		method, serve = http.MethodGet, s.serveAlephRecordInfo
+	case PathCredit:
+		method, serve = http.MethodGet, s.serveCredit
+	case PathDownloadURL:
+		method, serve = http.MethodPost, s.serveDownloadURL
+	default:
+		s.writeEnvelope(x, http.StatusNotFound, 404, "Not Found", nil)
+		return
+	}
+	if x.r.Method != method {
+		x.w.Header().Set("Allow", method)
+		s.writeEnvelope(x, http.StatusMethodNotAllowed, 405, "Method Not Allowed", nil)
+		return
+	}
+	if !x.rec.Authorized {
+		s.fail(x, 401, msgUnauthorized)
+		return
+	}
+	serve(x)
+}
+
+// envelope is Kie's response wrapper.
+type envelope struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg"`
+	Data any    `json:"data"`
+}
+
+func (s *Server) writeEnvelope(x *exchange, status, code int, msg string, data any) {
+	b, _ := json.Marshal(envelope{Code: code, Msg: msg, Data: data})
+	x.w.Header().Set("Content-Type", "application/json")
+	x.w.WriteHeader(status)
+	_, _ = x.w.Write(b)
+	x.rec.Status, x.rec.Code = status, code
+}
+
+// ok answers HTTP 200, code 200, msg "success".
+func (s *Server) ok(x *exchange, data any) {
+	s.writeEnvelope(x, http.StatusOK, 200, "success", data)
+}
+
+// fail answers an application error: HTTP 200 with the code in the body, as Kie does, or
+// the code as HTTP status too under WithHTTPStatusErrors.
+func (s *Server) fail(x *exchange, code int, msg string) {
+	status := http.StatusOK
+	if s.cfg.statusErrors && code >= 400 && code <= 599 {
+		status = code
+	}
+	s.writeEnvelope(x, status, code, msg, nil)
+}
