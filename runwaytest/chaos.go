@@ -14,9 +14,11 @@ import (
 // faults are drawn in arrival order from a source seeded with Seed.
 //
 // Request faults are chosen so that a correct client loses nothing: submissions only ever
-// get 429 (no task is created, the client may retry it); polls and download-url get 429,
-// 5xx, HTTP 200 with a retryable body code, slow answers, resets and HTML gateway pages, in
-// bursts of up to MaxBurst consecutive requests.
+// get 429 (no task is created, the client may retry it); polls, credits and download-url get
+// 429, 5xx, HTTP 200 with a retryable body code (429, 455, 500), slow answers, resets and HTML
+// gateway pages. Faults come in bursts of 1 to MaxBurst answers to the same request (same
+// path, query and body, as a retry is), and every burst is followed by a clean answer to that
+// request: a client that retries a request at least MaxBurst times always gets through.
 type Chaos struct {
 	Seed uint64
 	// Fail is the share of tasks that fail, each with a message drawn from DocumentedFailures.
@@ -55,11 +57,10 @@ func DefaultChaos(seed uint64) Chaos {
 }
 
 type chaosState struct {
-	c         Chaos
-	failures  []Outcome
-	req       *rand.Rand
-	burstLeft int
-	burst     APIFault
+	c        Chaos
+	failures []Outcome
+	req      *rand.Rand
+	bursts   map[string]*burst
 }
 
 func newChaosState(c Chaos) *chaosState {
@@ -76,6 +77,7 @@ func newChaosState(c Chaos) *chaosState {
 		c:        c,
 		failures: DocumentedFailures(),
 		req:      rand.New(rand.NewPCG(c.Seed, 0x9e3779b97f4a7c15)),
+		bursts:   make(map[string]*burst),
 	}
 }
 
@@ -108,30 +110,48 @@ func isSubmission(path string) bool {
 	return path == PathGenerate || path == PathExtend || path == PathAlephGenerate
 }
 
-// requestFault draws the fault (or nil) for a request to path; called with Server.mu held.
-func (cs *chaosState) requestFault(path string) *APIFault {
-	r := cs.req
-	if isSubmission(path) {
-		if r.Float64() < cs.c.SubmitRateLimit {
-			f := RateLimited("1")
-			return &f
-		}
-		return nil
-	}
-	switch path {
-	case PathRecordDetail, PathAlephRecordInfo, PathCredit, PathDownloadURL:
+// burst is the chaos state of one request key (path, query and body): a retried request has
+// the same key, so bounding each key's run of faults bounds what one caller sees.
+type burst struct {
+	left  int // more faulty answers in this burst
+	cool  bool
+	fault APIFault
+}
+
+// requestFault draws the fault (or nil) for a request; called with Server.mu held.
+func (cs *chaosState) requestFault(path, key string) *APIFault {
+	var rate float64
+	var kinds []APIFault
+	switch {
+	case isSubmission(path):
+		rate, kinds = cs.c.SubmitRateLimit, []APIFault{RateLimited("1")}
+	case path == PathRecordDetail || path == PathAlephRecordInfo || path == PathCredit || path == PathDownloadURL:
+		rate, kinds = cs.c.PollErrors, cs.pollFaults()
 	default:
 		return nil
 	}
-	if cs.burstLeft > 0 {
-		cs.burstLeft--
-		f := cs.burst
+	b := cs.bursts[key]
+	switch {
+	case b != nil && b.left > 0:
+		b.left--
+		b.cool = b.left == 0
+		f := b.fault
 		return &f
-	}
-	if r.Float64() >= cs.c.PollErrors {
+	case b != nil && b.cool:
+		delete(cs.bursts, key) // one clean answer after every burst
+		return nil
+	case cs.req.Float64() >= rate:
 		return nil
 	}
-	kinds := []APIFault{
+	n := 1 + cs.req.IntN(cs.c.MaxBurst)
+	b = &burst{left: n - 1, cool: n == 1, fault: kinds[cs.req.IntN(len(kinds))]}
+	cs.bursts[key] = b
+	f := b.fault
+	return &f
+}
+
+func (cs *chaosState) pollFaults() []APIFault {
+	return []APIFault{
 		RateLimited("1"),
 		ServerError(http.StatusInternalServerError),
 		ServerError(http.StatusBadGateway),
@@ -144,10 +164,6 @@ func (cs *chaosState) requestFault(path string) *APIFault {
 		ConnectionReset(),
 		NonJSON(http.StatusBadGateway),
 	}
-	cs.burst = kinds[r.IntN(len(kinds))]
-	cs.burstLeft = r.IntN(cs.c.MaxBurst)
-	f := cs.burst
-	return &f
 }
 
 // SetChaos replaces the chaos mix for tasks and requests from now on (see WithChaos).

@@ -106,7 +106,7 @@ func (s *Server) InjectFault(path string, n int, f APIFault) {
 
 // takeFault consumes the fault for a request to path: an injected one first, else one from
 // the chaos mix.
-func (s *Server) takeFault(path string) *APIFault {
+func (s *Server) takeFault(path, key string) *APIFault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
@@ -121,7 +121,7 @@ func (s *Server) takeFault(path string) *APIFault {
 		return &out
 	}
 	if s.chaos != nil {
-		return s.chaos.requestFault(path)
+		return s.chaos.requestFault(path, key)
 	}
 	return nil
 }

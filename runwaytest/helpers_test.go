@@ -117,4 +117,19 @@ func genReq(callback string) runway.GenerateRequest {
 	}
 }
 
-func manual() *runwaytest.Steps { return &runwaytest.Steps{Manual: true} }
+// newBenchReceiver is a callback endpoint answering 200 to everything.
+func newBenchReceiver(b *testing.B) string {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	b.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func benchClient(b *testing.B, srv *runwaytest.Server) *runway.Client {
+	c, err := runway.NewClient(srv.APIKey, runway.WithBaseURL(srv.URL))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}

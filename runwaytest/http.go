@@ -80,7 +80,7 @@ func (s *Server) handle(x *exchange) {
 		s.serveFile(x)
 		return
 	}
-	if f := s.takeFault(path); f != nil {
+	if f := s.takeFault(path, x.r.URL.RequestURI()+"\n"+string(x.rec.RawBody)); f != nil {
 		x.rec.Fault = f.Name()
 		if s.applyFault(x, f) {
 			return

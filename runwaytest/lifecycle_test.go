@@ -277,4 +277,3 @@ func TestAleph(t *testing.T) {
 	require.Equal(t, runway.StateFail, task.State)
 	require.Equal(t, runwaytest.FailModeration().Message, task.FailMessage)
 }
-

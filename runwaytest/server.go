@@ -82,6 +82,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64 // duplicates and bursts of callbacks go to one receiver
 	s := &Server{
 		APIKey:   cfg.apiKey,
 		cfg:      cfg,
