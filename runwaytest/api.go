@@ -93,8 +93,8 @@ func (s *Server) serveGenerate(x *exchange) {
 		return
 	}
 	s.mu.Lock()
-	t := s.newTaskLocked(KindGenerate, x.rec.RawBody)
-	t.prompt, t.imageURL, t.callbackURL = req.Prompt, req.ImageURL, req.CallBackURL
+	t := s.newTaskLocked(KindGenerate, req.Prompt, x.rec.RawBody)
+	t.imageURL, t.callbackURL = req.ImageURL, req.CallBackURL
 	s.mu.Unlock()
 	s.created(x, t)
 }
@@ -128,8 +128,8 @@ func (s *Server) serveExtend(x *exchange) {
 		s.fail(x, 422, "taskId: the original task has not succeeded")
 		return
 	}
-	t := s.newTaskLocked(KindExtend, x.rec.RawBody)
-	t.parentID, t.prompt, t.callbackURL = parent.id, req.Prompt, req.CallBackURL
+	t := s.newTaskLocked(KindExtend, req.Prompt, x.rec.RawBody)
+	t.parentID, t.callbackURL = parent.id, req.CallBackURL
 	t.imageURL = s.fileURL(parent.id, fileCover)
 	s.mu.Unlock()
 	s.created(x, t)
@@ -156,8 +156,8 @@ func (s *Server) serveAleph(x *exchange) {
 		return
 	}
 	s.mu.Lock()
-	t := s.newTaskLocked(KindAleph, x.rec.RawBody)
-	t.prompt, t.callbackURL = req.Prompt, req.CallBackURL
+	t := s.newTaskLocked(KindAleph, req.Prompt, x.rec.RawBody)
+	t.callbackURL = req.CallBackURL
 	s.mu.Unlock()
 	s.created(x, t)
 }

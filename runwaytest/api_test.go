@@ -195,6 +195,16 @@ func TestAPIFaults(t *testing.T) {
 			require.ErrorAs(t, err, &ae)
 			require.Equal(t, 502, ae.StatusCode)
 		}},
+		{"truncated", runwaytest.TruncatedBody(), func(t *testing.T, err error) {
+			var ae *runway.APIError
+			require.False(t, errors.As(err, &ae), "EOF mid-body is a transport error: %v", err)
+			require.ErrorContains(t, err, "EOF")
+		}},
+		{"huge body", runwaytest.HugeBody(50 << 20), func(t *testing.T, err error) {
+			var ae *runway.APIError
+			require.ErrorAs(t, err, &ae)
+			require.Contains(t, ae.Message, "larger than")
+		}},
 		{"reset", runwaytest.ConnectionReset(), func(t *testing.T, err error) {
 			var ae *runway.APIError
 			require.False(t, errors.As(err, &ae), "a reset is a transport error: %v", err)
@@ -209,7 +219,8 @@ func TestAPIFaults(t *testing.T) {
 			srv.InjectFault(runwaytest.PathCredit, 1, tc.fault)
 			_, err := c.Credits(ctx(t))
 			tc.check(t, err)
-			reqs := srv.Requests()
+			reqs, err := srv.WaitRequests(ctx(t), "", 1) // the client may return before the handler does
+			require.NoError(t, err)
 			require.Len(t, reqs, 1)
 			require.Equal(t, tc.fault.Name(), reqs[0].Fault)
 			n, err := c.Credits(ctx(t))

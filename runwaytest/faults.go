@@ -1,6 +1,7 @@
 package runwaytest
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,9 +10,10 @@ import (
 )
 
 // APIFault replaces or delays the fake's answer to one API request. Build one with the helper
-// functions (RateLimited, ServerError, BodyError, SlowResponse, ConnectionReset, NonJSON) or
-// by hand; fields combine: Delay first, then Reset, Body or Status/Code. A fault with only
-// Delay set lets the normal answer follow.
+// functions (RateLimited, ServerError, BodyError, SlowResponse, ConnectionReset, NonJSON,
+// TruncatedBody, HugeBody) or by hand. Delay applies first, then the first of Reset,
+// Truncate, BodySize, Body or Status/Code that is set; a fault with only Delay set lets the
+// normal answer follow.
 type APIFault struct {
 	// Delay holds the answer back (a slow response); Close and the client's cancellation end it.
 	Delay time.Duration
@@ -27,6 +29,12 @@ type APIFault struct {
 	Body string
 	// RetryAfter is sent as the Retry-After header when not empty.
 	RetryAfter string
+	// Truncate announces a full envelope, sends half of it and drops the connection, so the
+	// client sees an unexpected EOF mid-body.
+	Truncate bool
+	// BodySize, when positive, answers HTTP 200 with a JSON envelope padded to this many bytes
+	// (streamed, not held in memory).
+	BodySize int64
 }
 
 // Name describes the fault for Request.Fault.
@@ -34,6 +42,10 @@ func (f APIFault) Name() string {
 	switch {
 	case f.Reset:
 		return "reset"
+	case f.Truncate:
+		return "truncated"
+	case f.BodySize > 0:
+		return "body " + strconv.FormatInt(f.BodySize, 10) + " bytes"
 	case f.Body != "":
 		return "non-json " + strconv.Itoa(f.status())
 	case f.Status != 0 || f.Code != 0:
@@ -85,6 +97,12 @@ func ConnectionReset() APIFault { return APIFault{Reset: true} }
 func NonJSON(status int) APIFault {
 	return APIFault{Status: status, Body: "<html><body><h1>" + strconv.Itoa(status) + " " + http.StatusText(status) + "</h1></body></html>"}
 }
+
+// TruncatedBody sends half of a 200 envelope and then drops the connection.
+func TruncatedBody() APIFault { return APIFault{Truncate: true} }
+
+// HugeBody answers HTTP 200 with a JSON envelope of n bytes.
+func HugeBody(n int64) APIFault { return APIFault{BodySize: n} }
 
 // injectedFault is a queued fault with its remaining uses.
 type injectedFault struct {
@@ -142,6 +160,18 @@ func (s *Server) applyFault(x *exchange, f *APIFault) bool {
 	case f.Reset:
 		resetConn(x.w)
 		return true
+	case f.Truncate:
+		full := []byte(`{"code":200,"msg":"success","data":{"taskId":"truncated-by-runwaytest"}}`)
+		x.w.Header().Set("Content-Type", "application/json")
+		x.w.Header().Set("Content-Length", strconv.Itoa(len(full)))
+		x.w.WriteHeader(http.StatusOK)
+		_, _ = x.w.Write(full[:len(full)/2])
+		x.rec.Status, x.rec.Code = http.StatusOK, 0
+		http.NewResponseController(x.w).Flush()
+		panic(http.ErrAbortHandler) // the server drops the connection; Close still waits for us
+	case f.BodySize > 0:
+		writeHugeBody(x, f.BodySize)
+		return true
 	case f.Body != "":
 		if f.RetryAfter != "" {
 			x.w.Header().Set("Retry-After", f.RetryAfter)
@@ -159,6 +189,29 @@ func (s *Server) applyFault(x *exchange, f *APIFault) bool {
 		return true
 	}
 	return false
+}
+
+// writeHugeBody streams {"code":200,"msg":"xxx...","data":null} of n bytes, stopping when the
+// client goes away.
+func writeHugeBody(x *exchange, n int64) {
+	head, tail := []byte(`{"code":200,"msg":"`), []byte(`","data":null}`)
+	pad := max(n-int64(len(head)+len(tail)), 0)
+	x.w.Header().Set("Content-Type", "application/json")
+	x.w.Header().Set("Content-Length", strconv.FormatInt(int64(len(head)+len(tail))+pad, 10))
+	x.w.WriteHeader(http.StatusOK)
+	x.rec.Status, x.rec.Code = http.StatusOK, 200
+	if _, err := x.w.Write(head); err != nil {
+		return
+	}
+	chunk := bytes.Repeat([]byte("x"), 32<<10)
+	for pad > 0 {
+		k := min(pad, int64(len(chunk)))
+		if _, err := x.w.Write(chunk[:k]); err != nil {
+			return
+		}
+		pad -= k
+	}
+	_, _ = x.w.Write(tail)
 }
 
 // resetConn hijacks the connection and closes it with SO_LINGER 0, so the peer sees a reset.

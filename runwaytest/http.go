@@ -15,7 +15,10 @@ const (
 	msgUnauthorized = "You do not have access permissions"
 )
 
-// Request is one request the fake received, as recorded after it was answered.
+// Request is one request the fake received. It is recorded when the handler finishes, which is
+// before a small answer (every envelope) reaches the client; answers that stream (files,
+// HugeBody) or drop the connection (ConnectionReset, TruncatedBody) may reach the client
+// first, so wait for those with WaitRequests.
 type Request struct {
 	Method string
 	Path   string
@@ -67,11 +70,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Body = m
 		}
 	}
+	// Deferred: a fault that drops the connection unwinds with http.ErrAbortHandler.
+	defer func() {
+		s.mu.Lock()
+		s.requests = append(s.requests, *rec)
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
 	s.handle(&exchange{w: w, r: r, rec: rec})
-	s.mu.Lock()
-	s.requests = append(s.requests, *rec)
-	s.notifyLocked()
-	s.mu.Unlock()
 }
 
 func (s *Server) handle(x *exchange) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	runway "github.com/b9c9aec2/runway-go"
@@ -276,4 +277,42 @@ func TestAleph(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, runway.StateFail, task.State)
 	require.Equal(t, runwaytest.FailModeration().Message, task.FailMessage)
+}
+
+// ScriptPrompt scripts concurrent submissions by prompt, ahead of ScriptNext.
+func TestScriptPrompt(t *testing.T) {
+	t.Parallel()
+	srv := start(t, runwaytest.WithManualSteps())
+	c := client(t, srv)
+	outcomes := map[string]runwaytest.Outcome{
+		"ok":         runwaytest.Success(),
+		"moderated":  runwaytest.FailModeration(),
+		"overloaded": runwaytest.FailConcurrency(),
+	}
+	for p, o := range outcomes {
+		srv.ScriptPrompt(p, runwaytest.Script{Outcome: o})
+	}
+	srv.ScriptNext(10, runwaytest.Script{Outcome: runwaytest.FailServer()})
+	cx := ctx(t)
+	ids := make(chan [2]string, len(outcomes))
+	for p := range outcomes {
+		go func() {
+			req := genReq("")
+			req.Prompt = p
+			id, err := c.Generate(cx, req)
+			assert.NoError(t, err)
+			ids <- [2]string{p, id}
+		}()
+	}
+	for range outcomes {
+		pid := <-ids
+		info, ok := srv.Task(pid[1])
+		require.True(t, ok)
+		require.Equal(t, outcomes[pid[0]], info.Script.Outcome)
+		require.Equal(t, pid[0], info.Prompt)
+	}
+	id, err := c.Generate(cx, genReq(""))
+	require.NoError(t, err)
+	info, _ := srv.Task(id)
+	require.Equal(t, runwaytest.FailServer(), info.Script.Outcome, "other prompts still use the queue")
 }

@@ -77,8 +77,9 @@ type PollFaults struct {
 	Expired bool
 }
 
-// Script decides how a task behaves. Tasks take their script from Server.ScriptNext's queue,
-// else from the chaos mix (WithChaos), else from the default (WithDefaultScript).
+// Script decides how a task behaves. A new task takes its script from Server.ScriptPrompt
+// when its prompt matches, else from Server.ScriptNext's queue, else from the chaos mix
+// (WithChaos), else from the default (WithDefaultScript).
 type Script struct {
 	Outcome  Outcome
 	Steps    *Steps // nil: the server's steps (WithSteps, WithManualSteps)

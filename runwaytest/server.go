@@ -61,6 +61,7 @@ type Server struct {
 	tasks      map[string]*task
 	order      []*task
 	queued     []Script
+	byPrompt   map[string]Script
 	faults     []*injectedFault
 	requests   []Request
 	attempts   []CallbackAttempt
@@ -91,6 +92,7 @@ func NewServer(opts ...Option) *Server {
 		cbClient: &http.Client{Transport: tr, Timeout: cfg.callbackTimeout},
 		changed:  make(chan struct{}),
 		tasks:    make(map[string]*task),
+		byPrompt: make(map[string]Script),
 		credits:  DefaultCredits,
 		tmpFiles: make(map[string]tmpFile),
 	}

@@ -78,19 +78,23 @@ func uuidFrom(h string) string {
 }
 
 // newTaskLocked creates a task in state wait with the next script.
-func (s *Server) newTaskLocked(kind TaskKind, params []byte) *task {
+func (s *Server) newTaskLocked(kind TaskKind, prompt string, params []byte) *task {
 	s.counter++
 	n := s.counter
 	t := &task{
 		id:      s.hashID("task", n),
 		kind:    kind,
+		prompt:  prompt,
 		params:  params,
 		state:   runway.StateWait,
 		history: []runway.State{runway.StateWait},
 		created: s.cfg.now(),
 		videoID: uuidFrom(s.hashID("video", n)),
 	}
+	byPrompt, ok := s.byPrompt[prompt]
 	switch {
+	case ok:
+		t.script = byPrompt
 	case len(s.queued) > 0:
 		t.script = s.queued[0]
 		s.queued = s.queued[1:]
@@ -238,13 +242,22 @@ func (s *Server) SetOutcome(taskID string, o Outcome) error {
 }
 
 // ScriptNext queues sc for the next n tasks created (in submission order), ahead of the chaos
-// mix and the default script.
+// mix and the default script. With concurrent submissions, prefer ScriptPrompt.
 func (s *Server) ScriptNext(n int, sc Script) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
 		s.queued = append(s.queued, sc)
 	}
+}
+
+// ScriptPrompt gives sc to every task submitted from now on with exactly this prompt, ahead
+// of ScriptNext, the chaos mix and the default; it replaces an earlier script for the prompt.
+// It lets concurrent tests script each task without depending on arrival order.
+func (s *Server) ScriptPrompt(prompt string, sc Script) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byPrompt[prompt] = sc
 }
 
 // Task returns a snapshot of the task with id taskID.
