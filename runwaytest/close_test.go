@@ -17,7 +17,7 @@ import (
 // for it, and leaves no goroutine behind (TestMain runs goleak). Wait helpers return ErrClosed.
 func TestCloseStopsEverything(t *testing.T) {
 	t.Parallel()
-	srv := runwaytest.NewServer(runwaytest.WithRetryIntervals(runwaytest.KieRetryIntervals...))
+	srv := runwaytest.NewServer(runwaytest.WithRetryIntervals(runwaytest.KieRetryIntervals()...))
 	c := client(t, srv, runway.WithMaxRetries(0))
 	failing := newReceiver(t, func(int, *http.Request) int { return http.StatusBadGateway })
 	stuck := newReceiver(t, func(_ int, r *http.Request) int {

@@ -16,12 +16,17 @@ const (
 	DefaultFileSize = 64 << 10
 )
 
-// DefaultRetryIntervals is Kie's callback retry schedule (1 min, 5 min, 15 min) scaled down
-// 6000 times: 3 retries after the first attempt, then the fake gives up.
-var DefaultRetryIntervals = []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 150 * time.Millisecond}
+// DefaultRetryIntervals returns Kie's callback retry schedule (1 min, 5 min, 15 min) scaled
+// down 6000 times: 10, 50 and 150 ms. That is 3 retries after the first attempt, then the
+// fake gives up.
+func DefaultRetryIntervals() []time.Duration {
+	return []time.Duration{10 * time.Millisecond, 50 * time.Millisecond, 150 * time.Millisecond}
+}
 
-// KieRetryIntervals is Kie's documented callback retry schedule at full length.
-var KieRetryIntervals = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
+// KieRetryIntervals returns Kie's documented callback retry schedule at full length.
+func KieRetryIntervals() []time.Duration {
+	return []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
+}
 
 // Option configures NewServer.
 type Option func(*config)
@@ -46,7 +51,7 @@ func defaultConfig() config {
 	return config{
 		apiKey:          DefaultAPIKey,
 		steps:           DefaultSteps,
-		retryIntervals:  DefaultRetryIntervals,
+		retryIntervals:  DefaultRetryIntervals(),
 		callbackTimeout: DefaultCallbackTimeout,
 		now:             time.Now,
 		defaultScript:   Script{Outcome: Success()},
@@ -70,7 +75,7 @@ func WithSteps(s Steps) Option { return func(c *config) { c.steps = s } }
 func WithManualSteps() Option { return func(c *config) { c.steps.Manual = true } }
 
 // WithRetryIntervals sets the waits before each callback retry (default
-// DefaultRetryIntervals; KieRetryIntervals is the real schedule). Their count is the number
+// DefaultRetryIntervals(); KieRetryIntervals() is the real schedule). Their count is the number
 // of retries; none means a single attempt.
 func WithRetryIntervals(d ...time.Duration) Option {
 	return func(c *config) { c.retryIntervals = append([]time.Duration(nil), d...) }
