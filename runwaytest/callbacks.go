@@ -270,3 +270,19 @@ func (s *Server) WaitCallback(ctx context.Context, taskID string) (CallbackStatu
 	})
 	return st, err
 }
+
+// WaitAttempts blocks until at least n callback attempts for taskID ("" for any task) have
+// finished and returns them.
+func (s *Server) WaitAttempts(ctx context.Context, taskID string, n int) ([]CallbackAttempt, error) {
+	var out []CallbackAttempt
+	err := s.waitFor(ctx, func() bool {
+		out = out[:0]
+		for _, a := range s.attempts {
+			if taskID == "" || a.TaskID == taskID {
+				out = append(out, a)
+			}
+		}
+		return len(out) >= n
+	})
+	return out, err
+}

@@ -27,7 +27,8 @@ func TestCloseStopsEverything(t *testing.T) {
 
 	retrying, err := c.Generate(ctx(t), genReq(failing.URL))
 	require.NoError(t, err)
-	failing.next(t) // first attempt failed; the retry now waits a minute
+	_, err = srv.WaitAttempts(ctx(t), retrying, 1) // first attempt failed; the retry now waits a minute
+	require.NoError(t, err)
 
 	srv.ScriptNext(1, runwaytest.Script{Callback: runwaytest.CallbackFaults{Delay: time.Hour}})
 	_, err = c.Generate(ctx(t), genReq(failing.URL))
