@@ -227,7 +227,7 @@ func (s *Server) recordDetailLocked(t *task) map[string]any {
 		"failMsg":      failMsg,
 		"expireFlag":   boolFlag(t.expired()),
 	}
-	if t.state == runway.StateSuccess {
+	if t.state == runway.StateSuccess && !t.script.Poll.NoVideoInfo {
 		data["videoInfo"] = map[string]any{
 			"videoId":  t.videoID,
 			"taskId":   t.id,
@@ -280,6 +280,9 @@ func (s *Server) alephRecordLocked(t *task) map[string]any {
 	switch t.state {
 	case runway.StateSuccess:
 		flag = 1
+		if t.script.Poll.NoVideoInfo {
+			break
+		}
 		response = map[string]any{
 			"taskId":         t.id,
 			"resultVideoUrl": s.fileURL(t.id, fileVideo),

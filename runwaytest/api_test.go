@@ -266,7 +266,46 @@ func TestSubmissionRateLimitFault(t *testing.T) {
 	require.Len(t, srv.Requests(), 3)
 }
 
-// failCode as a string, unknown states and expired files.
+// A fault after processing loses the answer of a submission that created its task: the client
+// reports an unknown outcome, and the task exists and runs.
+func TestLostSubmissionAnswer(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		fault runwaytest.APIFault
+	}{
+		{"reset", runwaytest.ConnectionReset()},
+		{"500", runwaytest.ServerError(500)},
+		{"truncated", runwaytest.TruncatedBody()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := start(t)
+			c := client(t, srv)
+			srv.InjectFault(runwaytest.PathGenerate, 1, runwaytest.AfterProcessing(tc.fault))
+			_, err := c.Generate(ctx(t), genReq(""))
+			require.ErrorIs(t, err, runway.ErrOutcomeUnknown)
+			reqs, err := srv.WaitRequests(ctx(t), runwaytest.PathGenerate, 1)
+			require.NoError(t, err)
+			require.Len(t, reqs, 1, "a submission is never re-sent")
+			require.Equal(t, "after processing: "+tc.fault.Name(), reqs[0].Fault)
+			tasks := srv.Tasks()
+			require.Len(t, tasks, 1)
+			_, err = srv.WaitTerminal(ctx(t), tasks[0].ID)
+			require.NoError(t, err)
+		})
+	}
+	srv := start(t)
+	c := client(t, srv)
+	srv.InjectFault(runwaytest.PathGenerate, 1, runwaytest.AfterProcessing(runwaytest.SlowResponse(time.Millisecond)))
+	id, err := c.Generate(ctx(t), genReq(""))
+	require.NoError(t, err, "a delay alone keeps the real answer")
+	_, ok := srv.Task(id)
+	require.True(t, ok)
+}
+
+// failCode as a string, unknown states, missing videoInfo and expired files.
 func TestPollFaults(t *testing.T) {
 	t.Parallel()
 	srv := start(t, runwaytest.WithManualSteps())
@@ -298,6 +337,17 @@ func TestPollFaults(t *testing.T) {
 	task, err = c.GetAlephTask(ctx(t), aid)
 	require.NoError(t, err)
 	require.False(t, task.State.Known())
+
+	srv.ScriptNext(1, runwaytest.Script{Poll: runwaytest.PollFaults{NoVideoInfo: true}})
+	id, err = c.Generate(ctx(t), genReq(""))
+	require.NoError(t, err)
+	_, err = srv.Finish(id)
+	require.NoError(t, err)
+	task, err = c.GetTask(ctx(t), id)
+	require.NoError(t, err)
+	require.Equal(t, runway.StateSuccess, task.State)
+	require.Empty(t, task.VideoURL)
+	require.Nil(t, decode(t, task.Raw)["videoInfo"])
 }
 
 // An expired task reports expireFlag 1, its file URLs answer 404, and download-url hands out

@@ -35,10 +35,19 @@ type APIFault struct {
 	// BodySize, when positive, answers HTTP 200 with a JSON envelope padded to this many bytes
 	// (streamed, not held in memory).
 	BodySize int64
+	// Processed handles the request normally first (a submission creates its task and starts
+	// it) and only then replaces the answer with the fault: the lost-response case in which
+	// the client cannot know whether its task exists.
+	Processed bool
 }
 
 // Name describes the fault for Request.Fault.
 func (f APIFault) Name() string {
+	if f.Processed {
+		g := f
+		g.Processed = false
+		return "after processing: " + g.Name()
+	}
 	switch {
 	case f.Reset:
 		return "reset"
@@ -96,6 +105,13 @@ func ConnectionReset() APIFault { return APIFault{Reset: true} }
 // success).
 func NonJSON(status int) APIFault {
 	return APIFault{Status: status, Body: "<html><body><h1>" + strconv.Itoa(status) + " " + http.StatusText(status) + "</h1></body></html>"}
+}
+
+// AfterProcessing returns f applied after the request was handled for real, see
+// APIFault.Processed.
+func AfterProcessing(f APIFault) APIFault {
+	f.Processed = true
+	return f
 }
 
 // TruncatedBody sends half of a 200 envelope and then drops the connection.
@@ -158,6 +174,7 @@ func (s *Server) applyFault(x *exchange, f *APIFault) bool {
 	}
 	switch {
 	case f.Reset:
+		x.rec.Status, x.rec.Code = 0, 0
 		resetConn(x.w)
 		return true
 	case f.Truncate:

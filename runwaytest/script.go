@@ -72,6 +72,8 @@ type PollFaults struct {
 	// UnknownState is reported as the state (Aleph: successFlag 2) on every poll instead of
 	// the real one. Callbacks still carry the real outcome.
 	UnknownState string
+	// NoVideoInfo leaves videoInfo (Aleph: response) null on success.
+	NoVideoInfo bool
 	// Expired sets expireFlag 1 once the task is terminal; its file URLs then answer 404 and
 	// only the temporary URLs from download-url serve the files.
 	Expired bool
