@@ -35,7 +35,10 @@ func TestCallbackRetries(t *testing.T) {
 			srv := start(t, runwaytest.WithRetryIntervals(time.Millisecond, 2*time.Millisecond, 3*time.Millisecond))
 			c := client(t, srv)
 			rc := newReceiver(t, func(n int, _ *http.Request) int {
-				if n < tc.failFirst {
+				switch {
+				case n < tc.failFirst && n%2 == 1:
+					return http.StatusFound // a redirect is a failed delivery too
+				case n < tc.failFirst:
 					return http.StatusInternalServerError
 				}
 				return http.StatusNoContent

@@ -89,7 +89,12 @@ func NewServer(opts ...Option) *Server {
 		cfg:      cfg,
 		ctx:      ctx,
 		cancel:   cancel,
-		cbClient: &http.Client{Transport: tr, Timeout: cfg.callbackTimeout},
+		cbClient: &http.Client{
+			Transport: tr,
+			Timeout:   cfg.callbackTimeout,
+			// A redirect is not a delivery: the 3xx counts as a failed attempt.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 		changed:  make(chan struct{}),
 		tasks:    make(map[string]*task),
 		byPrompt: make(map[string]Script),
