@@ -85,10 +85,10 @@ func NewServer(opts ...Option) *Server {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64 // duplicates and bursts of callbacks go to one receiver
 	s := &Server{
-		APIKey:   cfg.apiKey,
-		cfg:      cfg,
-		ctx:      ctx,
-		cancel:   cancel,
+		APIKey: cfg.apiKey,
+		cfg:    cfg,
+		ctx:    ctx,
+		cancel: cancel,
 		cbClient: &http.Client{
 			Transport: tr,
 			Timeout:   cfg.callbackTimeout,
