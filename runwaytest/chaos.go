@@ -17,8 +17,10 @@ import (
 // get 429 (no task is created, the client may retry it); polls, credits and download-url get
 // 429, 5xx, HTTP 200 with a retryable body code (429, 455, 500), slow answers, resets and HTML
 // gateway pages. Faults come in bursts of 1 to MaxBurst answers to the same request (same
-// path, query and body, as a retry is), and every burst is followed by a clean answer to that
-// request: a client that retries a request at least MaxBurst times always gets through.
+// path, query and body, as a retry is), and each distinct request gets at most one burst: a
+// client that retries a request at least MaxBurst times always gets through, however
+// concurrent identical requests interleave. Identical requests share one burst, so give
+// concurrent submissions distinct prompts to spread the faults.
 type Chaos struct {
 	Seed uint64
 	// Fail is the share of tasks that fail, each with a message drawn from DocumentedFailures.
@@ -110,11 +112,11 @@ func isSubmission(path string) bool {
 	return path == PathGenerate || path == PathExtend || path == PathAlephGenerate
 }
 
-// burst is the chaos state of one request key (path, query and body): a retried request has
-// the same key, so bounding each key's run of faults bounds what one caller sees.
+// burst is the chaos state of one request key (path, query and body). A retried request has
+// the same key, and each key gets at most one burst, so no caller sees more than MaxBurst
+// faults for one request however concurrent callers interleave.
 type burst struct {
 	left  int // more faulty answers in this burst
-	cool  bool
 	fault APIFault
 }
 
@@ -130,21 +132,18 @@ func (cs *chaosState) requestFault(path, key string) *APIFault {
 	default:
 		return nil
 	}
-	b := cs.bursts[key]
-	switch {
-	case b != nil && b.left > 0:
+	if b, ok := cs.bursts[key]; ok {
+		if b.left == 0 {
+			return nil // this request had its burst
+		}
 		b.left--
-		b.cool = b.left == 0
 		f := b.fault
 		return &f
-	case b != nil && b.cool:
-		delete(cs.bursts, key) // one clean answer after every burst
-		return nil
-	case cs.req.Float64() >= rate:
+	}
+	if cs.req.Float64() >= rate {
 		return nil
 	}
-	n := 1 + cs.req.IntN(cs.c.MaxBurst)
-	b = &burst{left: n - 1, cool: n == 1, fault: kinds[cs.req.IntN(len(kinds))]}
+	b := &burst{left: cs.req.IntN(cs.c.MaxBurst), fault: kinds[cs.req.IntN(len(kinds))]}
 	cs.bursts[key] = b
 	f := b.fault
 	return &f

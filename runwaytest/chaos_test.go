@@ -1,6 +1,7 @@
 package runwaytest_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestChaosIsSurvivable(t *testing.T) {
 	t.Parallel()
 	const tasks = 60
 	ch := runwaytest.DefaultChaos(7)
-	ch.SubmitRateLimit, ch.PollErrors = 0.2, 0.2
+	ch.SubmitRateLimit, ch.PollErrors = 0.5, 0.5 // high enough that both surely happen
 	srv := start(t, runwaytest.WithChaos(ch), runwaytest.WithRetryIntervals(time.Millisecond, time.Millisecond, time.Millisecond))
 	c := client(t, srv, runway.WithMaxRetries(3)) // = the default MaxBurst
 	cx := ctx(t)
@@ -67,7 +68,9 @@ func TestChaosIsSurvivable(t *testing.T) {
 	errs := make(chan error, tasks)
 	for i := range tasks {
 		wg.Go(func() {
-			id, err := c.Generate(cx, genReq(rc.URL))
+			req := genReq(rc.URL)
+			req.Prompt = fmt.Sprintf("task %d", i) // distinct requests get their own fault bursts
+			id, err := c.Generate(cx, req)
 			ids[i] = id
 			errs <- err
 		})

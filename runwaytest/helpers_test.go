@@ -66,7 +66,7 @@ type receiver struct {
 
 func newReceiver(t *testing.T, reply func(n int, r *http.Request) int) *receiver {
 	t.Helper()
-	rc := &receiver{got: make(chan received, 256), reply: reply}
+	rc := &receiver{got: make(chan received, 4096), reply: reply}
 	if rc.reply == nil {
 		rc.reply = func(int, *http.Request) int { return http.StatusOK }
 	}
@@ -79,7 +79,11 @@ func newReceiver(t *testing.T, reply func(n int, r *http.Request) int) *receiver
 		n := rc.n
 		rc.n++
 		rc.mu.Unlock()
-		rc.got <- received{Header: r.Header.Clone(), Body: body}
+		select {
+		case rc.got <- received{Header: r.Header.Clone(), Body: body}:
+		case <-r.Context().Done(): // the sender gave up (timeout or Close)
+			return
+		}
 		w.WriteHeader(rc.reply(n, r))
 	}))
 	t.Cleanup(ts.Close)
