@@ -3,6 +3,7 @@ package runwaytest
 import (
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -17,15 +18,6 @@ var (
 	runwayAspects = []string{"16:9", "4:3", "1:1", "3:4", "9:16"}
 	alephAspects  = []string{"16:9", "9:16", "4:3", "3:4", "1:1", "21:9"}
 )
-
-func oneOf(v string, set []string) bool {
-	for _, s := range set {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
 
 func checkURL(field, raw string, required bool) string {
 	if raw == "" {
@@ -94,7 +86,7 @@ func (r *generateRequest) validate() string {
 	switch {
 	case r.AspectRatio == "" && r.ImageURL == "":
 		return "aspectRatio is required for text-to-video"
-	case r.AspectRatio != "" && !oneOf(r.AspectRatio, runwayAspects):
+	case r.AspectRatio != "" && !slices.Contains(runwayAspects, r.AspectRatio):
 		return "aspectRatio must be one of 16:9, 4:3, 1:1, 3:4, 9:16"
 	}
 	return first(checkURL("imageUrl", r.ImageURL, false), checkURL("callBackUrl", r.CallBackURL, false))
@@ -108,7 +100,7 @@ func (r *extendRequest) validate() string {
 }
 
 func (r *alephRequest) validate() string {
-	if r.AspectRatio != "" && !oneOf(r.AspectRatio, alephAspects) {
+	if r.AspectRatio != "" && !slices.Contains(alephAspects, r.AspectRatio) {
 		return "aspectRatio must be one of 16:9, 9:16, 4:3, 3:4, 1:1, 21:9"
 	}
 	return first(checkPrompt(r.Prompt, 0), checkURL("videoUrl", r.VideoURL, true),
