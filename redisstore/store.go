@@ -55,9 +55,8 @@ const (
 )
 
 var (
-	_ runway.Deduper   = (*Store)(nil)
-	_ runway.ResultBus = (*Store)(nil)
-
+	_ runway.Deduper        = (*Store)(nil)
+	_ runway.ResultBus      = (*Store)(nil)
 	_ runway.ResyncNotifier = (*Store)(nil)
 )
 
