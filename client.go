@@ -106,6 +106,7 @@ type Client struct {
 	bus        ResultBus
 	hub        *hub
 	stopListen func()
+	stopResync func()
 
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
@@ -206,7 +207,8 @@ func WithCallbackURL(rawURL string) Option {
 
 // WithResultBus sets the bus that carries callback results to waiters (default: an in-process
 // NewMemoryResultBus). Use a shared bus, such as redisstore's, when several replicas serve
-// callbacks and waits. nil is an error.
+// callbacks and waits. If b also implements ResyncNotifier, the client re-checks the tasks it
+// is waiting for after each resync (see ResyncNotifier). nil is an error.
 func WithResultBus(b ResultBus) Option {
 	return Option{func(c *clientConfig) error {
 		if b == nil {
@@ -276,6 +278,10 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
 	c.stopListen = c.bus.Listen(c.hub.deliver)
+	c.stopResync = func() {}
+	if rn, ok := c.bus.(ResyncNotifier); ok {
+		c.stopResync = rn.OnResync(c.resync)
+	}
 	return c, nil
 }
 
@@ -283,6 +289,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 // A client is usable without ever calling Close when it uses the default in-process bus.
 func (c *Client) Close() error {
 	c.stopListen()
+	c.stopResync()
 	return nil
 }
 

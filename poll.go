@@ -178,6 +178,23 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 	}
 }
 
+// resync runs when the bus reports (ResyncNotifier) that its delivery resumed after a gap:
+// one pass over the task ids waited on, one Lookup each, handing what it finds to the
+// waiters. It stops at the first failed lookup (the bus is down again and will report the
+// next resync); the waiters left out still have their polls.
+func (c *Client) resync(ctx context.Context) {
+	ids := c.hub.ids()
+	for i, id := range ids {
+		r, err := c.bus.Lookup(ctx, id)
+		if err != nil {
+			c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: result bus resync lookup failed; waiters fall back to polling",
+				slog.Int("skipped", len(ids)-i), slog.String("error", err.Error()))
+			return
+		}
+		c.hub.deliver(r)
+	}
+}
+
 // waitRun is the state of one WaitForResult call.
 type waitRun struct {
 	c        *Client

@@ -42,7 +42,10 @@ type Deduper interface {
 
 // ResultBus carries accepted results to every waiter, on this replica and on others, and
 // keeps each result for a while so that a WaitForResult that starts late returns it at once.
-// The default is in-process (NewMemoryResultBus); redisstore provides a shared one.
+// The default is in-process (NewMemoryResultBus); redisstore provides a shared one. A shared
+// bus whose delivery to Listen functions can have gaps (a subscription that dropped and came
+// back) should also implement ResyncNotifier, so that results published during a gap still
+// wake the waiters at once rather than at their next poll.
 type ResultBus interface {
 	// Publish stores r under r.TaskID and delivers it to every Listen function, on every
 	// replica sharing the bus.
@@ -52,6 +55,19 @@ type ResultBus interface {
 	// Listen registers fn to be called for every published result until stop is called.
 	// fn must not block.
 	Listen(fn func(*Result)) (stop func())
+}
+
+// ResyncNotifier is an optional interface of a ResultBus. A Client whose bus implements it
+// registers for resyncs when it is created: after each one it looks up, with one Lookup per
+// task id, the result of every task it is waiting for and hands what it finds to the waiters.
+type ResyncNotifier interface {
+	// OnResync registers fn to be called each time the bus starts delivering to its Listen
+	// functions again after a gap in which results may have been published without reaching
+	// them, and at the first start of delivery. When fn runs, every result published later
+	// reaches the Listen functions and every result published before is available to Lookup
+	// (within the bus's retention). ctx ends when the bus shuts down; fn may call Lookup but
+	// should return promptly. stop unregisters fn; calling it more than once is harmless.
+	OnResync(fn func(ctx context.Context)) (stop func())
 }
 
 // Default retention of the in-memory result bus.
@@ -274,6 +290,17 @@ func (h *hub) deliver(r *Result) {
 		}
 	}
 	h.mu.Unlock()
+}
+
+// ids returns the task ids with at least one waiter.
+func (h *hub) ids() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]string, 0, len(h.waiters))
+	for id := range h.waiters {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // len returns the number of task ids with at least one waiter.

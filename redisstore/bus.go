@@ -115,3 +115,34 @@ func (s *Store) dispatch(r *runway.Result) {
 		fn(r)
 	}
 }
+
+// OnResync implements runway.ResyncNotifier: fn is called on the subscriber goroutine each
+// time Redis confirms the subscription, the first time and after every reconnection, before
+// any message of the new subscription is dispatched. Results published while the Store was
+// not subscribed are then in Redis for Lookup (for the result TTL). ctx ends when the Store
+// closes. OnResync does not start the subscriber; Listen does.
+func (s *Store) OnResync(fn func(ctx context.Context)) (stop func()) {
+	s.mu.Lock()
+	id := s.nextID
+	s.nextID++
+	s.resyncs[id] = fn
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.resyncs, id)
+		s.mu.Unlock()
+	}
+}
+
+// resynced calls every OnResync function.
+func (s *Store) resynced() {
+	s.mu.Lock()
+	fns := make([]func(context.Context), 0, len(s.resyncs))
+	for _, fn := range s.resyncs {
+		fns = append(fns, fn)
+	}
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(s.ctx)
+	}
+}

@@ -20,7 +20,9 @@
 // when Redis cannot be reached, so the callback handler answers 5xx and Kie retries instead of
 // processing without dedupe. The subscriber re-subscribes by itself, with capped backoff,
 // once Redis is back. Results published while a Store was not subscribed do not reach its
-// listeners; WaitForResult still finds them by Lookup or by polling the API.
+// listeners, but they are in Redis: after every subscription the Store calls its OnResync
+// functions (runway.ResyncNotifier), and a runway.Client then looks up every task it is
+// waiting for, so its waiters return at once instead of at their next poll.
 //
 // The timeout bounds a hung connection only if the go-redis client was created with
 // ContextTimeoutEnabled: true; otherwise its ReadTimeout and WriteTimeout (3 s by default)
@@ -53,8 +55,9 @@ const (
 )
 
 var (
-	_ runway.Deduper   = (*Store)(nil)
-	_ runway.ResultBus = (*Store)(nil)
+	_ runway.Deduper        = (*Store)(nil)
+	_ runway.ResultBus      = (*Store)(nil)
+	_ runway.ResyncNotifier = (*Store)(nil)
 )
 
 // Store is a Redis-backed runway.Deduper and runway.ResultBus. It is safe for concurrent
@@ -76,6 +79,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	listeners map[uint64]func(*runway.Result)
+	resyncs   map[uint64]func(context.Context)
 	nextID    uint64
 	started   bool
 	closed    bool
@@ -98,6 +102,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		log:           slog.New(slog.DiscardHandler),
 		origin:        randomHex(),
 		listeners:     make(map[uint64]func(*runway.Result)),
+		resyncs:       make(map[uint64]func(context.Context)),
 		done:          make(chan struct{}),
 	}
 	for _, o := range opts {

@@ -27,7 +27,7 @@ func (s *Store) subscribe() {
 		if subscribed {
 			wait = s.backoffMin
 		}
-		s.log.Warn("redisstore: not subscribed; results published meanwhile reach waiters by lookup or polling",
+		s.log.Warn("redisstore: not subscribed; results published meanwhile reach waiters by the resync lookup after re-subscribing",
 			"channel", s.channel(), "retry_in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
@@ -78,6 +78,7 @@ func (s *Store) receive(ps *redis.PubSub) (subscribed bool, err error) {
 			if m.Kind == "subscribe" && !subscribed {
 				subscribed = true
 				s.log.Info("redisstore: subscribed", "channel", m.Channel)
+				s.resynced()
 			}
 		case *redis.Message:
 			s.handle(m.Payload)
