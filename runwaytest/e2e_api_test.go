@@ -54,7 +54,7 @@ func TestE2EPollFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctx(t)
-			e := newE2E(t, nil)
+			e := newE2E(t, nil, nil)
 			id := e.submit(t, ctx, "poll through faults", runwaytest.Script{Steps: manual,
 				Callback: runwaytest.CallbackFaults{Drop: true}})
 			_, err := e.srv.Finish(id)
@@ -76,7 +76,7 @@ func TestE2EPollFaults(t *testing.T) {
 func TestE2EPollSlowResponse(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "slow poll", runwaytest.Script{Steps: manual, Callback: runwaytest.CallbackFaults{Drop: true}})
 	_, err := e.srv.Finish(id)
 	require.NoError(t, err)
@@ -108,7 +108,7 @@ func TestE2EPollPermanentErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctx(t)
-			e := newE2E(t, nil)
+			e := newE2E(t, nil, nil)
 			id := e.submit(t, ctx, "doomed poll", runwaytest.Script{Steps: manual})
 			e.srv.InjectFault(runwaytest.PathRecordDetail, 1, tt.fault)
 
@@ -131,7 +131,7 @@ func TestE2EPollPermanentErrors(t *testing.T) {
 func TestE2EUnknownState(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "paused task", runwaytest.Script{Steps: manual,
 		Poll: runwaytest.PollFaults{UnknownState: "paused"}, Callback: runwaytest.CallbackFaults{Drop: true}})
 
@@ -191,7 +191,7 @@ func TestE2ESubmitFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctx(t)
-			e := newE2E(t, nil)
+			e := newE2E(t, nil, nil)
 			e.srv.InjectFault(runwaytest.PathGenerate, tt.n, tt.fault)
 
 			id, err := e.c.Generate(ctx, e2eRequest("submit through faults", e.cbURL))
@@ -225,7 +225,7 @@ func TestE2ESubmitFaults(t *testing.T) {
 // unknown outcome, not a failure the caller may blindly retry.
 func TestE2ESlowSubmissionPastTimeout(t *testing.T) {
 	t.Parallel()
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	e.srv.InjectFault(runwaytest.PathGenerate, 1, runwaytest.SlowResponse(time.Minute))
 	sctx, cancel := context.WithTimeout(ctx(t), 100*time.Millisecond)
 	defer cancel()
@@ -244,7 +244,7 @@ func TestE2ESlowSubmissionPastTimeout(t *testing.T) {
 func TestE2EExpiredFiles(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "expired", runwaytest.Script{Steps: manual, Poll: runwaytest.PollFaults{Expired: true}})
 	done := e.waitAsync(ctx, id, minutePolls)
 	_, err := e.srv.WaitRequests(ctx, runwaytest.PathRecordDetail, 1)

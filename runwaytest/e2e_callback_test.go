@@ -17,7 +17,7 @@ import (
 func TestE2ECallbackWakesBlockedWait(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "wake the waiter", runwaytest.Script{Steps: manual})
 
 	done := e.waitAsync(ctx, id, minutePolls)
@@ -84,7 +84,7 @@ func TestE2ECallbackFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctx(t)
-			e := newE2E(t, nil)
+			e := newE2E(t, nil, nil)
 			sc := runwaytest.Script{Steps: manual, Callback: tt.cb}
 			var id string
 			if tt.aleph {
@@ -134,7 +134,7 @@ func TestE2ECallbackFaults(t *testing.T) {
 func TestE2ECallbackDelayedPastPoll(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "slow callback", runwaytest.Script{Steps: manual,
 		Callback: runwaytest.CallbackFaults{Delay: 2 * time.Second}})
 	_, err := e.srv.Finish(id) // the callback waits 2 s; the wait's first poll comes now
@@ -162,7 +162,7 @@ func TestE2ECallbackDelayedPastPoll(t *testing.T) {
 func TestE2ECallbackBeforeGenerateReturns(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "early bird", runwaytest.Script{Callback: runwaytest.CallbackFaults{Early: true}})
 	assert.Equal(t, 1, e.callsFor(id), "processed before Generate returned")
 

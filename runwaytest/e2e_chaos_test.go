@@ -48,12 +48,32 @@ type chaosRun struct {
 // result func must run exactly once per task whose callback was sent (never for a dropped
 // one), no task may be created twice, and nothing may be left running.
 //
-// Replay a failure with RUNWAY_CHAOS_SEED=<seed printed in the log>. Not parallel, so that
-// goleak sees only its own goroutines.
+// Replay a failure with RUNWAY_CHAOS_SEED=<seed printed in the log>: the same seed gives the
+// same set of scripts (which submission gets which depends on arrival order). Not parallel,
+// so that goleak sees only its own goroutines.
 func TestE2EChaos(t *testing.T) {
+	seed := chaosSeed(t)
+	runChaos(t, chaosTasks, runwaytest.DefaultChaos(seed), nil, nil)
+}
+
+// TestE2EChaosRefetchFlakyResultFunc is the chaos run with WithRefetch (every callback is
+// checked against the API, itself under faults) and a result func that fails its first call
+// for a fifth of the tasks: the handler answers 500, releases the task id, and the fake's retry
+// is processed, so each task's result is still processed successfully exactly once. Aleph-shaped
+// callbacks for Runway tasks are off: with WithRefetch the shape picks the endpoint to ask.
+func TestE2EChaosRefetchFlakyResultFunc(t *testing.T) {
+	seed := chaosSeed(t)
+	ch := runwaytest.DefaultChaos(seed)
+	ch.AlephShape = 0
+	flaky := func(id string) bool { return id[len(id)-1]%5 == 0 }
+	runChaos(t, chaosTasks/4, ch, flaky, runway.WithRefetch())
+}
+
+// runChaos runs n tasks under the chaos mix ch and checks every task's outcome.
+func runChaos(t *testing.T, n int, ch runwaytest.Chaos, failFirst func(string) bool, handlerOpts ...runway.CallbackOption) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs last, after the servers closed
-	seed := chaosSeed(t)
+	seed := ch.Seed
 	t.Logf("chaos seed %d (replay: RUNWAY_CHAOS_SEED=%d)", seed, seed)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
@@ -64,10 +84,12 @@ func TestE2EChaos(t *testing.T) {
 	// Steps long enough that most first polls see a running task, so that callbacks and
 	// polls race for the result; short enough for the test to stay well under 60 s.
 	steps := runwaytest.Steps{Wait: 100 * time.Millisecond, Queueing: 100 * time.Millisecond, Generating: 300 * time.Millisecond}
-	e := newE2E(t, []runwaytest.Option{runwaytest.WithChaos(runwaytest.DefaultChaos(seed)), runwaytest.WithSteps(steps)},
-		runway.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}))
+	e := newE2E(t, []runwaytest.Option{runwaytest.WithChaos(ch), runwaytest.WithSteps(steps)},
+		[]runway.Option{runway.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second})},
+		handlerOpts...)
+	e.failFirst = failFirst
 
-	runs := make([]chaosRun, chaosTasks)
+	runs := make([]chaosRun, n)
 	var wg sync.WaitGroup
 	for i := range runs {
 		wg.Go(func() {
@@ -83,9 +105,9 @@ func TestE2EChaos(t *testing.T) {
 	require.NoError(t, e.srv.WaitIdle(ctx), "seed %d: callback deliveries still running", seed)
 
 	tasks := e.srv.Tasks()
-	require.Len(t, tasks, chaosTasks, "seed %d: one task per submission, none created twice", seed)
-	seen := make(map[string]bool, chaosTasks)
-	var failed, dropped, viaPoll int
+	require.Len(t, tasks, n, "seed %d: one task per submission, none created twice", seed)
+	seen := make(map[string]bool, n)
+	var failed, dropped, viaPoll, flaky int
 	for i, r := range runs {
 		require.NoError(t, r.submitErr, "seed %d: task %d submission", seed, i)
 		require.False(t, seen[r.id], "seed %d: task id %s returned twice", seed, r.id)
@@ -107,9 +129,14 @@ func TestE2EChaos(t *testing.T) {
 		}
 		assert.Equal(t, want, e.callsFor(r.id), "seed %d: result func calls for %s (script %+v)", seed, r.id, info.Script)
 		assert.Zero(t, info.Callback.GaveUp, "seed %d: callback for %s given up: %+v", seed, r.id, info.Callback.Attempts)
+		e.mu.Lock()
+		if e.tries[r.id] > e.calls[r.id] {
+			flaky++
+		}
+		e.mu.Unlock()
 	}
 	e.mu.Lock()
-	assert.Len(t, e.calls, chaosTasks-dropped, "seed %d: result func ran only for submitted tasks", seed)
+	assert.Len(t, e.calls, n-dropped, "seed %d: result func ran only for submitted tasks", seed)
 	e.mu.Unlock()
 
 	var faults int
@@ -118,8 +145,8 @@ func TestE2EChaos(t *testing.T) {
 			faults++
 		}
 	}
-	t.Logf("seed %d: %d tasks, %d failed, %d callbacks dropped, %d results via polling, %d API faults, %d callback attempts",
-		seed, len(tasks), failed, dropped, viaPoll, faults, len(e.srv.CallbackAttempts()))
+	t.Logf("seed %d: %d tasks, %d failed, %d callbacks dropped, %d results via polling, %d API faults, %d callback attempts, %d result-func failures retried",
+		seed, len(tasks), failed, dropped, viaPoll, faults, len(e.srv.CallbackAttempts()), flaky)
 }
 
 // checkChaosOutcome asserts that a wait returned the outcome the fake scripted for the task.

@@ -80,7 +80,7 @@ func TestE2EDocumentedFailureMessages(t *testing.T) {
 func failThrough(t *testing.T, o runwaytest.Outcome, rt route) (*runway.Result, error) {
 	t.Helper()
 	ctx := ctx(t)
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "doomed", runwaytest.Script{Outcome: o, Steps: manual, Callback: rt.cb, Poll: rt.poll})
 	interval := minutePolls
 	if rt.source == runway.SourcePoll {

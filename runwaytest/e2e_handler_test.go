@@ -128,7 +128,7 @@ func TestE2ERefetchThroughFaults(t *testing.T) {
 func TestE2EExtend(t *testing.T) {
 	t.Parallel()
 	ctx := ctx(t)
-	e := newE2E(t, nil)
+	e := newE2E(t, nil, nil)
 	parent := e.submit(t, ctx, "first part", runwaytest.Script{Callback: runwaytest.CallbackFaults{Early: true}})
 
 	for _, o := range []runwaytest.Outcome{runwaytest.Success(), runwaytest.FailConcurrency()} {
@@ -179,7 +179,7 @@ func TestE2EAlephPolling(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctx(t)
-			e := newE2E(t, nil)
+			e := newE2E(t, nil, nil)
 			tt.script.Steps = manual
 			e.srv.ScriptPrompt("aleph", tt.script)
 			id, err := e.c.GenerateAleph(ctx, runway.AlephRequest{Prompt: "aleph", VideoURL: "https://example.com/in.mp4", CallBackURL: e.cbURL})

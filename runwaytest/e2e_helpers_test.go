@@ -2,6 +2,7 @@ package runwaytest_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -25,30 +26,42 @@ type e2e struct {
 	c     *runway.Client
 	cbURL string
 
+	// failFirst, when set before any callback, makes the result func fail the first call for
+	// the task ids it picks, as a flaky database would.
+	failFirst func(id string) bool
+
 	mu    sync.Mutex
-	calls map[string]int
+	calls map[string]int // successful result-func calls
+	tries map[string]int // all result-func calls
 }
 
 // newE2E starts the flow; everything stops at the end of the test.
-func newE2E(t *testing.T, srvOpts []runwaytest.Option, clientOpts ...runway.Option) *e2e {
+func newE2E(t *testing.T, srvOpts []runwaytest.Option, clientOpts []runway.Option, handlerOpts ...runway.CallbackOption) *e2e {
 	t.Helper()
 	srv := start(t, append([]runwaytest.Option{runwaytest.WithHMACKey(e2eHMACKey)}, srvOpts...)...)
-	e := &e2e{srv: srv, c: client(t, srv, clientOpts...), calls: make(map[string]int)}
+	e := &e2e{srv: srv, c: client(t, srv, clientOpts...), calls: make(map[string]int), tries: make(map[string]int)}
 	mux := http.NewServeMux()
-	mux.Handle("POST /kie/callback", e.c.CallbackHandler(
+	mux.Handle("POST /kie/callback", e.c.CallbackHandler(append([]runway.CallbackOption{
 		runway.WithHMACKey(e2eHMACKey),
 		runway.WithResultFunc(e.record),
-	))
+	}, handlerOpts...)...))
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	e.cbURL = ts.URL + "/kie/callback"
 	return e
 }
 
+// errFlaky is the result func's scripted failure.
+var errFlaky = errors.New("flaky result func")
+
 // record is the result func: it counts deliveries per task id.
 func (e *e2e) record(_ context.Context, r *runway.Result) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.tries[r.TaskID]++
+	if e.failFirst != nil && e.tries[r.TaskID] == 1 && e.failFirst(r.TaskID) {
+		return errFlaky
+	}
 	e.calls[r.TaskID]++
 	return nil
 }
