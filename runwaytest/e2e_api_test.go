@@ -49,6 +49,8 @@ func TestE2EPollFaults(t *testing.T) {
 		{"non-JSON 502 page", runwaytest.NonJSON(http.StatusBadGateway), 2},
 		{"non-JSON 200 page", runwaytest.NonJSON(http.StatusOK), 2},
 		{"truncated body", runwaytest.TruncatedBody(), 2},
+		{"50 MB body", runwaytest.HugeBody(50 << 20), 1},
+		{"404 right after creation", runwaytest.BodyError(404, "Task not found"), 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
