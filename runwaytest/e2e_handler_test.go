@@ -78,15 +78,8 @@ func TestE2ERefetchThroughFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctx(t)
-			srv := start(t, runwaytest.WithHMACKey(e2eHMACKey))
-			c := client(t, srv)
-			e := &e2e{srv: srv, c: c, calls: make(map[string]int)}
-			mux := http.NewServeMux()
-			mux.Handle("POST /kie/callback", c.CallbackHandler(
-				runway.WithHMACKey(e2eHMACKey), runway.WithRefetch(), runway.WithResultFunc(e.record)))
-			ts := httptest.NewServer(mux)
-			t.Cleanup(ts.Close)
-			e.cbURL = ts.URL + "/kie/callback"
+			e := newE2E(t, nil, nil, runway.WithRefetch())
+			srv, c := e.srv, e.c
 
 			sc := runwaytest.Script{Steps: manual}
 			path := runwaytest.PathRecordDetail
