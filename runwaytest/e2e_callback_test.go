@@ -175,3 +175,32 @@ func TestE2ECallbackBeforeGenerateReturns(t *testing.T) {
 	assert.Equal(t, 1, st.Delivered)
 	assert.Equal(t, 1, e.callsFor(id))
 }
+
+// TestE2EManyWaitersOneCallback: several waiters on one task (a retried request, a second
+// screen) are all woken by its single callback, each after its own first poll.
+func TestE2EManyWaitersOneCallback(t *testing.T) {
+	t.Parallel()
+	const waiters = 5
+	ctx := ctx(t)
+	e := newE2E(t, nil, nil)
+	id := e.submit(t, ctx, "watched by many", runwaytest.Script{Steps: manual})
+	dones := make([]<-chan waitResult, waiters)
+	for i := range dones {
+		dones[i] = e.waitAsync(ctx, id, minutePolls)
+	}
+	_, err := e.srv.WaitRequests(ctx, runwaytest.PathRecordDetail, waiters)
+	require.NoError(t, err)
+	_, err = e.srv.Finish(id)
+	require.NoError(t, err)
+
+	for _, done := range dones {
+		got := recv(t, ctx, done)
+		require.NoError(t, got.err)
+		assert.Equal(t, runway.SourceCallback, got.res.Source)
+		assert.Equal(t, id, got.res.TaskID)
+	}
+	assert.Equal(t, waiters, polls(e.srv), "one GET per waiter")
+	_, err = e.srv.WaitCallback(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, 1, e.callsFor(id))
+}
