@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -192,6 +193,52 @@ func TestE2EAlephPolling(t *testing.T) {
 				return
 			}
 			assert.ErrorIs(t, err, tt.wantErr)
+		})
+	}
+}
+
+// TestE2EClockSkew: Kie's clock drifting from ours within the handler's tolerance (5 min)
+// still delivers; beyond it every attempt is refused as a replay (401) and polling rescues the
+// result.
+func TestE2EClockSkew(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		skew       time.Duration
+		wantSource runway.Source
+	}{
+		{"4 min behind", -4 * time.Minute, runway.SourceCallback},
+		{"4 min ahead", 4 * time.Minute, runway.SourceCallback},
+		{"6 min behind", -6 * time.Minute, runway.SourcePoll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := ctx(t)
+			e := newE2E(t, []runwaytest.Option{runwaytest.WithClock(func() time.Time { return time.Now().Add(tt.skew) })}, nil)
+			id := e.submit(t, ctx, "skewed", runwaytest.Script{Steps: manual})
+			interval := minutePolls
+			if tt.wantSource == runway.SourcePoll {
+				interval = secondPolls
+			}
+			done := e.waitAsync(ctx, id, interval)
+			_, err := e.srv.WaitRequests(ctx, runwaytest.PathRecordDetail, 1)
+			require.NoError(t, err)
+			_, err = e.srv.Finish(id)
+			require.NoError(t, err)
+
+			got := recv(t, ctx, done)
+			require.NoError(t, got.err)
+			assert.Equal(t, tt.wantSource, got.res.Source)
+			st, err := e.srv.WaitCallback(ctx, id)
+			require.NoError(t, err)
+			if tt.wantSource == runway.SourcePoll {
+				assert.Equal(t, 1, st.GaveUp)
+				assert.Equal(t, http.StatusUnauthorized, st.Attempts[0].StatusCode)
+				assert.Zero(t, e.callsFor(id))
+			} else {
+				assert.Equal(t, 1, e.callsFor(id))
+			}
 		})
 	}
 }
