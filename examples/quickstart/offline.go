@@ -21,8 +21,9 @@ const (
 )
 
 var (
-	// visibleSteps keep each state longer than the longest jittered poll interval (1.2 s).
-	visibleSteps = runwaytest.Steps{Wait: 1300 * time.Millisecond, Queueing: 1300 * time.Millisecond, Generating: 1300 * time.Millisecond}
+	// visibleSteps keep each state longer than the longest jittered poll interval (1.2 s)
+	// plus a slow poll's latency, so that polling sees every state.
+	visibleSteps = runwaytest.Steps{Wait: 1500 * time.Millisecond, Queueing: 1500 * time.Millisecond, Generating: 1500 * time.Millisecond}
 	quickSteps   = runwaytest.Steps{Wait: 100 * time.Millisecond, Queueing: 100 * time.Millisecond, Generating: 100 * time.Millisecond}
 )
 
