@@ -15,6 +15,6 @@ func TestOffline(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), &out, "", "a paper boat"), out.String())
-	require.Contains(t, out.String(), "polling every 1s\n  wait\n")
+	require.Contains(t, out.String(), "submitted; polling every 1s\n")
 	require.Contains(t, out.String(), "  success\nvideo: http://127.0.0.1:")
 }
