@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,11 +23,11 @@ func TestE2EWrongHMACKey(t *testing.T) {
 	ctx := ctx(t)
 	srv := start(t, runwaytest.WithHMACKey("the key Kie signs with"))
 	c := client(t, srv)
-	var calls int
+	var calls atomic.Int32
 	mux := http.NewServeMux()
 	mux.Handle("POST /kie/callback", c.CallbackHandler(
 		runway.WithHMACKey("a stale key"),
-		runway.WithResultFunc(func(_ context.Context, _ *runway.Result) error { calls++; return nil }),
+		runway.WithResultFunc(func(_ context.Context, _ *runway.Result) error { calls.Add(1); return nil }),
 	))
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
@@ -54,7 +55,7 @@ func TestE2EWrongHMACKey(t *testing.T) {
 	got := recv(t, ctx, done)
 	require.NoError(t, got.err)
 	assert.Equal(t, runway.SourcePoll, got.res.Source)
-	assert.Zero(t, calls)
+	assert.Zero(t, calls.Load())
 }
 
 // TestE2ERefetchThroughFaults: with WithRefetch the handler fetches the task from the API
