@@ -37,7 +37,9 @@ type chaosRun struct {
 	id        string
 	res       *runway.Result
 	submitErr error
-	waitErr   error
+	// submitTook is how long Generate took, for the failure message.
+	submitTook time.Duration
+	waitErr    error
 }
 
 // TestE2EChaos submits 1 000 tasks through the real client while the fake applies a seeded
@@ -85,7 +87,9 @@ func runChaos(t *testing.T, n int, ch runwaytest.Chaos, failFirst func(string) b
 	// polls race for the result; short enough for the test to stay well under 60 s.
 	steps := runwaytest.Steps{Wait: 100 * time.Millisecond, Queueing: 100 * time.Millisecond, Generating: 300 * time.Millisecond}
 	e := newE2E(t, []runwaytest.Option{runwaytest.WithChaos(ch), runwaytest.WithSteps(steps)},
-		[]runway.Option{runway.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second})},
+		// The client's default request timeout: a shorter one turns a machine loaded by other
+		// test binaries into submissions with unknown outcomes, i.e. a timing assertion.
+		[]runway.Option{runway.WithHTTPClient(&http.Client{Transport: tr, Timeout: runway.DefaultRequestTimeout})},
 		handlerOpts...)
 	e.failFirst = failFirst
 
@@ -94,7 +98,9 @@ func runChaos(t *testing.T, n int, ch runwaytest.Chaos, failFirst func(string) b
 	for i := range runs {
 		wg.Go(func() {
 			r := &runs[i]
+			start := time.Now()
 			r.id, r.submitErr = e.c.Generate(ctx, e2eRequest(fmt.Sprintf("chaos task %d", i), e.cbURL))
+			r.submitTook = time.Since(start)
 			if r.submitErr != nil {
 				return
 			}
@@ -109,7 +115,7 @@ func runChaos(t *testing.T, n int, ch runwaytest.Chaos, failFirst func(string) b
 	seen := make(map[string]bool, n)
 	var failed, dropped, viaPoll, flaky int
 	for i, r := range runs {
-		require.NoError(t, r.submitErr, "seed %d: task %d submission", seed, i)
+		require.NoError(t, r.submitErr, "seed %d: task %d submission (took %s)", seed, i, r.submitTook)
 		require.False(t, seen[r.id], "seed %d: task id %s returned twice", seed, r.id)
 		seen[r.id] = true
 		info, ok := e.srv.Task(r.id)
