@@ -189,11 +189,12 @@ func (e *APIError) code() int {
 }
 
 // mayHaveCreated reports whether a submission answered with this error may still have created
-// a task: a server-side failure after the request arrived. 455 (maintenance) and 505 (feature
-// disabled) are refusals, not failures.
+// a task: a server-side failure after the request arrived, or a 2xx whose body is not the
+// API's envelope (a proxy page or cut JSON hides whether the task was created). 455
+// (maintenance) and 505 (feature disabled) are refusals, not failures.
 func (e *APIError) mayHaveCreated() bool {
 	c := e.code()
-	return c == 408 || (c >= 500 && c != 505)
+	return c == 408 || (c >= 500 && c != 505) || (e.Code == 0 && e.StatusCode/100 == 2)
 }
 
 // Error describes the call and the API's answer; it never contains the query string.

@@ -160,6 +160,12 @@ func TestSubmissionNotRetriedAfterServerError(t *testing.T) {
 		{"HTTP 200 body code 501", status(200, 501), true, ErrServer},
 		{"HTTP 503", status(503, 503), true, ErrServer},
 		{"connection closed after sending", hangUp(t), true, nil},
+		{"HTTP 200 non-JSON page", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("<html><body>OK</body></html>"))
+		}, true, nil},
+		{"HTTP 200 cut JSON", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`{"code":200,"msg":"success","data":{"taskId":"tas`))
+		}, true, nil},
 		{"HTTP 455 maintenance", status(455, 455), false, ErrMaintenance},
 		{"HTTP 200 body code 505", status(200, 505), false, ErrFeatureDisabled},
 		{"HTTP 401", status(401, 401), false, ErrUnauthorized},
