@@ -41,6 +41,7 @@ func benchLoad(b *testing.B, h http.Handler, ring []*benchCallback) {
 	lat := make([]time.Duration, 0, loadRound)
 	var elapsed time.Duration
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		round := make([]time.Duration, loadRound)
 		var next atomic.Int64
@@ -80,6 +81,7 @@ func benchLoad(b *testing.B, h http.Handler, ring []*benchCallback) {
 		}
 		lat = append(lat, round...)
 	}
+	reportCPU(b, cpu)
 	slices.Sort(lat)
 	reqs := float64(b.N) * loadRound
 	b.ReportMetric(reqs/elapsed.Seconds(), "req/s")
