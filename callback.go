@@ -40,7 +40,7 @@ var errTaskNotFinished = errors.New("runway: API does not report the task as fin
 // panicked; 503 still processing past the budget, or busy on another replica. Every 4xx and
 // 5xx is retried by Kie; bodies are generic and the precise reason is logged.
 type CallbackHandler struct {
-	keys          []string
+	keys          []*macKey // prepared from WithHMACKey's non-empty keys
 	keysSet       bool
 	tolerance     time.Duration
 	maxBody       int64
@@ -109,7 +109,7 @@ func newCallbackHandler(logger *slog.Logger, opts []CallbackOption) *CallbackHan
 		}
 	}
 	h := &CallbackHandler{
-		keys:          cfg.keys,
+		keys:          newMACKeys(cfg.keys),
 		keysSet:       cfg.keysSet,
 		tolerance:     cfg.tolerance,
 		maxBody:       cfg.maxBody,
@@ -235,7 +235,7 @@ func (h *CallbackHandler) verify(r *http.Request, taskID string) error {
 	if err := checkTimestamp(ts, h.now(), h.tolerance); err != nil {
 		return err
 	}
-	return verifyMAC(h.keys, taskID, ts, sig)
+	return verifyMACKeys(h.keys, taskID, ts, sig)
 }
 
 // join returns the in-flight processing of taskID, creating it (leader true) if there is none.
