@@ -160,10 +160,11 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, leader := h.join(res.TaskID)
+	var budget <-chan struct{}
 	if leader {
-		h.lead(r.Context(), f, res, aleph)
+		budget = h.lead(r.Context(), f, res, aleph)
 	}
-	respond(w, h.await(r.Context(), f, res.TaskID))
+	respond(w, h.await(r.Context(), f, res.TaskID, budget))
 }
 
 // admit runs every check that needs no state: method, encoding, type, size, decoding, task id
@@ -204,6 +205,9 @@ func (h *CallbackHandler) admit(w http.ResponseWriter, r *http.Request) (*Result
 // checkJSONType accepts application/json with any case and parameters, except a charset other
 // than UTF-8 (JSON is UTF-8).
 func checkJSONType(ct string) error {
+	if ct == "application/json" {
+		return nil // the common case, without ParseMediaType's parameter map
+	}
 	if ct == "" {
 		return errors.New("missing content type")
 	}
@@ -260,12 +264,15 @@ func (h *CallbackHandler) finish(taskID string, f *flight, status int) {
 }
 
 // lead claims the task id and starts processing, or settles the flight at once when the task
-// was processed before or is busy elsewhere.
-func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, aleph bool) {
+// was processed before or is busy elsewhere. While the work runs it returns a channel closed
+// when the budget ends or after the flight is settled, whichever is first (nil when the
+// flight is already settled): await needs no timer of its own.
+func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, aleph bool) (budget <-chan struct{}) {
 	id := res.TaskID
 	// The work outlives this request when it overruns the budget: keep the request's values,
 	// not its cancellation.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), h.resultTimeout)
+	base := context.WithoutCancel(reqCtx)
+	ctx, cancel := context.WithTimeout(base, h.resultTimeout)
 	status, started := http.StatusServiceUnavailable, false
 	defer func() {
 		// A panicking Deduper must not leave the flight open: later deliveries would wait on
@@ -289,27 +296,32 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 		h.log.Warn("runway: callback task is being processed elsewhere", slog.String("task_id", id))
 	case st == ClaimAcquired:
 		started = true
-		go h.work(ctx, cancel, f, res, aleph, token)
+		go h.work(base, ctx, cancel, f, res, aleph, token)
+		return ctx.Done()
 	default:
 		h.log.Error("runway: callback dedupe claim returned an unknown status", slog.String("task_id", id), slog.Int("status", int(st)))
 	}
+	return nil
 }
 
 // work processes a claimed task to the end, however long the result func takes, then marks
 // the claim done or releases it and settles the flight, whatever happens (a Deduper that
-// panics in Done or Release included: this goroutine is outside net/http's recovery).
-func (h *CallbackHandler) work(ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
+// panics in Done or Release included: this goroutine is outside net/http's recovery). ctx is
+// the budget, derived from base, the request's values without its cancellation.
+func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
 	id := res.TaskID
 	status := http.StatusInternalServerError
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 		}
-		cancel()
+		// Settle before cancelling: await takes ctx's end as the budget only if the flight
+		// is not settled yet.
 		h.finish(id, f, status)
+		cancel()
 	}()
 	err := h.deliver(ctx, res, aleph)
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	sctx, scancel := context.WithTimeout(base, storeTimeout)
 	defer scancel()
 	if err != nil {
 		if errors.Is(err, errTaskNotFinished) {
@@ -366,20 +378,36 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 }
 
 // await answers one delivery: the flight's outcome, or 503 when the budget passes first (the
-// work goes on; a retry finds the task busy or done).
-func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) int {
-	t := time.NewTimer(h.resultTimeout)
-	defer t.Stop()
+// work goes on; a retry finds the task busy or done). budget is the leader's (see lead); other
+// deliveries time their own.
+func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string, budget <-chan struct{}) int {
 	select {
 	case <-f.done:
 		return f.status
-	case <-t.C:
-		h.log.Error("runway: callback processing exceeded its budget; answered 503, still running",
-			slog.String("task_id", taskID), slog.Duration("budget", h.resultTimeout))
-		return http.StatusServiceUnavailable
+	default:
+	}
+	var timeout <-chan time.Time // stays nil (never ready) for the leader
+	if budget == nil {
+		t := time.NewTimer(h.resultTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-f.done:
+		return f.status
+	case <-budget:
+		select {
+		case <-f.done: // settled, then the budget channel closed
+			return f.status
+		default:
+		}
+	case <-timeout:
 	case <-ctx.Done():
 		return http.StatusServiceUnavailable
 	}
+	h.log.Error("runway: callback processing exceeded its budget; answered 503, still running",
+		slog.String("task_id", taskID), slog.Duration("budget", h.resultTimeout))
+	return http.StatusServiceUnavailable
 }
 
 // reject logs why a request was refused and returns status.
@@ -391,13 +419,33 @@ func (h *CallbackHandler) reject(r *http.Request, status int, msg string, attrs 
 
 // respond writes a short generic answer; the reason is only logged.
 func respond(w http.ResponseWriter, status int) {
+	// The header values share one allocation; the keys are already canonical.
+	hdr := w.Header()
+	vals := []string{"text/plain; charset=utf-8", "nosniff", retryAfterSeconds}
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfterSeconds)
+		hdr["Retry-After"] = vals[2:3:3]
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	hdr["Content-Type"] = vals[0:1:1]
+	hdr["X-Content-Type-Options"] = vals[1:2:2]
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, strings.ToLower(http.StatusText(status))+"\n")
+	_, _ = w.Write(statusBody(status))
+}
+
+// statusBodies are the answers' bodies, built once.
+var statusBodies = func() map[int][]byte {
+	m := make(map[int][]byte)
+	for _, st := range []int{200, 400, 401, 405, 413, 415, 500, 503} {
+		m[st] = []byte(strings.ToLower(http.StatusText(st)) + "\n")
+	}
+	return m
+}()
+
+// statusBody is the body answered with status: its lower-case text.
+func statusBody(status int) []byte {
+	if b, ok := statusBodies[status]; ok {
+		return b
+	}
+	return []byte(strings.ToLower(http.StatusText(status)) + "\n")
 }
 
 var _ http.Handler = (*CallbackHandler)(nil)

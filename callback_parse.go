@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // ErrInvalidCallback matches every error ParseCallback returns: a body that is not one of the
@@ -41,10 +40,12 @@ func (e *CallbackError) Unwrap() error { return e.Err }
 // ({code, msg, data:{task_id, video_id, video_url, image_url}}) and Aleph ({code, msg, taskId,
 // data:{result_video_url, result_image_url}} with data null on error).
 type wireCallback struct {
-	Code   json.RawMessage `json:"code"`
-	Msg    string          `json:"msg"`
-	TaskID string          `json:"taskId"`
-	Data   *struct {
+	Code   codeText `json:"code"`
+	Msg    string   `json:"msg"`
+	TaskID string   `json:"taskId"`
+	// A value, not a pointer (one allocation less): data null or absent leaves it empty,
+	// which reads the same.
+	Data struct {
 		TaskID         string `json:"task_id"`
 		VideoID        string `json:"video_id"`
 		VideoURL       string `json:"video_url"`
@@ -52,6 +53,25 @@ type wireCallback struct {
 		ResultVideoURL string `json:"result_video_url"`
 		ResultImageURL string `json:"result_image_url"`
 	} `json:"data"`
+}
+
+// codeText keeps the JSON text of the code field, which strictCode checks. A valid code is
+// three digits: longer text is only counted, so nothing is allocated for it.
+type codeText struct {
+	set  bool // present and not null
+	n    int  // length of the text
+	text [3]byte
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *codeText) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*c = codeText{}
+		return nil
+	}
+	c.set, c.n = true, len(b)
+	copy(c.text[:], b)
+	return nil
 }
 
 // ParseCallback decodes a callback body of either documented shape into a Result with Source
@@ -73,7 +93,7 @@ func parseCallback(body []byte) (r *Result, aleph bool, err error) {
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, false, decodeError(err)
 	}
-	if w.Code == nil || string(w.Code) == "null" {
+	if !w.Code.set {
 		return nil, false, &CallbackError{Field: "code", Reason: "required"}
 	}
 	code, err := strictCode(w.Code)
@@ -82,16 +102,15 @@ func parseCallback(body []byte) (r *Result, aleph bool, err error) {
 	}
 	r = &Result{Code: code, Message: w.Msg, Source: SourceCallback, Raw: body}
 	field, id := "taskId", w.TaskID
-	if d := w.Data; d != nil {
-		r.VideoID = d.VideoID
-		r.VideoURL = firstNonEmpty(d.VideoURL, d.ResultVideoURL)
-		r.ImageURL = firstNonEmpty(d.ImageURL, d.ResultImageURL)
-		if d.TaskID != "" {
-			if w.TaskID != "" && w.TaskID != d.TaskID {
-				return nil, false, &CallbackError{Field: "taskId", Reason: "differs from data.task_id"}
-			}
-			field, id = "data.task_id", d.TaskID
+	d := &w.Data
+	r.VideoID = d.VideoID
+	r.VideoURL = firstNonEmpty(d.VideoURL, d.ResultVideoURL)
+	r.ImageURL = firstNonEmpty(d.ImageURL, d.ResultImageURL)
+	if d.TaskID != "" {
+		if w.TaskID != "" && w.TaskID != d.TaskID {
+			return nil, false, &CallbackError{Field: "taskId", Reason: "differs from data.task_id"}
 		}
+		field, id = "data.task_id", d.TaskID
 	}
 	if id == "" {
 		return nil, false, &CallbackError{Field: "data.task_id", Reason: "no task id (neither data.task_id nor taskId)"}
@@ -107,19 +126,22 @@ func parseCallback(body []byte) (r *Result, aleph bool, err error) {
 
 // strictCode accepts only a plain JSON integer between 100 and 999: the documented codes are
 // 200, 400 and 500, and a string or float code means the sender is not Kie's callback.
-func strictCode(raw json.RawMessage) (int, error) {
-	bad := &CallbackError{Field: "code", Reason: "want an integer status code between 100 and 999"}
-	if len(raw) == 0 || len(raw) > 3 {
-		return 0, bad
+func strictCode(c codeText) (int, error) {
+	bad := func() error {
+		return &CallbackError{Field: "code", Reason: "want an integer status code between 100 and 999"}
 	}
-	for _, c := range raw {
-		if c < '0' || c > '9' {
-			return 0, bad
+	if c.n == 0 || c.n > len(c.text) {
+		return 0, bad()
+	}
+	n := 0
+	for _, d := range c.text[:c.n] {
+		if d < '0' || d > '9' {
+			return 0, bad()
 		}
+		n = n*10 + int(d-'0')
 	}
-	n, err := strconv.Atoi(string(raw))
-	if err != nil || n < 100 {
-		return 0, bad
+	if n < 100 {
+		return 0, bad()
 	}
 	return n, nil
 }
