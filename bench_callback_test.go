@@ -18,8 +18,9 @@ import (
 
 // benchRing is how many distinct signed callbacks the handler benchmarks cycle through. The
 // SDK handler's deduper forgets a task id long before it comes round again (see
-// benchDeduper), so every delivery is a new task: claim, publish, func, done.
-const benchRing = 4096
+// benchDeduper), and the client's result bus keeps fewer (DefaultMaxKeptResults), so every
+// delivery is a new task everywhere: claim, publish (evicting the oldest result), func, done.
+const benchRing = 16384
 
 // benchBody is the body of a replayed request; Reset rewinds it without allocating.
 type benchBody struct{ bytes.Reader }
