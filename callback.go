@@ -290,7 +290,7 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 	case err != nil:
 		h.log.Error("runway: callback dedupe claim failed", slog.String("task_id", id), slog.String("reason", err.Error()))
 	case st == ClaimDone:
-		h.log.Debug("runway: duplicate callback for a processed task", slog.String("task_id", id))
+		h.log.LogAttrs(ctx, slog.LevelDebug, "runway: duplicate callback for a processed task", slog.String("task_id", id))
 		status = http.StatusOK
 	case st == ClaimBusy:
 		h.log.Warn("runway: callback task is being processed elsewhere", slog.String("task_id", id))
@@ -321,7 +321,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 		cancel()
 	}()
 	err := h.deliver(ctx, res, aleph)
-	sctx, scancel := context.WithTimeout(base, storeTimeout)
+	sctx, scancel := h.storeContext(base)
 	defer scancel()
 	if err != nil {
 		if errors.Is(err, errTaskNotFinished) {
@@ -340,7 +340,17 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 	if derr := h.dedupe.Done(sctx, id, token); derr != nil {
 		h.log.Error("runway: callback dedupe done failed", slog.String("task_id", id), slog.String("reason", derr.Error()))
 	}
-	h.log.Debug("runway: callback processed", slog.String("task_id", id))
+	h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback processed", slog.String("task_id", id))
+}
+
+// storeContext returns the context for Done and Release, which run after the budget may have
+// ended: base with its own storeTimeout, or base itself for the memory deduper, which
+// neither blocks nor reads its context (a timer per delivery saved).
+func (h *CallbackHandler) storeContext(base context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := h.dedupe.(*memoryDeduper); ok {
+		return base, func() {}
+	}
+	return context.WithTimeout(base, storeTimeout)
 }
 
 // deliver re-fetches the result if asked, publishes it and runs the result func. A panic
