@@ -89,8 +89,14 @@ func ParseCallback(body []byte) (*Result, error) {
 // parseCallback decodes body, which the Result keeps as Raw, and reports whether it is the
 // Aleph shape (task id only at the top level).
 func parseCallback(body []byte) (r *Result, aleph bool, err error) {
-	var w wireCallback
-	if err := json.Unmarshal(body, &w); err != nil {
+	// The wire struct escapes to the heap through json.Unmarshal anyway: allocating it
+	// together with the Result makes one allocation of the two.
+	p := new(struct {
+		w wireCallback
+		r Result
+	})
+	w := &p.w
+	if err := json.Unmarshal(body, w); err != nil {
 		return nil, false, decodeError(err)
 	}
 	if !w.Code.set {
@@ -100,7 +106,8 @@ func parseCallback(body []byte) (r *Result, aleph bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	r = &Result{Code: code, Message: w.Msg, Source: SourceCallback, Raw: body}
+	r = &p.r
+	*r = Result{Code: code, Message: w.Msg, Source: SourceCallback, Raw: body}
 	field, id := "taskId", w.TaskID
 	d := &w.Data
 	r.VideoID = d.VideoID
