@@ -62,9 +62,11 @@ type CallbackHandler struct {
 }
 
 // flight is one task id's processing on this handler; concurrent duplicates wait for it.
+// Guarded by the handler's mu.
 type flight struct {
-	done   chan struct{}
-	status int // the answer for every delivery that waited; set before done is closed
+	done    chan struct{} // made when a duplicate joins (the leader needs none); closed when settled
+	settled bool
+	status  int // the answer for every delivery; set when settled
 }
 
 // NewCallbackHandler returns a standalone handler; no API key is needed. Results reach only
@@ -160,11 +162,16 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, leader := h.join(res.TaskID)
-	var budget <-chan struct{}
-	if leader {
-		budget = h.lead(r.Context(), f, res, aleph)
+	if !leader {
+		respond(w, h.await(r.Context(), f, res.TaskID))
+		return
 	}
-	respond(w, h.await(r.Context(), f, res.TaskID, budget))
+	budget := h.lead(r.Context(), f, res, aleph)
+	if budget == nil {
+		respond(w, f.status) // settled by lead, on this goroutine
+		return
+	}
+	respond(w, h.awaitLead(r.Context(), f, res.TaskID, budget))
 }
 
 // admit runs every check that needs no state: method, encoding, type, size, decoding, task id
@@ -247,9 +254,12 @@ func (h *CallbackHandler) join(taskID string) (f *flight, leader bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if f := h.inflight[taskID]; f != nil {
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
 		return f, false
 	}
-	f = &flight{done: make(chan struct{})}
+	f = &flight{}
 	h.inflight[taskID] = f
 	return f, true
 }
@@ -258,15 +268,17 @@ func (h *CallbackHandler) join(taskID string) (f *flight, leader bool) {
 func (h *CallbackHandler) finish(taskID string, f *flight, status int) {
 	h.mu.Lock()
 	delete(h.inflight, taskID)
-	f.status = status
-	close(f.done)
+	f.status, f.settled = status, true
+	if f.done != nil {
+		close(f.done)
+	}
 	h.mu.Unlock()
 }
 
 // lead claims the task id and starts processing, or settles the flight at once when the task
 // was processed before or is busy elsewhere. While the work runs it returns a channel closed
 // when the budget ends or after the flight is settled, whichever is first (nil when the
-// flight is already settled): await needs no timer of its own.
+// flight is already settled): awaitLead needs no timer of its own.
 func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, aleph bool) (budget <-chan struct{}) {
 	id := res.TaskID
 	// The work outlives this request when it overruns the budget: keep the request's values,
@@ -387,34 +399,41 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 	return nil
 }
 
-// await answers one delivery: the flight's outcome, or 503 when the budget passes first (the
-// work goes on; a retry finds the task busy or done). budget is the leader's (see lead); other
-// deliveries time their own.
-func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string, budget <-chan struct{}) int {
+// awaitLead answers the leader's delivery: the flight's outcome, or 503 when the budget
+// passes first (the work goes on; a retry finds the task busy or done). budget is closed when
+// the budget ends or after the flight is settled (see lead and work).
+func (h *CallbackHandler) awaitLead(ctx context.Context, f *flight, taskID string, budget <-chan struct{}) int {
 	select {
-	case <-f.done:
-		return f.status
-	default:
-	}
-	var timeout <-chan time.Time // stays nil (never ready) for the leader
-	if budget == nil {
-		t := time.NewTimer(h.resultTimeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	select {
-	case <-f.done:
-		return f.status
 	case <-budget:
-		select {
-		case <-f.done: // settled, then the budget channel closed
-			return f.status
-		default:
+		h.mu.Lock()
+		settled, status := f.settled, f.status
+		h.mu.Unlock()
+		if settled {
+			return status
 		}
-	case <-timeout:
+		return h.overBudget(taskID)
 	case <-ctx.Done():
 		return http.StatusServiceUnavailable
 	}
+}
+
+// await answers a duplicate delivery that joined a running flight: its outcome, or 503 when
+// the duplicate's own budget passes first.
+func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) int {
+	t := time.NewTimer(h.resultTimeout)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return f.status
+	case <-t.C:
+		return h.overBudget(taskID)
+	case <-ctx.Done():
+		return http.StatusServiceUnavailable
+	}
+}
+
+// overBudget logs an answer given while the work still runs.
+func (h *CallbackHandler) overBudget(taskID string) int {
 	h.log.Error("runway: callback processing exceeded its budget; answered 503, still running",
 		slog.String("task_id", taskID), slog.Duration("budget", h.resultTimeout))
 	return http.StatusServiceUnavailable
