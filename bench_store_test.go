@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // storeKeys is how many task ids the retention benchmarks insert.
@@ -91,5 +93,27 @@ func BenchmarkResultBusMillion(b *testing.B) {
 		}
 		b.ReportMetric(float64(bus.Len()), "kept-results")
 		b.ReportMetric(float64(heapInUse()-min(before, heapInUse())), "retained-B")
+	}
+}
+
+// TestMemoryDeduperTokensAcrossBatches: tokens cut from the batched text are distinct, each
+// settles its own claim only, across batch boundaries.
+func TestMemoryDeduperTokensAcrossBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := newMemoryDeduper(time.Hour, 10*tokenBatch, (&fakeClock{t: testNow}).now)
+	seen := make(map[string]bool)
+	toks := make([]string, 0, 3*tokenBatch+1)
+	for i := range cap(toks) {
+		_, tok, err := d.Claim(ctx, "k"+strconv.Itoa(i), time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, strconv.Itoa(i+1), tok)
+		require.False(t, seen[tok])
+		seen[tok] = true
+		toks = append(toks, tok)
+	}
+	for i, tok := range toks {
+		require.ErrorIs(t, d.Done(ctx, "k"+strconv.Itoa((i+1)%len(toks)), tok), ErrClaimLost)
+		require.NoError(t, d.Done(ctx, "k"+strconv.Itoa(i), tok))
 	}
 }

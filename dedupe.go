@@ -53,7 +53,16 @@ type memoryDeduper struct {
 	peak    int        // most entries since the map was last rebuilt
 	expiry  expiryHeap // one item per entry, plus stale ones left by Release and Done
 	tokens  uint64     // the last token issued
+
+	// Tokens are substrings of tokenText, which holds the decimal text of tokenBatch
+	// consecutive tokens: one string allocation per batch instead of one per claim.
+	tokenText string
+	tokenEnds [tokenBatch]uint16 // end of each token's text in tokenText
 }
+
+// tokenBatch is how many tokens are formatted at once (at most 20 digits each, so the ends fit
+// in uint16).
+const tokenBatch = 256
 
 // dedupeEntry is a claimed or processed key.
 type dedupeEntry struct {
@@ -92,7 +101,25 @@ func (d *memoryDeduper) Claim(_ context.Context, key string, ttl time.Duration) 
 	d.entries[key] = e
 	d.peak = max(d.peak, len(d.entries))
 	d.expiry.push(expiryItem{key: key, at: e.expires})
-	return ClaimAcquired, strconv.FormatUint(e.token, 10), nil
+	return ClaimAcquired, d.tokenLocked(e.token), nil
+}
+
+// tokenLocked returns the text of token n, the latest issued.
+func (d *memoryDeduper) tokenLocked(n uint64) string {
+	i := int((n - 1) % tokenBatch)
+	if i == 0 {
+		buf := make([]byte, 0, tokenBatch*8)
+		for j := range uint64(tokenBatch) {
+			buf = strconv.AppendUint(buf, n+j, 10)
+			d.tokenEnds[j] = uint16(len(buf))
+		}
+		d.tokenText = string(buf)
+	}
+	start := 0
+	if i > 0 {
+		start = int(d.tokenEnds[i-1])
+	}
+	return d.tokenText[start:d.tokenEnds[i]]
 }
 
 // Done implements Deduper.
