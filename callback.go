@@ -40,7 +40,7 @@ var errTaskNotFinished = errors.New("runway: API does not report the task as fin
 // panicked; 503 still processing past the budget, or busy on another replica. Every 4xx and
 // 5xx is retried by Kie; bodies are generic and the precise reason is logged.
 type CallbackHandler struct {
-	keys          []string
+	keys          []*macKey // prepared from WithHMACKey's non-empty keys
 	keysSet       bool
 	tolerance     time.Duration
 	maxBody       int64
@@ -62,9 +62,11 @@ type CallbackHandler struct {
 }
 
 // flight is one task id's processing on this handler; concurrent duplicates wait for it.
+// Guarded by the handler's mu.
 type flight struct {
-	done   chan struct{}
-	status int // the answer for every delivery that waited; set before done is closed
+	done    chan struct{} // made when a duplicate joins (the leader needs none); closed when settled
+	settled bool
+	status  int // the answer for every delivery; set when settled
 }
 
 // NewCallbackHandler returns a standalone handler; no API key is needed. Results reach only
@@ -109,7 +111,7 @@ func newCallbackHandler(logger *slog.Logger, opts []CallbackOption) *CallbackHan
 		}
 	}
 	h := &CallbackHandler{
-		keys:          cfg.keys,
+		keys:          newMACKeys(cfg.keys),
 		keysSet:       cfg.keysSet,
 		tolerance:     cfg.tolerance,
 		maxBody:       cfg.maxBody,
@@ -160,10 +162,16 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, leader := h.join(res.TaskID)
-	if leader {
-		h.lead(r.Context(), f, res, aleph)
+	if !leader {
+		respond(w, h.await(r.Context(), f, res.TaskID))
+		return
 	}
-	respond(w, h.await(r.Context(), f, res.TaskID))
+	budget := h.lead(r.Context(), f, res, aleph)
+	if budget == nil {
+		respond(w, f.status) // settled by lead, on this goroutine
+		return
+	}
+	respond(w, h.awaitLead(r.Context(), f, res.TaskID, budget))
 }
 
 // admit runs every check that needs no state: method, encoding, type, size, decoding, task id
@@ -204,6 +212,9 @@ func (h *CallbackHandler) admit(w http.ResponseWriter, r *http.Request) (*Result
 // checkJSONType accepts application/json with any case and parameters, except a charset other
 // than UTF-8 (JSON is UTF-8).
 func checkJSONType(ct string) error {
+	if ct == "application/json" {
+		return nil // the common case, without ParseMediaType's parameter map
+	}
 	if ct == "" {
 		return errors.New("missing content type")
 	}
@@ -235,7 +246,7 @@ func (h *CallbackHandler) verify(r *http.Request, taskID string) error {
 	if err := checkTimestamp(ts, h.now(), h.tolerance); err != nil {
 		return err
 	}
-	return verifyMAC(h.keys, taskID, ts, sig)
+	return verifyMACKeys(h.keys, taskID, ts, sig)
 }
 
 // join returns the in-flight processing of taskID, creating it (leader true) if there is none.
@@ -243,9 +254,12 @@ func (h *CallbackHandler) join(taskID string) (f *flight, leader bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if f := h.inflight[taskID]; f != nil {
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
 		return f, false
 	}
-	f = &flight{done: make(chan struct{})}
+	f = &flight{}
 	h.inflight[taskID] = f
 	return f, true
 }
@@ -254,18 +268,23 @@ func (h *CallbackHandler) join(taskID string) (f *flight, leader bool) {
 func (h *CallbackHandler) finish(taskID string, f *flight, status int) {
 	h.mu.Lock()
 	delete(h.inflight, taskID)
-	f.status = status
-	close(f.done)
+	f.status, f.settled = status, true
+	if f.done != nil {
+		close(f.done)
+	}
 	h.mu.Unlock()
 }
 
 // lead claims the task id and starts processing, or settles the flight at once when the task
-// was processed before or is busy elsewhere.
-func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, aleph bool) {
+// was processed before or is busy elsewhere. While the work runs it returns a channel closed
+// when the budget ends or after the flight is settled, whichever is first (nil when the
+// flight is already settled): awaitLead needs no timer of its own.
+func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, aleph bool) (budget <-chan struct{}) {
 	id := res.TaskID
 	// The work outlives this request when it overruns the budget: keep the request's values,
 	// not its cancellation.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), h.resultTimeout)
+	base := context.WithoutCancel(reqCtx)
+	ctx, cancel := context.WithTimeout(base, h.resultTimeout)
 	status, started := http.StatusServiceUnavailable, false
 	defer func() {
 		// A panicking Deduper must not leave the flight open: later deliveries would wait on
@@ -283,52 +302,93 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 	case err != nil:
 		h.log.Error("runway: callback dedupe claim failed", slog.String("task_id", id), slog.String("reason", err.Error()))
 	case st == ClaimDone:
-		h.log.Debug("runway: duplicate callback for a processed task", slog.String("task_id", id))
+		h.log.LogAttrs(ctx, slog.LevelDebug, "runway: duplicate callback for a processed task", slog.String("task_id", id))
 		status = http.StatusOK
 	case st == ClaimBusy:
 		h.log.Warn("runway: callback task is being processed elsewhere", slog.String("task_id", id))
 	case st == ClaimAcquired:
 		started = true
-		go h.work(ctx, cancel, f, res, aleph, token)
+		go h.work(base, ctx, cancel, f, res, aleph, token)
+		return ctx.Done()
 	default:
 		h.log.Error("runway: callback dedupe claim returned an unknown status", slog.String("task_id", id), slog.Int("status", int(st)))
 	}
+	return nil
 }
 
 // work processes a claimed task to the end, however long the result func takes, then marks
 // the claim done or releases it and settles the flight, whatever happens (a Deduper that
-// panics in Done or Release included: this goroutine is outside net/http's recovery).
-func (h *CallbackHandler) work(ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
+// panics in Done or Release included: this goroutine is outside net/http's recovery). ctx is
+// the budget, derived from base, the request's values without its cancellation.
+func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
 	id := res.TaskID
 	status := http.StatusInternalServerError
-	defer func() {
-		if p := recover(); p != nil {
-			h.log.Error("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
-		}
-		cancel()
-		h.finish(id, f, status)
-	}()
+	defer h.settle(id, f, cancel, &status)
 	err := h.deliver(ctx, res, aleph)
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	sctx, scancel := h.storeContext(base)
 	defer scancel()
 	if err != nil {
-		if errors.Is(err, errTaskNotFinished) {
-			status = http.StatusServiceUnavailable
-		}
-		h.log.Error("runway: callback processing failed; released for Kie's retry",
-			slog.String("task_id", id), slog.String("reason", err.Error()))
-		if rerr := h.dedupe.Release(sctx, id, token); rerr != nil {
-			h.log.Error("runway: callback dedupe release failed", slog.String("task_id", id), slog.String("reason", rerr.Error()))
-		}
+		status = h.release(sctx, id, token, err)
 		return
 	}
 	// The work is done: answer 200 whatever the store says, which stops Kie's retries.
 	// Without the done marker a later redelivery could run the func again, hence the log.
 	status = http.StatusOK
 	if derr := h.dedupe.Done(sctx, id, token); derr != nil {
-		h.log.Error("runway: callback dedupe done failed", slog.String("task_id", id), slog.String("reason", derr.Error()))
+		h.logFailure("runway: callback dedupe done failed", id, derr)
 	}
-	h.log.Debug("runway: callback processed", slog.String("task_id", id))
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		h.logProcessed(ctx, id)
+	}
+}
+
+// The helpers below keep the logging out of work's frame: work runs on a new goroutine,
+// whose stack starts small, and a smaller frame lets the whole delivery run without growing
+// (and copying) it.
+
+// settle ends work: it logs a panic from the Deduper, settles the flight with status and only
+// then cancels the budget (awaitLead takes the budget's end as over budget only if the flight
+// is not settled yet).
+func (h *CallbackHandler) settle(id string, f *flight, cancel context.CancelFunc, status *int) {
+	if p := recover(); p != nil {
+		h.log.Error("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
+	}
+	h.finish(id, f, *status)
+	cancel()
+}
+
+// release gives the task id back after a failed delivery, so Kie's retry can claim it, and
+// returns the answer: 503 while the API does not report the task as finished, else 500.
+func (h *CallbackHandler) release(ctx context.Context, id, token string, err error) int {
+	status := http.StatusInternalServerError
+	if errors.Is(err, errTaskNotFinished) {
+		status = http.StatusServiceUnavailable
+	}
+	h.logFailure("runway: callback processing failed; released for Kie's retry", id, err)
+	if rerr := h.dedupe.Release(ctx, id, token); rerr != nil {
+		h.logFailure("runway: callback dedupe release failed", id, rerr)
+	}
+	return status
+}
+
+// logFailure logs msg at error level with the task id and the reason.
+func (h *CallbackHandler) logFailure(msg, id string, err error) {
+	h.log.Error(msg, slog.String("task_id", id), slog.String("reason", err.Error()))
+}
+
+// logProcessed logs a processed task at debug level.
+func (h *CallbackHandler) logProcessed(ctx context.Context, id string) {
+	h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback processed", slog.String("task_id", id))
+}
+
+// storeContext returns the context for Done and Release, which run after the budget may have
+// ended: base with its own storeTimeout, or base itself for the memory deduper, which
+// neither blocks nor reads its context (a timer per delivery saved).
+func (h *CallbackHandler) storeContext(base context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := h.dedupe.(*memoryDeduper); ok {
+		return base, func() {}
+	}
+	return context.WithTimeout(base, storeTimeout)
 }
 
 // deliver re-fetches the result if asked, publishes it and runs the result func. A panic
@@ -365,8 +425,26 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 	return nil
 }
 
-// await answers one delivery: the flight's outcome, or 503 when the budget passes first (the
-// work goes on; a retry finds the task busy or done).
+// awaitLead answers the leader's delivery: the flight's outcome, or 503 when the budget
+// passes first (the work goes on; a retry finds the task busy or done). budget is closed when
+// the budget ends or after the flight is settled (see lead and work).
+func (h *CallbackHandler) awaitLead(ctx context.Context, f *flight, taskID string, budget <-chan struct{}) int {
+	select {
+	case <-budget:
+		h.mu.Lock()
+		settled, status := f.settled, f.status
+		h.mu.Unlock()
+		if settled {
+			return status
+		}
+		return h.overBudget(taskID)
+	case <-ctx.Done():
+		return http.StatusServiceUnavailable
+	}
+}
+
+// await answers a duplicate delivery that joined a running flight: its outcome, or 503 when
+// the duplicate's own budget passes first.
 func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) int {
 	t := time.NewTimer(h.resultTimeout)
 	defer t.Stop()
@@ -374,12 +452,17 @@ func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) i
 	case <-f.done:
 		return f.status
 	case <-t.C:
-		h.log.Error("runway: callback processing exceeded its budget; answered 503, still running",
-			slog.String("task_id", taskID), slog.Duration("budget", h.resultTimeout))
-		return http.StatusServiceUnavailable
+		return h.overBudget(taskID)
 	case <-ctx.Done():
 		return http.StatusServiceUnavailable
 	}
+}
+
+// overBudget logs an answer given while the work still runs.
+func (h *CallbackHandler) overBudget(taskID string) int {
+	h.log.Error("runway: callback processing exceeded its budget; answered 503, still running",
+		slog.String("task_id", taskID), slog.Duration("budget", h.resultTimeout))
+	return http.StatusServiceUnavailable
 }
 
 // reject logs why a request was refused and returns status.
@@ -391,13 +474,33 @@ func (h *CallbackHandler) reject(r *http.Request, status int, msg string, attrs 
 
 // respond writes a short generic answer; the reason is only logged.
 func respond(w http.ResponseWriter, status int) {
+	// The header values share one allocation; the keys are already canonical.
+	hdr := w.Header()
+	vals := []string{"text/plain; charset=utf-8", "nosniff", retryAfterSeconds}
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfterSeconds)
+		hdr["Retry-After"] = vals[2:3:3]
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	hdr["Content-Type"] = vals[0:1:1]
+	hdr["X-Content-Type-Options"] = vals[1:2:2]
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, strings.ToLower(http.StatusText(status))+"\n")
+	_, _ = w.Write(statusBody(status))
+}
+
+// statusBodies are the answers' bodies, built once.
+var statusBodies = func() map[int][]byte {
+	m := make(map[int][]byte)
+	for _, st := range []int{200, 400, 401, 405, 413, 415, 500, 503} {
+		m[st] = []byte(strings.ToLower(http.StatusText(st)) + "\n")
+	}
+	return m
+}()
+
+// statusBody is the body answered with status: its lower-case text.
+func statusBody(status int) []byte {
+	if b, ok := statusBodies[status]; ok {
+		return b
+	}
+	return []byte(strings.ToLower(http.StatusText(status)) + "\n")
 }
 
 var _ http.Handler = (*CallbackHandler)(nil)

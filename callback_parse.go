@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // ErrInvalidCallback matches every error ParseCallback returns: a body that is not one of the
@@ -41,10 +40,12 @@ func (e *CallbackError) Unwrap() error { return e.Err }
 // ({code, msg, data:{task_id, video_id, video_url, image_url}}) and Aleph ({code, msg, taskId,
 // data:{result_video_url, result_image_url}} with data null on error).
 type wireCallback struct {
-	Code   json.RawMessage `json:"code"`
-	Msg    string          `json:"msg"`
-	TaskID string          `json:"taskId"`
-	Data   *struct {
+	Code   codeText `json:"code"`
+	Msg    string   `json:"msg"`
+	TaskID string   `json:"taskId"`
+	// A value, not a pointer (one allocation less): data null or absent leaves it empty,
+	// which reads the same.
+	Data struct {
 		TaskID         string `json:"task_id"`
 		VideoID        string `json:"video_id"`
 		VideoURL       string `json:"video_url"`
@@ -52,6 +53,25 @@ type wireCallback struct {
 		ResultVideoURL string `json:"result_video_url"`
 		ResultImageURL string `json:"result_image_url"`
 	} `json:"data"`
+}
+
+// codeText keeps the JSON text of the code field, which strictCode checks. A valid code is
+// three digits: longer text is only counted, so nothing is allocated for it.
+type codeText struct {
+	set  bool // present and not null
+	n    int  // length of the text
+	text [3]byte
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *codeText) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*c = codeText{}
+		return nil
+	}
+	c.set, c.n = true, len(b)
+	copy(c.text[:], b)
+	return nil
 }
 
 // ParseCallback decodes a callback body of either documented shape into a Result with Source
@@ -67,31 +87,66 @@ func ParseCallback(body []byte) (*Result, error) {
 }
 
 // parseCallback decodes body, which the Result keeps as Raw, and reports whether it is the
-// Aleph shape (task id only at the top level).
+// Aleph shape (task id only at the top level). A callback whose strings are all plain
+// printable ASCII (Kie's always are) takes a fast path that cuts every string from one copy
+// of the body; anything else is decoded by parseCallbackStrict, which the fast path never
+// contradicts: it gives up instead.
 func parseCallback(body []byte) (r *Result, aleph bool, err error) {
-	var w wireCallback
-	if err := json.Unmarshal(body, &w); err != nil {
+	p := new(struct {
+		v wireCallbackText
+		r Result
+	})
+	if f, ok := p.v.fields(body); ok {
+		return f.result(&p.r, body)
+	}
+	return parseCallbackStrict(body)
+}
+
+// parseCallbackStrict decodes body with encoding/json's string handling and reports every
+// problem as a *CallbackError.
+func parseCallbackStrict(body []byte) (r *Result, aleph bool, err error) {
+	// The wire struct escapes to the heap through json.Unmarshal anyway: allocating it
+	// together with the Result makes one allocation of the two.
+	p := new(struct {
+		w wireCallback
+		r Result
+	})
+	w := &p.w
+	if err := json.Unmarshal(body, w); err != nil {
 		return nil, false, decodeError(err)
 	}
-	if w.Code == nil || string(w.Code) == "null" {
+	d := &w.Data
+	f := callbackFields{code: w.Code, msg: w.Msg, taskID: w.TaskID, dataTaskID: d.TaskID, videoID: d.VideoID,
+		videoURL: d.VideoURL, imageURL: d.ImageURL, resultVideoURL: d.ResultVideoURL, resultImageURL: d.ResultImageURL}
+	return f.result(&p.r, body)
+}
+
+// callbackFields are the decoded values of a callback body.
+type callbackFields struct {
+	code                                                                    codeText
+	msg, taskID                                                             string
+	dataTaskID, videoID, videoURL, imageURL, resultVideoURL, resultImageURL string
+}
+
+// result checks the fields and fills r.
+func (f *callbackFields) result(r *Result, body []byte) (*Result, bool, error) {
+	if !f.code.set {
 		return nil, false, &CallbackError{Field: "code", Reason: "required"}
 	}
-	code, err := strictCode(w.Code)
+	code, err := strictCode(f.code)
 	if err != nil {
 		return nil, false, err
 	}
-	r = &Result{Code: code, Message: w.Msg, Source: SourceCallback, Raw: body}
-	field, id := "taskId", w.TaskID
-	if d := w.Data; d != nil {
-		r.VideoID = d.VideoID
-		r.VideoURL = firstNonEmpty(d.VideoURL, d.ResultVideoURL)
-		r.ImageURL = firstNonEmpty(d.ImageURL, d.ResultImageURL)
-		if d.TaskID != "" {
-			if w.TaskID != "" && w.TaskID != d.TaskID {
-				return nil, false, &CallbackError{Field: "taskId", Reason: "differs from data.task_id"}
-			}
-			field, id = "data.task_id", d.TaskID
+	*r = Result{Code: code, Message: f.msg, Source: SourceCallback, Raw: body}
+	field, id := "taskId", f.taskID
+	r.VideoID = f.videoID
+	r.VideoURL = firstNonEmpty(f.videoURL, f.resultVideoURL)
+	r.ImageURL = firstNonEmpty(f.imageURL, f.resultImageURL)
+	if f.dataTaskID != "" {
+		if f.taskID != "" && f.taskID != f.dataTaskID {
+			return nil, false, &CallbackError{Field: "taskId", Reason: "differs from data.task_id"}
 		}
+		field, id = "data.task_id", f.dataTaskID
 	}
 	if id == "" {
 		return nil, false, &CallbackError{Field: "data.task_id", Reason: "no task id (neither data.task_id nor taskId)"}
@@ -105,21 +160,86 @@ func parseCallback(body []byte) (r *Result, aleph bool, err error) {
 	return r, field == "taskId", nil
 }
 
+// wireCallbackText is wireCallback with every string kept as its JSON text, a slice of the
+// body: decoding allocates no strings.
+type wireCallbackText struct {
+	Code   codeText `json:"code"`
+	Msg    jsonText `json:"msg"`
+	TaskID jsonText `json:"taskId"`
+	Data   struct {
+		TaskID         jsonText `json:"task_id"`
+		VideoID        jsonText `json:"video_id"`
+		VideoURL       jsonText `json:"video_url"`
+		ImageURL       jsonText `json:"image_url"`
+		ResultVideoURL jsonText `json:"result_video_url"`
+		ResultImageURL jsonText `json:"result_image_url"`
+	} `json:"data"`
+}
+
+// jsonText is a JSON value's text as it appears in the decoded body.
+type jsonText []byte
+
+// UnmarshalJSON implements json.Unmarshaler. Like a string field, null leaves it unchanged.
+func (t *jsonText) UnmarshalJSON(b []byte) error {
+	if string(b) != "null" {
+		*t = b
+	}
+	return nil
+}
+
+// fields decodes body into v and returns the fields as substrings of one copy of the body.
+// ok is false, and the strict decoder must run, when decoding fails or a value is not a
+// plain string of printable ASCII without escapes.
+func (v *wireCallbackText) fields(body []byte) (f callbackFields, ok bool) {
+	if json.Unmarshal(body, v) != nil {
+		return f, false
+	}
+	var text string // string(body), made when the first non-empty string needs it
+	str := func(t jsonText, dst *string) bool {
+		if t == nil {
+			return true
+		}
+		off := cap(body) - cap(t)
+		if len(t) < 2 || t[0] != '"' || t[len(t)-1] != '"' || off < 0 || off+len(t) > len(body) || &body[off] != &t[0] {
+			return false
+		}
+		for _, c := range t[1 : len(t)-1] {
+			if c < 0x20 || c > 0x7e || c == '\\' {
+				return false
+			}
+		}
+		if text == "" {
+			text = string(body)
+		}
+		*dst = text[off+1 : off+len(t)-1]
+		return true
+	}
+	d := &v.Data
+	f.code = v.Code
+	ok = str(v.Msg, &f.msg) && str(v.TaskID, &f.taskID) && str(d.TaskID, &f.dataTaskID) &&
+		str(d.VideoID, &f.videoID) && str(d.VideoURL, &f.videoURL) && str(d.ImageURL, &f.imageURL) &&
+		str(d.ResultVideoURL, &f.resultVideoURL) && str(d.ResultImageURL, &f.resultImageURL)
+	return f, ok
+}
+
 // strictCode accepts only a plain JSON integer between 100 and 999: the documented codes are
 // 200, 400 and 500, and a string or float code means the sender is not Kie's callback.
-func strictCode(raw json.RawMessage) (int, error) {
-	bad := &CallbackError{Field: "code", Reason: "want an integer status code between 100 and 999"}
-	if len(raw) == 0 || len(raw) > 3 {
-		return 0, bad
+func strictCode(c codeText) (int, error) {
+	bad := func() error {
+		return &CallbackError{Field: "code", Reason: "want an integer status code between 100 and 999"}
 	}
-	for _, c := range raw {
-		if c < '0' || c > '9' {
-			return 0, bad
+	if c.n == 0 || c.n > len(c.text) {
+		return 0, bad()
+	}
+	n := 0
+	for _, d := range c.text[:c.n] {
+		if d < '0' || d > '9' {
+			return 0, bad()
 		}
+		n = n*10 + int(d-'0')
 	}
-	n, err := strconv.Atoi(string(raw))
-	if err != nil || n < 100 {
-		return 0, bad
+	if n < 100 {
+		return 0, bad()
 	}
 	return n, nil
 }

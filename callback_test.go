@@ -2,7 +2,6 @@ package runway
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -329,32 +328,6 @@ func TestCallbackLogsNoSecrets(t *testing.T) {
 		}
 		require.True(t, bytes.Contains([]byte(out), []byte("invalid callback signature")))
 	})
-}
-
-// BenchmarkCallbackHandler measures one signed delivery end to end (checks, decode, HMAC,
-// claim, func, done): a new task each time, and a duplicate of a processed one.
-func BenchmarkCallbackHandler(b *testing.B) {
-	for _, dup := range []bool{false, true} {
-		name := "new"
-		if dup {
-			name = "duplicate"
-		}
-		b.Run(name, func(b *testing.B) {
-			h := NewCallbackHandler(WithHMACKey(testKey1), WithClock(fixedClock),
-				WithResultFunc(func(context.Context, *Result) error { return nil }))
-			i := 0
-			for b.Loop() {
-				id := "task-" + strconv.Itoa(i%50000)
-				if !dup {
-					i++
-				}
-				rec := serve(h, newCallbackRequest(runwayBody(id, 200, "ok"), sign(testKey1, id, testNowTS)))
-				if rec.Code != http.StatusOK {
-					b.Fatal(rec.Code)
-				}
-			}
-		})
-	}
 }
 
 // TestCallbackHandlerConfigWarnings: a budget that does not fit in Kie's 15 s and a key option

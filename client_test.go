@@ -667,7 +667,7 @@ func TestFailedCallKeepsPooledConnections(t *testing.T) {
 func BenchmarkGenerate(b *testing.B) {
 	srv := httptest.NewServer(replyTaskID("task-bench"))
 	b.Cleanup(srv.Close)
-	c, err := NewClient(testKey, WithBaseURL(srv.URL))
+	c, err := NewClient(testKey, WithBaseURL(srv.URL), WithSubmitRateLimit(0, 0))
 	require.NoError(b, err)
 	b.Cleanup(c.hc.CloseIdleConnections)
 	req := GenerateRequest{Prompt: "a cat surfing", Duration: 5, Quality: Quality720p, AspectRatio: AspectRatio16x9}

@@ -1,10 +1,12 @@
 package runway
 
 import (
-	"container/heap"
+	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
+	"math"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -35,28 +37,44 @@ func newMemoryDeduper(ttl time.Duration, max int, now func() time.Time) *memoryD
 	if ttl <= 0 {
 		ttl = DefaultDedupeTTL
 	}
-	return &memoryDeduper{ttl: ttl, max: max, now: now, entries: make(map[string]*dedupeEntry)}
+	return &memoryDeduper{ttl: ttl, max: max, now: now, entries: make(map[string]dedupeEntry)}
 }
 
+// memoryDeduper keeps each key as a 16-byte map value and one item in a min-heap of expiry
+// times. Go maps never shrink, so the map (and the heap's array) are rebuilt once the live
+// keys fall well below their peak: a burst of keys is given back after it expires.
 type memoryDeduper struct {
 	ttl time.Duration
 	max int
 	now func() time.Time
 
 	mu      sync.Mutex
-	entries map[string]*dedupeEntry
-	expiry  expiryHeap // may hold stale items; each is checked against its entry's gen
-	gen     uint64
+	entries map[string]dedupeEntry
+	peak    int        // most entries since the map was last rebuilt
+	expiry  expiryHeap // one item per entry, plus stale ones left by Release and Done
+	tokens  uint64     // the last token issued
+
+	// Tokens are substrings of tokenText, which holds the decimal text of tokenBatch
+	// consecutive tokens: one string allocation per batch instead of one per claim.
+	tokenText string
+	tokenEnds [tokenBatch]uint16 // end of each token's text in tokenText
 }
 
+// tokenBatch is how many tokens are formatted at once (at most 20 digits each, so the ends fit
+// in uint16).
+const tokenBatch = 256
+
+// dedupeEntry is a claimed or processed key.
 type dedupeEntry struct {
-	token   string
-	done    bool
-	expires time.Time
-	gen     uint64 // identifies the expiry item that currently describes this entry
+	token   uint64 // the claim's owner; 0 once done
+	expires int64  // Unix nanoseconds
 }
 
-// Claim implements Deduper.
+// minShrink is the peak below which the map and heap are not worth rebuilding.
+const minShrink = 1024
+
+// Claim implements Deduper. Tokens are unique per deduper; they need not be secret (they never
+// leave the process).
 func (d *memoryDeduper) Claim(_ context.Context, key string, ttl time.Duration) (ClaimStatus, string, error) {
 	if key == "" {
 		return 0, "", errors.New("runway: dedupe: empty key")
@@ -64,44 +82,69 @@ func (d *memoryDeduper) Claim(_ context.Context, key string, ttl time.Duration) 
 	if ttl <= 0 {
 		return 0, "", errors.New("runway: dedupe: claim ttl must be positive")
 	}
-	now := d.now()
+	now := d.now().UnixNano()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sweepLocked(now)
-	if e, ok := d.entries[key]; ok {
-		if e.done {
+	e, ok := d.entries[key]
+	if ok && now < e.expires {
+		if e.token == 0 {
 			return ClaimDone, "", nil
 		}
 		return ClaimBusy, "", nil
 	}
-	if len(d.entries) >= d.max {
+	if !ok && len(d.entries) >= d.max {
 		return 0, "", ErrDeduperFull
 	}
-	e := &dedupeEntry{token: rand.Text()}
+	d.tokens++
+	e = dedupeEntry{token: d.tokens, expires: addNanos(now, ttl)}
 	d.entries[key] = e
-	d.setExpiryLocked(key, e, now.Add(ttl))
-	return ClaimAcquired, e.token, nil
+	d.peak = max(d.peak, len(d.entries))
+	d.expiry.push(expiryItem{key: key, at: e.expires})
+	return ClaimAcquired, d.tokenLocked(e.token), nil
+}
+
+// tokenLocked returns the text of token n, the latest issued.
+func (d *memoryDeduper) tokenLocked(n uint64) string {
+	i := int((n - 1) % tokenBatch)
+	if i == 0 {
+		buf := make([]byte, 0, tokenBatch*8)
+		for j := range uint64(tokenBatch) {
+			buf = strconv.AppendUint(buf, n+j, 10)
+			d.tokenEnds[j] = uint16(len(buf))
+		}
+		d.tokenText = string(buf)
+	}
+	start := 0
+	if i > 0 {
+		start = int(d.tokenEnds[i-1])
+	}
+	return d.tokenText[start:d.tokenEnds[i]]
 }
 
 // Done implements Deduper.
 func (d *memoryDeduper) Done(_ context.Context, key, token string) error {
-	now := d.now()
+	now := d.now().UnixNano()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e, err := d.ownedLocked(key, token, now)
 	if err != nil {
 		return err
 	}
-	e.done = true
-	e.token = ""
-	d.setExpiryLocked(key, e, now.Add(d.ttl))
+	exp := addNanos(now, d.ttl)
+	if exp < e.expires {
+		// The claim's item would surface too late; sweepLocked re-queues an item that
+		// surfaces early, so a later expiry needs nothing.
+		d.expiry.push(expiryItem{key: key, at: exp})
+	}
+	d.entries[key] = dedupeEntry{expires: exp}
 	d.compactLocked()
 	return nil
 }
 
 // Release implements Deduper.
 func (d *memoryDeduper) Release(_ context.Context, key, token string) error {
-	now := d.now()
+	now := d.now().UnixNano()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, err := d.ownedLocked(key, token, now); err != nil {
@@ -113,63 +156,109 @@ func (d *memoryDeduper) Release(_ context.Context, key, token string) error {
 }
 
 // ownedLocked returns key's entry if token holds an unexpired claim on it.
-func (d *memoryDeduper) ownedLocked(key, token string, now time.Time) (*dedupeEntry, error) {
+func (d *memoryDeduper) ownedLocked(key, token string, now int64) (dedupeEntry, error) {
+	tok, err := strconv.ParseUint(token, 10, 64)
 	e, ok := d.entries[key]
-	if !ok || e.done || token == "" || e.token != token || !now.Before(e.expires) {
-		return nil, ErrClaimLost
+	if err != nil || !ok || e.token == 0 || e.token != tok || now >= e.expires {
+		return dedupeEntry{}, ErrClaimLost
 	}
 	return e, nil
 }
 
-func (d *memoryDeduper) setExpiryLocked(key string, e *dedupeEntry, at time.Time) {
-	d.gen++
-	e.gen = d.gen
-	e.expires = at
-	heap.Push(&d.expiry, expiryItem{key: key, at: at, gen: d.gen})
-}
-
-// sweepLocked drops every entry whose expiry has passed. Items made stale by a later Done or
-// a Release are discarded as they surface (or by compactLocked).
-func (d *memoryDeduper) sweepLocked(now time.Time) {
-	for len(d.expiry) > 0 && !now.Before(d.expiry[0].at) {
-		it := heap.Pop(&d.expiry).(expiryItem)
-		if e, ok := d.entries[it.key]; ok && e.gen == it.gen {
+// sweepLocked drops every entry whose expiry has passed. An item that surfaces before its
+// entry's expiry (the claim's item after Done extended it) is queued again at the entry's
+// expiry; items of released keys are dropped.
+func (d *memoryDeduper) sweepLocked(now int64) {
+	swept := false
+	for len(d.expiry) > 0 && d.expiry[0].at <= now {
+		it := d.expiry.pop()
+		e, ok := d.entries[it.key]
+		switch {
+		case !ok:
+		case e.expires <= now:
 			delete(d.entries, it.key)
+			swept = true
+		default:
+			d.expiry.push(expiryItem{key: it.key, at: e.expires})
 		}
 	}
+	if swept && d.peak >= minShrink && len(d.entries) < d.peak/4 {
+		d.rebuildLocked()
+	}
 }
 
-// compactLocked rebuilds the heap from the live entries once stale items (left by Done and
-// Release) outnumber them, so claim/release churn cannot grow it without bound. Amortised O(1).
+// compactLocked rebuilds once stale items (left by Release, and by Done when it shortens an
+// expiry) outnumber the live entries, so claim/release churn cannot grow the heap without
+// bound. Amortised O(1).
 func (d *memoryDeduper) compactLocked() {
-	if len(d.expiry) <= 2*len(d.entries)+64 {
-		return
+	if len(d.expiry) > 2*len(d.entries)+64 {
+		d.rebuildLocked()
 	}
+}
+
+// rebuildLocked makes a right-sized map and a heap of exactly one item per entry.
+func (d *memoryDeduper) rebuildLocked() {
+	entries := make(map[string]dedupeEntry, len(d.entries))
 	h := make(expiryHeap, 0, len(d.entries))
 	for k, e := range d.entries {
-		h = append(h, expiryItem{key: k, at: e.expires, gen: e.gen})
+		entries[k] = e
+		h = append(h, expiryItem{key: k, at: e.expires})
 	}
-	heap.Init(&h)
-	d.expiry = h
+	slices.SortFunc(h, func(a, b expiryItem) int { return cmp.Compare(a.at, b.at) }) // sorted is a heap
+	d.entries, d.expiry, d.peak = entries, h, len(entries)
+}
+
+// addNanos returns now + d, saturating instead of overflowing.
+func addNanos(now int64, d time.Duration) int64 {
+	if now > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	return now + int64(d)
 }
 
 type expiryItem struct {
 	key string
-	at  time.Time
-	gen uint64
+	at  int64 // Unix nanoseconds
 }
 
-// expiryHeap is a min-heap of expiry items by time.
+// expiryHeap is a min-heap of expiry items by time, written out rather than through
+// container/heap, whose interface boxes every item pushed or popped.
 type expiryHeap []expiryItem
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryItem)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = expiryItem{}
-	*h = old[:len(old)-1]
-	return it
+func (h *expiryHeap) push(it expiryItem) {
+	s := append(*h, it)
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p].at <= s[i].at {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+	*h = s
+}
+
+func (h *expiryHeap) pop() expiryItem {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = expiryItem{}
+	s = s[:n]
+	for i := 0; ; {
+		m := 2*i + 1
+		if m >= n {
+			break
+		}
+		if r := m + 1; r < n && s[r].at < s[m].at {
+			m = r
+		}
+		if s[i].at <= s[m].at {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -100,28 +102,30 @@ func checkTimestamp(timestamp string, now time.Time, tolerance time.Duration) er
 // verifyMAC checks signature (standard base64 with padding; unpadded is tolerated) against
 // every key in constant time per key.
 func verifyMAC(keys []string, taskID, timestamp, signature string) error {
+	return verifyMACKeys(newMACKeys(keys), taskID, timestamp, signature)
+}
+
+// verifyMACKeys is verifyMAC with keys prepared by newMACKeys (the handler prepares them once).
+func verifyMACKeys(keys []*macKey, taskID, timestamp, signature string) error {
 	if signature == "" {
 		return ErrMissingSignature
 	}
 	if len(signature) > maxSignatureLen {
 		return fmt.Errorf("%w: signature too long", ErrInvalidSignature)
 	}
-	got, err := base64.StdEncoding.DecodeString(signature)
+	// Decoded on the stack: the signature is at most maxSignatureLen bytes.
+	var src, dst [maxSignatureLen]byte
+	n := copy(src[:], signature)
+	got, err := decodeSignature(dst[:], src[:n])
 	if err != nil {
-		got, err = base64.RawStdEncoding.DecodeString(signature)
-		if err != nil {
-			return fmt.Errorf("%w: not base64", ErrInvalidSignature)
-		}
+		return fmt.Errorf("%w: not base64", ErrInvalidSignature)
 	}
 	if len(got) != sha256.Size {
 		return fmt.Errorf("%w: wrong length", ErrInvalidSignature)
 	}
 	ok := false
 	for _, k := range keys {
-		if k == "" {
-			continue
-		}
-		if hmac.Equal(got, computeMAC(k, taskID, timestamp)) {
+		if k.equal(got, taskID, timestamp) {
 			ok = true
 		}
 	}
@@ -129,6 +133,53 @@ func verifyMAC(keys []string, taskID, timestamp, signature string) error {
 		return ErrInvalidSignature
 	}
 	return nil
+}
+
+// decodeSignature decodes padded standard base64, or unpadded, into dst.
+func decodeSignature(dst, src []byte) ([]byte, error) {
+	n, err := base64.StdEncoding.Decode(dst, src)
+	if err != nil {
+		n, err = base64.RawStdEncoding.Decode(dst, src)
+	}
+	return dst[:n], err
+}
+
+// macKey computes HMAC-SHA256 under one key. hmac.New hashes the key and allocates on every
+// call, so keyed states are pooled and reset (which restores the keyed state) instead.
+type macKey struct {
+	pool sync.Pool // of *macState
+}
+
+// macState is one keyed HMAC with a scratch buffer for the message and the sum.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// newMACKeys prepares the non-empty keys.
+func newMACKeys(keys []string) []*macKey {
+	out := make([]*macKey, 0, len(keys))
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		key := []byte(k)
+		m := &macKey{}
+		m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
+		out = append(out, m)
+	}
+	return out
+}
+
+// equal reports in constant time whether mac is the MAC of taskID "." timestamp.
+func (m *macKey) equal(mac []byte, taskID, timestamp string) bool {
+	st := m.pool.Get().(*macState)
+	defer m.pool.Put(st)
+	st.h.Reset()
+	st.buf = append(append(append(st.buf[:0], taskID...), '.'), timestamp...)
+	st.h.Write(st.buf)
+	st.buf = st.h.Sum(st.buf[:0])
+	return hmac.Equal(mac, st.buf)
 }
 
 // VerifySignature checks a callback's X-Webhook-Signature for taskID and the

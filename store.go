@@ -1,7 +1,6 @@
 package runway
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"sync"
@@ -92,8 +91,9 @@ type MemoryResultBus struct {
 	now      func() time.Time
 
 	mu        sync.Mutex
-	results   map[string]*list.Element // values are *keptResult
-	order     list.List                // by last publish, oldest first
+	results   map[string]*keptResult
+	oldest    *keptResult // the list by last publish, oldest first, linked through the results
+	newest    *keptResult
 	bytes     int
 	listeners map[int]func(*Result)
 	fns       []func(*Result) // snapshot of listeners, replaced (never mutated) on change
@@ -101,9 +101,10 @@ type MemoryResultBus struct {
 }
 
 type keptResult struct {
-	r       *Result
-	expires time.Time
-	size    int
+	r          *Result
+	expires    time.Time
+	size       int
+	prev, next *keptResult // older and newer neighbours
 }
 
 // NewMemoryResultBus returns an in-process bus that keeps each result for ttl after its last
@@ -122,7 +123,7 @@ func NewMemoryResultBus(ttl time.Duration, max int) *MemoryResultBus {
 		max:       max,
 		maxBytes:  maxKeptResultBytes,
 		now:       time.Now,
-		results:   make(map[string]*list.Element),
+		results:   make(map[string]*keptResult),
 		listeners: make(map[int]func(*Result)),
 	}
 }
@@ -138,17 +139,19 @@ func (b *MemoryResultBus) Publish(_ context.Context, r *Result) error {
 	size := resultSize(r)
 	b.mu.Lock()
 	b.evictExpiredLocked(now)
-	if e, ok := b.results[r.TaskID]; ok {
-		k := e.Value.(*keptResult)
+	if k, ok := b.results[r.TaskID]; ok {
 		b.bytes += size - k.size
 		k.r, k.expires, k.size = r, now.Add(b.ttl), size
-		b.order.MoveToBack(e)
+		b.unlinkLocked(k)
+		b.pushLocked(k)
 	} else {
-		b.results[r.TaskID] = b.order.PushBack(&keptResult{r: r, expires: now.Add(b.ttl), size: size})
+		k := &keptResult{r: r, expires: now.Add(b.ttl), size: size}
+		b.results[r.TaskID] = k
+		b.pushLocked(k)
 		b.bytes += size
 	}
-	for b.order.Len() > b.max || (b.bytes > b.maxBytes && b.order.Len() > 1) {
-		b.removeLocked(b.order.Front())
+	for len(b.results) > b.max || (b.bytes > b.maxBytes && len(b.results) > 1) {
+		b.removeLocked(b.oldest)
 	}
 	fns := b.fns
 	b.mu.Unlock()
@@ -164,8 +167,8 @@ func (b *MemoryResultBus) Lookup(_ context.Context, taskID string) (*Result, err
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.evictExpiredLocked(now)
-	if e, ok := b.results[taskID]; ok {
-		return e.Value.(*keptResult).r, nil
+	if k, ok := b.results[taskID]; ok {
+		return k.r, nil
 	}
 	return nil, nil
 }
@@ -195,7 +198,7 @@ func (b *MemoryResultBus) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.evictExpiredLocked(now)
-	return b.order.Len()
+	return len(b.results)
 }
 
 func (b *MemoryResultBus) snapshotLocked() {
@@ -207,17 +210,43 @@ func (b *MemoryResultBus) snapshotLocked() {
 }
 
 // evictExpiredLocked drops results whose retention ended. The list is ordered by last
-// publish and every publish gets the same ttl, so the expired ones are at the front.
+// publish and every publish gets the same ttl, so the expired ones are the oldest.
 func (b *MemoryResultBus) evictExpiredLocked(now time.Time) {
-	for e := b.order.Front(); e != nil && !now.Before(e.Value.(*keptResult).expires); e = b.order.Front() {
-		b.removeLocked(e)
+	for b.oldest != nil && !now.Before(b.oldest.expires) {
+		b.removeLocked(b.oldest)
 	}
 }
 
-func (b *MemoryResultBus) removeLocked(e *list.Element) {
-	k := b.order.Remove(e).(*keptResult)
+func (b *MemoryResultBus) removeLocked(k *keptResult) {
+	b.unlinkLocked(k)
 	delete(b.results, k.r.TaskID)
 	b.bytes -= k.size
+}
+
+// pushLocked links k in as the newest result.
+func (b *MemoryResultBus) pushLocked(k *keptResult) {
+	k.prev, k.next = b.newest, nil
+	if b.newest != nil {
+		b.newest.next = k
+	} else {
+		b.oldest = k
+	}
+	b.newest = k
+}
+
+// unlinkLocked takes k out of the list.
+func (b *MemoryResultBus) unlinkLocked(k *keptResult) {
+	if k.prev != nil {
+		k.prev.next = k.next
+	} else {
+		b.oldest = k.next
+	}
+	if k.next != nil {
+		k.next.prev = k.prev
+	} else {
+		b.newest = k.prev
+	}
+	k.prev, k.next = nil, nil
 }
 
 // resultSize estimates the memory a kept result holds.
