@@ -55,9 +55,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -533,7 +535,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if payload != nil {
 		rawBody = payload
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, method, u.String(), rawBody)
+	// A submission must never be re-sent once it may have reached the API. Whether an attempt
+	// got a connection at all is the one fact that proves it did not: errors alone cannot tell a
+	// client timeout while dialling from one while waiting for the answer.
+	var connected atomic.Bool
+	reqCtx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	})
+	req, err := retryablehttp.NewRequestWithContext(reqCtx, method, u.String(), rawBody)
 	if err != nil {
 		return nil, fmt.Errorf("runway: %s %s: %w", method, path, redactURLError(err))
 	}
@@ -551,11 +560,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return err
 	})
 
-	retry := submitRetry
-	if safe {
-		retry = safeRetry
-	}
 	var lastErr error
+	sent := false // whether the last failed attempt may have reached the server
 	rc := &retryablehttp.Client{
 		HTTPClient: c.api,
 		RetryMax:   maxRetries,
@@ -566,7 +572,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 				return false, nil
 			}
 			lastErr = err
-			return retry(ctx, err), nil
+			sent = connected.Swap(false) && !notSent(err)
+			if resp != nil {
+				sent = true
+			}
+			if safe {
+				return safeRetry(ctx, err), nil
+			}
+			return submitRetry(ctx, err, sent), nil
 		},
 		Backoff: func(_, _ time.Duration, attempt int, resp *http.Response) time.Duration {
 			var ra time.Duration
@@ -598,7 +611,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := rc.Do(req)
 	if err != nil {
-		return nil, c.finishError(ctx, method, path, safe, err, lastErr)
+		return nil, c.finishError(ctx, method, path, safe, sent, err, lastErr)
 	}
 	resp.Body.Close()
 	return data, nil
@@ -618,7 +631,7 @@ func retryReason(err error) string {
 // finishError shapes the final error of a call: ctx errors wrapped (with the text of the last
 // failed attempt, if any), transport errors without the URL, submission outcomes flagged when
 // unknown.
-func (c *Client) finishError(ctx context.Context, method, path string, safe bool, err, lastErr error) error {
+func (c *Client) finishError(ctx context.Context, method, path string, safe, sent bool, err, lastErr error) error {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		if !safe && ae.mayHaveCreated() {
@@ -635,13 +648,13 @@ func (c *Client) finishError(ctx context.Context, method, path string, safe bool
 		// A *url.Error means the ctx ended during an attempt; a bare ctx error means it ended
 		// between attempts, when every earlier attempt was one a submission may retry.
 		var ue *url.Error
-		if !safe && errors.As(err, &ue) && !notSent(err) {
+		if !safe && errors.As(err, &ue) && sent {
 			return fmt.Errorf("runway: %s %s: %w: %w%s", method, path, ErrOutcomeUnknown, ctxErr, after)
 		}
 		return fmt.Errorf("runway: %s %s: %w%s", method, path, ctxErr, after)
 	}
 	err = redactURLError(err)
-	if !safe && !notSent(err) {
+	if !safe && sent {
 		return fmt.Errorf("runway: %s %s: %w (the task may have been created; check before resubmitting): %w", method, path, ErrOutcomeUnknown, err)
 	}
 	return fmt.Errorf("runway: %s %s: %w", method, path, err)

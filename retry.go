@@ -125,9 +125,9 @@ func safeRetry(ctx context.Context, err error) bool {
 }
 
 // submitRetry decides retries for submissions, which are not idempotent: only a 429 (the API
-// rejected the request without creating a task) and transport errors known to have happened
-// before the request was written.
-func submitRetry(ctx context.Context, err error) bool {
+// rejected the request without creating a task) and transport failures of an attempt that
+// never got a connection (sent false), which therefore cannot have created a task.
+func submitRetry(ctx context.Context, err error, sent bool) bool {
 	if ctx.Err() != nil || err == nil {
 		return false
 	}
@@ -135,11 +135,12 @@ func submitRetry(ctx context.Context, err error) bool {
 	if errors.As(err, &ae) {
 		return ae.code() == 429
 	}
-	return notSent(err)
+	return !sent
 }
 
 // notSent reports whether a transport error certainly happened before any byte of the request
-// reached the server: DNS failures and refused connections while dialling.
+// reached the server: DNS failures and refused connections while dialling. It complements the
+// connection trace in Client.do, which also catches timeouts while dialling.
 func notSent(err error) bool {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,6 +264,58 @@ func TestSubmissionRetriedAfterDialFailure(t *testing.T) {
 	require.NotErrorIs(t, err, ErrOutcomeUnknown, "a refused dial never reached the server")
 	require.Len(t, f.waits(), 3, "refused dials are retried")
 	require.NotContains(t, err.Error(), testKey)
+}
+
+// hangingDial returns an HTTP client whose every dial blocks until its context ends, counting
+// the dials and signalling each on dialling: a request through it never reaches any server.
+func hangingDial(timeout time.Duration) (hc *http.Client, dials *atomic.Int32, dialling chan struct{}) {
+	dials = new(atomic.Int32)
+	dialling = make(chan struct{}, 16)
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		dials.Add(1)
+		select {
+		case dialling <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	return &http.Client{Transport: tr, Timeout: timeout}, dials, dialling
+}
+
+func TestSubmissionTimedOutBeforeConnectingIsRetried(t *testing.T) {
+	t.Parallel()
+	hc, dials, _ := hangingDial(20 * time.Millisecond)
+	f := &fakeAPI{}
+	c, err := NewClient(testKey, WithBaseURL("http://runway.invalid"+apiPrefix), WithHTTPClient(hc), WithMaxRetries(2))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, c.Close()) })
+	c.sleep = f.sleep
+	_, err = c.Generate(t.Context(), generateReq())
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrOutcomeUnknown, "no connection was made, so no task can exist")
+	require.EqualValues(t, 3, dials.Load(), "an attempt that never connected is safe to repeat")
+	require.Len(t, f.waits(), 2)
+}
+
+func TestSubmissionCancelledWhileDiallingIsNotUnknown(t *testing.T) {
+	t.Parallel()
+	hc, dials, dialling := hangingDial(time.Hour)
+	c, err := NewClient(testKey, WithBaseURL("http://runway.invalid"+apiPrefix), WithHTTPClient(hc))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, c.Close()) })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Generate(ctx, generateReq())
+		done <- err
+	}()
+	<-dialling
+	cancel()
+	err = <-done
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotErrorIs(t, err, ErrOutcomeUnknown)
+	require.EqualValues(t, 1, dials.Load())
 }
 
 func TestRetryAfter(t *testing.T) {
