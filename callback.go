@@ -106,8 +106,8 @@ func (c *Client) fetchResult(ctx context.Context, taskID string, aleph bool) (*R
 func newCallbackHandler(logger *slog.Logger, opts []CallbackOption) *CallbackHandler {
 	var cfg callbackConfig
 	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+		if o.apply != nil {
+			o.apply(&cfg)
 		}
 	}
 	h := &CallbackHandler{

@@ -13,8 +13,11 @@ const DefaultResultTimeout = 10 * time.Second
 // kieCallbackTimeout is how long Kie waits for the handler's answer.
 const kieCallbackTimeout = 15 * time.Second
 
-// CallbackOption configures a CallbackHandler. Build options only with the With* functions.
-type CallbackOption func(*callbackConfig)
+// CallbackOption configures a CallbackHandler. Build options only with the With* functions;
+// the zero CallbackOption does nothing.
+type CallbackOption struct {
+	apply func(*callbackConfig)
+}
 
 type callbackConfig struct {
 	keys          []string
@@ -35,26 +38,26 @@ type callbackConfig struct {
 // empty keys are ignored, and if no key remains every callback is refused with 401 rather than
 // silently accepting unsigned ones.
 func WithHMACKey(keys ...string) CallbackOption {
-	return func(c *callbackConfig) {
+	return CallbackOption{func(c *callbackConfig) {
 		c.keysSet = true
 		for _, k := range keys {
 			if k != "" {
 				c.keys = append(c.keys, k)
 			}
 		}
-	}
+	}}
 }
 
 // WithTolerance sets how far X-Webhook-Timestamp may be from the handler's clock, in the past
 // or the future (default DefaultCallbackTolerance; d <= 0 selects the default).
 func WithTolerance(d time.Duration) CallbackOption {
-	return func(c *callbackConfig) { c.tolerance = d }
+	return CallbackOption{func(c *callbackConfig) { c.tolerance = d }}
 }
 
 // WithMaxBodyBytes caps the callback body (default DefaultMaxCallbackBytes; n <= 0 selects
 // the default). Larger bodies get 413 after at most n+1 bytes were read.
 func WithMaxBodyBytes(n int64) CallbackOption {
-	return func(c *callbackConfig) { c.maxBody = n }
+	return CallbackOption{func(c *callbackConfig) { c.maxBody = n }}
 }
 
 // WithResultFunc sets the function that processes each accepted result (success or task
@@ -63,27 +66,27 @@ func WithMaxBodyBytes(n int64) CallbackOption {
 // request's values and ends when the budget is spent. Returning an error or panicking answers
 // 500 and releases the task id, so Kie's retry runs it again.
 func WithResultFunc(fn func(ctx context.Context, r *Result) error) CallbackOption {
-	return func(c *callbackConfig) { c.fn = fn }
+	return CallbackOption{func(c *callbackConfig) { c.fn = fn }}
 }
 
 // WithDeduper sets the store that makes processing at-most-once per task id (default: a
 // NewMemoryDeduper(DefaultDedupeTTL) private to the handler; nil selects the default). Use a
 // shared store such as redisstore's when several replicas receive callbacks.
 func WithDeduper(d Deduper) CallbackOption {
-	return func(c *callbackConfig) { c.dedupe = d }
+	return CallbackOption{func(c *callbackConfig) { c.dedupe = d }}
 }
 
 // WithClock sets the clock used for the timestamp window and the default deduper's expiry
 // (default time.Now; nil selects the default).
 func WithClock(now func() time.Time) CallbackOption {
-	return func(c *callbackConfig) { c.now = now }
+	return CallbackOption{func(c *callbackConfig) { c.now = now }}
 }
 
 // WithCallbackLogger sets the handler's logger (default: the client's logger for
 // Client.CallbackHandler, discard for NewCallbackHandler). Rejections are logged at warn
 // level with their precise reason, failures at error level. Keys are never logged.
 func WithCallbackLogger(l *slog.Logger) CallbackOption {
-	return func(c *callbackConfig) { c.logger = l }
+	return CallbackOption{func(c *callbackConfig) { c.logger = l }}
 }
 
 // WithResultTimeout sets the budget for processing one callback: the optional API re-fetch,
@@ -92,7 +95,7 @@ func WithCallbackLogger(l *slog.Logger) CallbackOption {
 // gets its ctx cancelled and the delivery is answered 503; the task id stays claimed until the
 // func returns, so a retry arriving meanwhile cannot run it a second time.
 func WithResultTimeout(d time.Duration) CallbackOption {
-	return func(c *callbackConfig) { c.resultTimeout = d }
+	return CallbackOption{func(c *callbackConfig) { c.resultTimeout = d }}
 }
 
 // WithRefetch treats the callback body as a hint: after the signature check the handler
@@ -103,5 +106,5 @@ func WithResultTimeout(d time.Duration) CallbackOption {
 // not yet report as finished gets 503 so Kie retries. Only Client.CallbackHandler can fetch:
 // a NewCallbackHandler given this option refuses every callback with 500.
 func WithRefetch() CallbackOption {
-	return func(c *callbackConfig) { c.refetch = true }
+	return CallbackOption{func(c *callbackConfig) { c.refetch = true }}
 }

@@ -100,7 +100,9 @@ func (e *DownloadError) Is(target error) bool {
 
 // DownloadOption configures Download, SaveResult, SaveResultFunc and NewSaveQueue. Build
 // options only with the With* functions.
-type DownloadOption func(*downloadConfig)
+type DownloadOption struct {
+	apply func(*downloadConfig)
+}
 
 type downloadConfig struct {
 	allowPrivate   bool
@@ -115,18 +117,18 @@ type downloadConfig struct {
 // (local test servers, a storage host on your own network). Without it such hosts are
 // refused, so a forged callback cannot make your server fetch its own metadata endpoint.
 func WithAllowPrivateHosts() DownloadOption {
-	return func(c *downloadConfig) { c.allowPrivate = true }
+	return DownloadOption{func(c *downloadConfig) { c.allowPrivate = true }}
 }
 
 // WithMaxBytes caps the size of one file (default DefaultMaxDownloadBytes). A larger
 // announced size fails before any byte is written; a body that grows past the cap fails
 // when it does. n <= 0 keeps the default.
 func WithMaxBytes(n int64) DownloadOption {
-	return func(c *downloadConfig) {
+	return DownloadOption{func(c *downloadConfig) {
 		if n > 0 {
 			c.maxBytes = n
 		}
-	}
+	}}
 }
 
 // WithDownloadProgress calls fn as bytes arrive, from the downloading goroutine: keep it fast.
@@ -134,7 +136,7 @@ func WithMaxBytes(n int64) DownloadOption {
 // count); total is -1 while unknown; the last call has done == total. SaveResult reports the
 // video and the cover together, serialised.
 func WithDownloadProgress(fn func(done, total int64)) DownloadOption {
-	return func(c *downloadConfig) { c.progress = fn }
+	return DownloadOption{func(c *downloadConfig) { c.progress = fn }}
 }
 
 // WithAttemptTimeout bounds each attempt, from the request to the last byte (default
@@ -142,25 +144,25 @@ func WithDownloadProgress(fn func(done, total int64)) DownloadOption {
 // supports ranges. With a server that does not resume, the bound must cover the whole file.
 // d <= 0 means no per-attempt bound: only ctx limits the download.
 func WithAttemptTimeout(d time.Duration) DownloadOption {
-	return func(c *downloadConfig) { c.attemptTimeout = d }
+	return DownloadOption{func(c *downloadConfig) { c.attemptTimeout = d }}
 }
 
 // WithDownloadRetries sets how many failed attempts in a row are retried (default: the
 // client's WithMaxRetries). An attempt that brings new bytes resets the count, so a long
 // download over a flaky link is not abandoned while it progresses. n < 0 keeps the default.
 func WithDownloadRetries(n int) DownloadOption {
-	return func(c *downloadConfig) {
+	return DownloadOption{func(c *downloadConfig) {
 		if n >= 0 {
 			c.retries = n
 		}
-	}
+	}}
 }
 
 // WithOnSaved is called after every SaveResult (also those run by SaveResultFunc and
 // SaveQueue) with what was saved and the error, if any. It is the way to learn about failures
 // of a SaveQueue's background saves.
 func WithOnSaved(fn func(r *Result, saved SavedFiles, err error)) DownloadOption {
-	return func(c *downloadConfig) { c.onSaved = fn }
+	return DownloadOption{func(c *downloadConfig) { c.onSaved = fn }}
 }
 
 func (c *Client) downloadConfig(opts []DownloadOption) downloadConfig {
@@ -170,8 +172,8 @@ func (c *Client) downloadConfig(opts []DownloadOption) downloadConfig {
 		retries:        c.maxRetries,
 	}
 	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+		if o.apply != nil {
+			o.apply(&cfg)
 		}
 	}
 	return cfg

@@ -12,26 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// busClock is a settable clock for MemoryResultBus.now.
-type busClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *busClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *busClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClockedBus(ttl time.Duration, max int) (*MemoryResultBus, *busClock) {
-	clk := &busClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+func newClockedBus(ttl time.Duration, max int) (*MemoryResultBus, *fakeClock) {
+	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	b := NewMemoryResultBus(ttl, max)
 	b.now = clk.now
 	return b, clk

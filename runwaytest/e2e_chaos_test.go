@@ -55,7 +55,7 @@ type chaosRun struct {
 // so that goleak sees only its own goroutines.
 func TestE2EChaos(t *testing.T) {
 	seed := chaosSeed(t)
-	runChaos(t, chaosTasks, runwaytest.DefaultChaos(seed), nil, nil)
+	runChaos(t, chaosTasks, runwaytest.DefaultChaos(seed), nil)
 }
 
 // TestE2EChaosRefetchFlakyResultFunc is the chaos run with WithRefetch (every callback is
