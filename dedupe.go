@@ -21,9 +21,15 @@ const DefaultDedupeTTL = time.Hour
 const maxMemoryDedupeKeys = 100000
 
 // ErrDeduperFull is returned by the memory deduper's Claim when it holds its maximum number of
-// unexpired keys. The handler answers 503 and Kie redelivers later; nothing already claimed or
-// done is evicted, so a flood cannot make a task run twice.
+// unexpired keys and none can be given up: the handler answers 503 and Kie redelivers later.
+// A claim is never evicted, and a done marker only once it is older than kieRedeliveryHorizon,
+// so a flood cannot make a task run twice.
 var ErrDeduperFull = errors.New("runway: dedupe store full")
+
+// kieRedeliveryHorizon is how long after a delivery Kie may still deliver the same task: its
+// retries come 1, 5 and 15 minutes after a failure (21 minutes), rounded up. A done marker
+// older than this guards against nothing Kie does, so a full deduper may give it up.
+const kieRedeliveryHorizon = 30 * time.Minute
 
 // NewMemoryDeduper returns an in-process Deduper that remembers a processed key for ttl
 // (DefaultDedupeTTL when ttl <= 0) and holds at most 100 000 unexpired keys. It deduplicates
@@ -93,7 +99,7 @@ func (d *memoryDeduper) Claim(_ context.Context, key string, ttl time.Duration) 
 		}
 		return ClaimBusy, "", nil
 	}
-	if !ok && len(d.entries) >= d.max {
+	if !ok && len(d.entries) >= d.max && !d.evictOldDoneLocked(now) {
 		return 0, "", ErrDeduperFull
 	}
 	d.tokens++
@@ -185,6 +191,40 @@ func (d *memoryDeduper) sweepLocked(now int64) {
 	if swept && d.peak >= minShrink && len(d.entries) < d.peak/4 {
 		d.rebuildLocked()
 	}
+}
+
+// evictOldDoneLocked drops the done marker that expires first if it is older than
+// kieRedeliveryHorizon, and reports whether it did. Every marker lives ttl from its Done, so
+// the one expiring first is the oldest. Live claims expiring before it are stepped over (and
+// put back): there are only as many as deliveries in progress.
+func (d *memoryDeduper) evictOldDoneLocked(now int64) bool {
+	var claims []expiryItem
+	defer func() {
+		for _, it := range claims {
+			d.expiry.push(it)
+		}
+	}()
+	for len(d.expiry) > 0 {
+		it := d.expiry.pop()
+		e, ok := d.entries[it.key]
+		switch {
+		case !ok:
+			continue // stale item of a released or swept key
+		case it.at < e.expires:
+			d.expiry.push(expiryItem{key: it.key, at: e.expires}) // early item, as in sweepLocked
+			continue
+		case e.token != 0:
+			claims = append(claims, it)
+			continue
+		}
+		if now-(e.expires-int64(d.ttl)) < int64(kieRedeliveryHorizon) {
+			d.expiry.push(it)
+			return false
+		}
+		delete(d.entries, it.key)
+		return true
+	}
+	return false
 }
 
 // compactLocked rebuilds once stale items (left by Release, and by Done when it shortens an

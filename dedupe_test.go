@@ -83,8 +83,46 @@ func TestMemoryDeduperBadArguments(t *testing.T) {
 	require.Error(t, err)
 }
 
-// TestMemoryDeduperBounded: at the bound new keys are refused (never evicting a claim or a done
-// marker, which could run a task twice); expired keys free room.
+// TestMemoryDeduperBounded: at the bound new keys are refused (never evicting a claim or a
+// recent done marker, which could run a task twice); expired keys free room.
+// TestMemoryDeduperFullGivesUpOldDoneMarkers: a full deduper gives up the oldest done marker
+// once it is past Kie's redelivery horizon, never a claim or a younger marker.
+func TestMemoryDeduperFullGivesUpOldDoneMarkers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := &fakeClock{t: testNow}
+	d := newMemoryDeduper(2*time.Hour, 3, clk.now)
+	claim := func(key string) (ClaimStatus, string, error) { return d.Claim(ctx, key, time.Hour) }
+	done := func(key string) {
+		t.Helper()
+		st, tok, err := claim(key)
+		require.NoError(t, err)
+		require.Equal(t, ClaimAcquired, st)
+		require.NoError(t, d.Done(ctx, key, tok))
+	}
+	done("old")
+	clk.advance(10 * time.Minute)
+	done("young")
+	_, _, err := claim("busy") // a live claim fills the deduper
+	require.NoError(t, err)
+
+	_, _, err = claim("new")
+	require.ErrorIs(t, err, ErrDeduperFull, "the oldest marker is only 10 minutes old")
+
+	clk.advance(kieRedeliveryHorizon - 10*time.Minute) // "old" is now exactly at the horizon
+	st, _, err := claim("new")
+	require.NoError(t, err)
+	require.Equal(t, ClaimAcquired, st)
+	require.NotContains(t, d.entries, "old")
+	require.Contains(t, d.entries, "young")
+
+	st, _, err = claim("busy")
+	require.NoError(t, err)
+	require.Equal(t, ClaimBusy, st, "a claim is never given up")
+	_, _, err = claim("another")
+	require.ErrorIs(t, err, ErrDeduperFull, "young marker and claims stay")
+}
+
 func TestMemoryDeduperBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
