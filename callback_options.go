@@ -93,7 +93,10 @@ func WithCallbackLogger(l *slog.Logger) CallbackOption {
 // publishing to waiters and the result func (default DefaultResultTimeout; d <= 0 selects the
 // default). Keep it well under Kie's 15 s timeout. A result func still running at the budget
 // gets its ctx cancelled and the delivery is answered 503; the task id stays claimed until the
-// func returns, so a retry arriving meanwhile cannot run it a second time.
+// func returns, so a retry arriving meanwhile cannot run it a second time. That claim lasts
+// the budget plus two minutes (so that a replica that crashed mid-delivery does not block
+// Kie's later retries): a func that ignores its ctx for longer can lose it, and a retry
+// arriving after that runs the func again. Honour ctx in the result func.
 func WithResultTimeout(d time.Duration) CallbackOption {
 	return CallbackOption{func(c *callbackConfig) { c.resultTimeout = d }}
 }

@@ -67,6 +67,7 @@ type DownloadError struct {
 	Err error
 }
 
+// Error names the host and path only: a signed URL's query never appears.
 func (e *DownloadError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "runway: download %s%s", e.Host, e.Path)
@@ -82,6 +83,7 @@ func (e *DownloadError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the cause (a sentinel such as ErrIncomplete, or a transport error).
 func (e *DownloadError) Unwrap() error { return e.Err }
 
 // Is matches ErrNotFound for 404/410, ErrUnauthorized for 401/403, ErrRateLimited for 429 and

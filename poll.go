@@ -104,8 +104,8 @@ func WithProgress(fn func(*Task)) WaitOption {
 // 401, 402, 422 or a 404 that lasts beyond a minute (the *APIError, so errors.Is(err,
 // ErrUnauthorized) works). Transient poll errors (network, 5xx except 501/505, 429, 455,
 // also as envelope codes) do not end the wait: the next poll backs off with jitter, up to
-// the poll interval or the server's Retry-After, whichever is larger, and never past the
-// wait timeout. Invalid arguments return a *ValidationError before anything is sent.
+// the poll interval or the server's Retry-After (itself capped at 10 minutes), whichever is
+// larger, and never past the wait timeout. Invalid arguments return a *ValidationError before anything is sent.
 //
 // A wait holds no goroutine of its own and leaves no timer or registration behind.
 func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitOption) (*Result, error) {
@@ -240,6 +240,9 @@ func (run *waitRun) poll(ctx context.Context) (*Result, time.Duration, error) {
 	return r, 0, nil
 }
 
+// maxPollRetryAfter caps how long one Retry-After may delay the next poll.
+const maxPollRetryAfter = 10 * time.Minute
+
 // retryDelay decides what a failed poll means: the delay before the next poll for a
 // transient error (and a 404 during the grace period), or a *WaitError that ends the wait.
 // The delay is full-jitter exponential from the client's retry minimum, capped at the poll
@@ -266,6 +269,9 @@ func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Durat
 	if errors.As(err, &ae) {
 		retryAfter = ae.RetryAfter
 	}
+	// A server may ask for a long pause, but not for longer than maxPollRetryAfter: a hostile
+	// or mistaken Retry-After must not park a wait that has no timeout for a day.
+	retryAfter = min(retryAfter, maxPollRetryAfter)
 	ceil := max(run.cfg.interval, retryAfter)
 	delay := backoff(min(run.c.waitMin, ceil), ceil, run.failures, retryAfter)
 	run.c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: poll failed; retrying",
