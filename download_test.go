@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -116,14 +117,15 @@ func (s *recordedSleeps) all() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-// newDownloadClient returns a client on apiURL (may be "") whose sleeps are recorded.
-func newDownloadClient(t *testing.T, apiURL string) (*Client, *recordedSleeps) {
+// newDownloadClient returns a client on apiURL (may be "") whose sleeps are recorded; extra
+// options come last.
+func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *recordedSleeps) {
 	t.Helper()
 	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second)}
 	if apiURL != "" {
 		opts = append(opts, WithBaseURL(apiURL))
 	}
-	c, err := NewClient(testAPIKey, opts...)
+	c, err := NewClient(testAPIKey, append(opts, extra...)...)
 	require.NoError(t, err)
 	s := &recordedSleeps{}
 	c.sleep = s.sleep
@@ -372,6 +374,9 @@ func TestDownloadRetriesTransientStatuses(t *testing.T) {
 	})
 }
 
+// TestDownloadRefreshesExpiredLink is issue 6 item 3 and hardening B15: a refused link is
+// refreshed once through download-url, and with debug logging on neither the refreshed
+// link's signed query nor the API key reaches the logs or the error.
 func TestDownloadRefreshesExpiredLink(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(20 << 10)
@@ -385,10 +390,28 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 	})
 	api := newDownloadURLAPI(t, func() string { return host.URL + "/fresh.mp4?sig=SECRET" })
+	// requireNoSecrets checks a debug-level JSON log and the error, if any.
+	requireNoSecrets := func(t *testing.T, logs string, err error) {
+		t.Helper()
+		require.Contains(t, logs, `"msg":"runway: download link refreshed"`, "the debug log was written")
+		texts := []string{logs}
+		if err != nil {
+			texts = append(texts, err.Error())
+		}
+		for _, text := range texts {
+			for _, secret := range []string{"SECRET", "sig=", testAPIKey} {
+				require.NotContains(t, text, secret)
+			}
+		}
+	}
+	jsonLogger := func(logs *logBuffer) Option {
+		return WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	}
 
 	t.Run("fresh link works", func(t *testing.T) {
 		freshOK.Store(true)
-		c, _ := newDownloadClient(t, api.URL)
+		var logs logBuffer
+		c, _ := newDownloadClient(t, api.URL, jsonLogger(&logs))
 		var buf bytes.Buffer
 		n, err := c.Download(context.Background(), host.URL+"/old.mp4", &buf, WithAllowPrivateHosts())
 		require.NoError(t, err)
@@ -396,18 +419,19 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 		require.Equal(t, body, buf.Bytes())
 		require.Equal(t, 1, api.count())
 		require.Contains(t, api.asked[0], host.URL+"/old.mp4")
+		requireNoSecrets(t, logs.String(), nil)
 	})
 
 	t.Run("fresh link refused too: refreshed once, no secret in the error", func(t *testing.T) {
 		freshOK.Store(false)
-		c, _ := newDownloadClient(t, api.URL)
+		var logs logBuffer
+		c, _ := newDownloadClient(t, api.URL, jsonLogger(&logs))
 		before := api.count()
 		_, err := c.Download(context.Background(), host.URL+"/old.mp4", io.Discard, WithAllowPrivateHosts())
 		require.ErrorIs(t, err, ErrNotFound)
 		require.Equal(t, before+1, api.count())
-		require.NotContains(t, err.Error(), "SECRET")
-		require.NotContains(t, err.Error(), "sig=")
 		require.Contains(t, err.Error(), "/fresh.mp4")
+		requireNoSecrets(t, logs.String(), err)
 	})
 }
 
