@@ -743,6 +743,69 @@ func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
 	require.Empty(t, dirEntries(t, dir), "no final file and no temp file")
 }
 
+// TestSaveResultBrokenConnectionLeavesNothing is issue 6's atomic save with a failure other
+// than cancellation: the file host sends half the body and drops the connection, retries are
+// off, so SaveResult fails with the copy half done. The broken file leaves neither its final
+// name nor a temp file; the other file, downloaded concurrently, is still saved.
+func TestSaveResultBrokenConnectionLeavesNothing(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	video, cover := downloadPayload(256<<10), downloadPayload(64<<10)
+	halfThenDrop := func(body []byte) func(http.ResponseWriter, *http.Request, int) {
+		return func(w http.ResponseWriter, _ *http.Request, _ int) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body[:len(body)/2])
+			http.NewResponseController(w).Flush()
+			panic(http.ErrAbortHandler) // closes the connection mid-body
+		}
+	}
+	tests := []struct {
+		name      string
+		video     func(http.ResponseWriter, *http.Request, int)
+		cover     func(http.ResponseWriter, *http.Request, int)
+		broken    string
+		wantSaved SavedFiles
+		wantFiles []string
+	}{
+		{name: "video (the cover is still saved)", video: halfThenDrop(video), cover: serveFile(cover, ""), broken: "/v.mp4",
+			wantSaved: SavedFiles{ImagePath: "t3-cover.jpg"}, wantFiles: []string{"t3-cover.jpg"}},
+		{name: "cover, the video saved", video: serveFile(video, ""), cover: halfThenDrop(cover), broken: "/c.jpg",
+			wantSaved: SavedFiles{VideoPath: "t3.mp4"}, wantFiles: []string{"t3.mp4"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if r.URL.Path == "/v.mp4" {
+					tc.video(w, r, n)
+					return
+				}
+				tc.cover(w, r, n)
+			})
+			c, sl := newDownloadClient(t, "")
+			dir := t.TempDir()
+			saved, err := c.SaveResult(context.Background(), savableResult("t3", host.URL+"/v.mp4", host.URL+"/c.jpg"), dir,
+				WithAllowPrivateHosts(), WithDownloadRetries(0))
+			require.Error(t, err)
+			require.NotErrorIs(t, err, context.Canceled)
+			require.ErrorContains(t, err, tc.broken, "the error names the broken file")
+			want := tc.wantSaved
+			for _, f := range []struct {
+				path *string
+				body []byte
+			}{{&want.VideoPath, video}, {&want.ImagePath, cover}} {
+				if *f.path != "" {
+					*f.path = filepath.Join(dir, *f.path)
+					got, err := os.ReadFile(*f.path)
+					require.NoError(t, err)
+					require.Equal(t, f.body, got)
+				}
+			}
+			require.Equal(t, want, saved)
+			require.Equal(t, tc.wantFiles, dirEntries(t, dir), "no final file and no .part file for the broken download")
+			require.Empty(t, sl.all(), "no retry")
+		})
+	}
+}
+
 func TestSaveResultFailedCoverKeepsVideo(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	video := downloadPayload(10 << 10)
