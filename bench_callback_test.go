@@ -210,6 +210,24 @@ func BenchmarkParseCallbackBaseline(b *testing.B) {
 	reportCPU(b, cpu)
 }
 
+// BenchmarkParseCallbackDeepNesting is A6's "bounded time": refusing a valid callback that
+// carries 10 000 nested levels, and 1 MiB of '[', costs a fixed amount of work set by the
+// decoder's depth limit: the second body is 17 times larger and costs about twice as
+// much, the difference being the parser's copy of the body.
+func BenchmarkParseCallbackDeepNesting(b *testing.B) {
+	for _, bc := range deepBodies() {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.body)))
+			for b.Loop() {
+				if _, err := ParseCallback(bc.body); err == nil {
+					b.Fatal("deep body accepted")
+				}
+			}
+		})
+	}
+}
+
 // FuzzParseCallbackFastPath: the fast path (strings cut from one copy of the body) agrees with
 // the strict decoder on every input: the same result, the same Aleph flag, the same error.
 func FuzzParseCallbackFastPath(f *testing.F) {

@@ -1,9 +1,11 @@
 package runway
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -58,7 +60,7 @@ func BenchmarkCallbackToWaiter(b *testing.B) {
 			}()
 		}
 		polled.Wait()
-		time.Sleep(time.Millisecond) // every waiter is now parked on its channel and timer
+		WaitParked(n, "select", ".(*Client).WaitForResult(") // on its channel and timer
 		for _, cb := range cbs {
 			b.StartTimer()
 			start := time.Now()
@@ -74,4 +76,37 @@ func BenchmarkCallbackToWaiter(b *testing.B) {
 		done += n
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/wake")
+}
+
+// WaitParked returns once at least n goroutines are parked in the given state, as a goroutine
+// dump prints it ("select", "chan receive"), inside a function whose printed frame contains
+// fn: the event a benchmark waits for instead of sleeping. It yields the processor between
+// looks. Exported for the runway_test benchmarks.
+func WaitParked(n int, state, fn string) {
+	for parkedGoroutines(state, fn) < n {
+		runtime.Gosched()
+	}
+}
+
+// parkedGoroutines counts the goroutines WaitParked looks for, in a dump of all goroutines.
+func parkedGoroutines(state, fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
+		header, stack, _ := bytes.Cut(g, []byte("\n"))
+		_, st, ok := bytes.Cut(header, []byte(" ["))
+		if ok && (bytes.HasPrefix(st, []byte(state+"]")) || bytes.HasPrefix(st, []byte(state+","))) &&
+			bytes.Contains(stack, []byte(fn)) {
+			count++
+		}
+	}
+	return count
 }

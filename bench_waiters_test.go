@@ -118,7 +118,7 @@ func waiterMemory(b *testing.B, srv *runwaytest.Server, c *runway.Client, ids []
 	wg := waitAll(c, ids, time.Hour, ctx)
 	_, err := srv.WaitRequests(b.Context(), runwaytest.PathRecordDetail, before+len(ids))
 	require.NoError(b, err)
-	time.Sleep(200 * time.Millisecond) // the last answers reach their waiters, which block
+	runway.WaitParked(len(ids), "select", ".(*Client).WaitForResult(") // on its channel and timer
 	heapW, stackW := memory()
 	cancel()
 	wg.Wait()
@@ -128,7 +128,7 @@ func waiterMemory(b *testing.B, srv *runwaytest.Server, c *runway.Client, ids []
 	for range ids {
 		idle.Go(func() { <-block })
 	}
-	time.Sleep(50 * time.Millisecond)
+	runway.WaitParked(len(ids), "chan receive", "waiterMemory.func")
 	heapB, stackB := memory()
 	close(block)
 	idle.Wait()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,7 +28,8 @@ func TestCallbackHandlerHardening(t *testing.T) {
 	}
 	validSig := signed[HeaderWebhookSignature]
 	keyed := []CallbackOption{WithHMACKey(testKey1, testKey2)}
-	deep := strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000)
+	deep := nestedObject(10000)
+	shallow := nestedObject(100)
 	longID := strings.Repeat("a", 1<<20-100)
 
 	tests := []struct {
@@ -69,8 +71,11 @@ func TestCallbackHandlerHardening(t *testing.T) {
 		{name: "A5 two objects", body: ok + ok, want: 400},
 		{name: "A5 BOM", body: "\xef\xbb\xbf" + ok, want: 400},
 		// A6
-		{name: "A6 10000 levels", body: deep, want: 400},
-		{name: "A6 10000 levels in data", body: `{"code":200,"data":` + deep + `}`, want: 400},
+		// A6: valid callbacks but for the nesting, so only the depth can refuse them
+		// (encoding/json stops at 10 000 levels; the bound on work is in TestParseCallbackDeepNesting)
+		{name: "A6 10000 levels in an unknown field", body: `{"code":200,"data":{"task_id":"t1"},"extra":` + deep + `}`, want: 400, wantLog: "exceeded max depth"},
+		{name: "A6 10000 levels inside data", body: `{"code":200,"data":{"task_id":"t1","extra":` + deep + `}}`, want: 400, wantLog: "exceeded max depth"},
+		{name: "A6 shallow nesting accepted", body: `{"code":200,"data":{"task_id":"t1"},"extra":` + shallow + `}`, want: 200, wantCalled: true},
 		// A7
 		{name: "A7 code as string", body: `{"code":"200","msg":"x","data":{"task_id":"t1"}}`, want: 400, wantLog: "code"},
 		{name: "A7 code 2e308", body: `{"code":2e308,"msg":"x","data":{"task_id":"t1"}}`, want: 400},
@@ -342,4 +347,57 @@ func TestCallbackHandlerConfigWarnings(t *testing.T) {
 	var quiet logBuffer
 	NewCallbackHandler(WithCallbackLogger(quiet.logger()), WithResultTimeout(14e9), WithHMACKey(testKey1))
 	require.Empty(t, quiet.String())
+}
+
+// nestedObject is levels nested JSON objects around the number 1: {"a":{"a":...1...}}.
+func nestedObject(levels int) string {
+	return strings.Repeat(`{"a":`, levels) + "1" + strings.Repeat("}", levels)
+}
+
+// deepBodies are the A6 bodies for the parser tests and BenchmarkParseCallbackDeepNesting: a
+// valid callback carrying 10 000 levels in an unknown field, and 1 MiB of '['.
+func deepBodies() []struct {
+	name string
+	body []byte
+} {
+	return []struct {
+		name string
+		body []byte
+	}{
+		{name: "10000 levels", body: []byte(`{"code":200,"data":{"task_id":"t1"},"extra":` + nestedObject(10000) + `}`)},
+		{name: "1 MiB of [", body: bytes.Repeat([]byte("["), 1<<20)},
+	}
+}
+
+// TestParseCallbackDeepNesting is A6 on the parser: a deeply nested body is refused for its
+// depth, and the work is bounded by the decoder's depth limit, not by the body: the parser
+// allocates a fixed number of times and, beside its copy of the body, less than a fixed
+// budget (the scanner's stack stops at 10 000 levels; decoding all of 1 MiB of '[' would
+// need a stack of over 8 MB). Time is measured by BenchmarkParseCallbackDeepNesting. Not
+// parallel: the memory statistics are process-wide.
+func TestParseCallbackDeepNesting(t *testing.T) {
+	const (
+		maxAllocs = 64      // measured: 58, whatever the body's size
+		maxExtra  = 2 << 20 // bytes beyond the body copy; measured: about 0.7 MiB
+	)
+	for _, tc := range deepBodies() {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseCallback(tc.body)
+			require.ErrorIs(t, err, ErrInvalidCallback)
+			require.ErrorContains(t, err, "exceeded max depth")
+
+			const runs = 10
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			allocs := testing.AllocsPerRun(runs, func() {
+				if _, err := ParseCallback(tc.body); err == nil {
+					panic("deep body accepted")
+				}
+			})
+			runtime.ReadMemStats(&after)
+			perRun := (after.TotalAlloc - before.TotalAlloc) / (runs + 1) // AllocsPerRun warms up once
+			require.LessOrEqual(t, allocs, float64(maxAllocs))
+			require.Less(t, perRun, uint64(len(tc.body)+maxExtra), "bytes allocated per parse")
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -116,14 +117,15 @@ func (s *recordedSleeps) all() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-// newDownloadClient returns a client on apiURL (may be "") whose sleeps are recorded.
-func newDownloadClient(t *testing.T, apiURL string) (*Client, *recordedSleeps) {
+// newDownloadClient returns a client on apiURL (may be "") whose sleeps are recorded; extra
+// options come last.
+func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *recordedSleeps) {
 	t.Helper()
 	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second)}
 	if apiURL != "" {
 		opts = append(opts, WithBaseURL(apiURL))
 	}
-	c, err := NewClient(testAPIKey, opts...)
+	c, err := NewClient(testAPIKey, append(opts, extra...)...)
 	require.NoError(t, err)
 	s := &recordedSleeps{}
 	c.sleep = s.sleep
@@ -372,6 +374,9 @@ func TestDownloadRetriesTransientStatuses(t *testing.T) {
 	})
 }
 
+// TestDownloadRefreshesExpiredLink is issue 6 item 3 and hardening B15: a refused link is
+// refreshed once through download-url, and with debug logging on neither the refreshed
+// link's signed query nor the API key reaches the logs or the error.
 func TestDownloadRefreshesExpiredLink(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(20 << 10)
@@ -385,10 +390,28 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 	})
 	api := newDownloadURLAPI(t, func() string { return host.URL + "/fresh.mp4?sig=SECRET" })
+	// requireNoSecrets checks a debug-level JSON log and the error, if any.
+	requireNoSecrets := func(t *testing.T, logs string, err error) {
+		t.Helper()
+		require.Contains(t, logs, `"msg":"runway: download link refreshed"`, "the debug log was written")
+		texts := []string{logs}
+		if err != nil {
+			texts = append(texts, err.Error())
+		}
+		for _, text := range texts {
+			for _, secret := range []string{"SECRET", "sig=", testAPIKey} {
+				require.NotContains(t, text, secret)
+			}
+		}
+	}
+	jsonLogger := func(logs *logBuffer) Option {
+		return WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	}
 
 	t.Run("fresh link works", func(t *testing.T) {
 		freshOK.Store(true)
-		c, _ := newDownloadClient(t, api.URL)
+		var logs logBuffer
+		c, _ := newDownloadClient(t, api.URL, jsonLogger(&logs))
 		var buf bytes.Buffer
 		n, err := c.Download(context.Background(), host.URL+"/old.mp4", &buf, WithAllowPrivateHosts())
 		require.NoError(t, err)
@@ -396,18 +419,19 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 		require.Equal(t, body, buf.Bytes())
 		require.Equal(t, 1, api.count())
 		require.Contains(t, api.asked[0], host.URL+"/old.mp4")
+		requireNoSecrets(t, logs.String(), nil)
 	})
 
 	t.Run("fresh link refused too: refreshed once, no secret in the error", func(t *testing.T) {
 		freshOK.Store(false)
-		c, _ := newDownloadClient(t, api.URL)
+		var logs logBuffer
+		c, _ := newDownloadClient(t, api.URL, jsonLogger(&logs))
 		before := api.count()
 		_, err := c.Download(context.Background(), host.URL+"/old.mp4", io.Discard, WithAllowPrivateHosts())
 		require.ErrorIs(t, err, ErrNotFound)
 		require.Equal(t, before+1, api.count())
-		require.NotContains(t, err.Error(), "SECRET")
-		require.NotContains(t, err.Error(), "sig=")
 		require.Contains(t, err.Error(), "/fresh.mp4")
+		requireNoSecrets(t, logs.String(), err)
 	})
 }
 
@@ -717,6 +741,69 @@ func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
 	_, err := c.SaveResult(ctx, savableResult("t1", host.URL+"/v.mp4", ""), dir, WithAllowPrivateHosts(), kill)
 	require.ErrorIs(t, err, context.Canceled)
 	require.Empty(t, dirEntries(t, dir), "no final file and no temp file")
+}
+
+// TestSaveResultBrokenConnectionLeavesNothing is issue 6's atomic save with a failure other
+// than cancellation: the file host sends half the body and drops the connection, retries are
+// off, so SaveResult fails with the copy half done. The broken file leaves neither its final
+// name nor a temp file; the other file, downloaded concurrently, is still saved.
+func TestSaveResultBrokenConnectionLeavesNothing(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	video, cover := downloadPayload(256<<10), downloadPayload(64<<10)
+	halfThenDrop := func(body []byte) func(http.ResponseWriter, *http.Request, int) {
+		return func(w http.ResponseWriter, _ *http.Request, _ int) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body[:len(body)/2])
+			http.NewResponseController(w).Flush()
+			panic(http.ErrAbortHandler) // closes the connection mid-body
+		}
+	}
+	tests := []struct {
+		name      string
+		video     func(http.ResponseWriter, *http.Request, int)
+		cover     func(http.ResponseWriter, *http.Request, int)
+		broken    string
+		wantSaved SavedFiles
+		wantFiles []string
+	}{
+		{name: "video (the cover is still saved)", video: halfThenDrop(video), cover: serveFile(cover, ""), broken: "/v.mp4",
+			wantSaved: SavedFiles{ImagePath: "t3-cover.jpg"}, wantFiles: []string{"t3-cover.jpg"}},
+		{name: "cover, the video saved", video: serveFile(video, ""), cover: halfThenDrop(cover), broken: "/c.jpg",
+			wantSaved: SavedFiles{VideoPath: "t3.mp4"}, wantFiles: []string{"t3.mp4"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if r.URL.Path == "/v.mp4" {
+					tc.video(w, r, n)
+					return
+				}
+				tc.cover(w, r, n)
+			})
+			c, sl := newDownloadClient(t, "")
+			dir := t.TempDir()
+			saved, err := c.SaveResult(context.Background(), savableResult("t3", host.URL+"/v.mp4", host.URL+"/c.jpg"), dir,
+				WithAllowPrivateHosts(), WithDownloadRetries(0))
+			require.Error(t, err)
+			require.NotErrorIs(t, err, context.Canceled)
+			require.ErrorContains(t, err, tc.broken, "the error names the broken file")
+			want := tc.wantSaved
+			for _, f := range []struct {
+				path *string
+				body []byte
+			}{{&want.VideoPath, video}, {&want.ImagePath, cover}} {
+				if *f.path != "" {
+					*f.path = filepath.Join(dir, *f.path)
+					got, err := os.ReadFile(*f.path)
+					require.NoError(t, err)
+					require.Equal(t, f.body, got)
+				}
+			}
+			require.Equal(t, want, saved)
+			require.Equal(t, tc.wantFiles, dirEntries(t, dir), "no final file and no .part file for the broken download")
+			require.Empty(t, sl.all(), "no retry")
+		})
+	}
 }
 
 func TestSaveResultFailedCoverKeepsVideo(t *testing.T) {

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -842,4 +846,84 @@ func TestWaitForResultThousandCallbacks(t *testing.T) {
 		assert.Equal(t, n, api.gets(), "no poll after the callbacks")
 		assert.Equal(t, start, time.Now(), "resolved without any timer firing")
 	})
+}
+
+// TestWaitForResultHerdAfterOutage is hardening B14: 2 000 waiters on distinct tasks all
+// meet HTTP 503 for two minutes (long enough for the backoff to reach the interval), then the API recovers. Their polls after the outage must
+// be spread, not a herd: counting polls in windows of a tenth of the interval over the two
+// intervals after the outage (every waiter still polling: each task answers generating four
+// times before success), the fullest window holds less than bound times the average. Why
+// the bound: the transient backoff is full jitter up to the interval, so when the fault
+// clears each waiter is somewhere in a uniform wait, and its first poll comes after the
+// residual of that wait, whose density is at most twice the average (the first window holds
+// about 19% of the first polls instead of 10%); the ±20% interval jitter then only smooths.
+// Random counting noise at about 200 polls per window adds a few tenths. A synchronised
+// herd would put every waiter's poll in one window: a ratio of 20 (the number of windows).
+// Every waiter resolves by polling.
+func TestWaitForResultHerdAfterOutage(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			herd    = 2000
+			outage  = 2 * time.Minute
+			window  = testInterval / 10
+			measure = 2 * testInterval
+			bound   = 2.6
+		)
+		api := newPollAPI(t)
+		ids := make([]string, herd)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("herd-%d", i)
+			g := pollStateReply(ids[i], StateGenerating)
+			api.script(ids[i], g, g, g, g, pollSuccessReply(ids[i]))
+		}
+		end := time.Now().Add(outage)
+		down := &outageTransport{end: end, next: api}
+		c := newPollClient(t, api, WithMaxRetries(0), WithHTTPClient(&http.Client{Transport: down}))
+		outcomes := make([]<-chan waitOutcome, herd)
+		for i, id := range ids {
+			outcomes[i] = startWait(t.Context(), c, id, WithPollInterval(testInterval))
+		}
+		for i, o := range outcomes {
+			out := <-o
+			require.NoError(t, out.err, ids[i])
+			require.Equal(t, SourcePoll, out.res.Source)
+		}
+		require.GreaterOrEqual(t, down.refused.Load(), int64(2*herd), "every waiter met the outage, more than once")
+
+		counts := make([]int, measure/window)
+		total := 0
+		api.mu.Lock()
+		for _, call := range api.calls {
+			if d := call.at.Sub(end); d >= 0 && d < measure {
+				counts[d/window]++
+				total++
+			}
+		}
+		api.mu.Unlock()
+		require.Greater(t, total, herd, "every waiter polls about twice in the measured period")
+		ratio := float64(slices.Max(counts)) / (float64(total) / float64(len(counts)))
+		t.Logf("polls per %s window after the outage: %v; peak/average %.2f", window, counts, ratio)
+		require.Less(t, ratio, bound)
+	})
+}
+
+// outageTransport answers every request with 503 until end, then hands it to next.
+type outageTransport struct {
+	end     time.Time
+	next    http.RoundTripper
+	refused atomic.Int64
+}
+
+func (o *outageTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !time.Now().Before(o.end) {
+		return o.next.RoundTrip(req)
+	}
+	o.refused.Add(1)
+	rec := httptest.NewRecorder()
+	rec.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(rec, `{"code":503,"msg":"unavailable","data":null}`)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
 }
