@@ -96,8 +96,15 @@ func parseCallback(body []byte) (r *Result, aleph bool, err error) {
 		v wireCallbackText
 		r Result
 	})
-	if f, ok := p.v.fields(body); ok {
+	f, ok, err := p.v.fields(body)
+	if ok {
 		return f.result(&p.r, body)
+	}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		// Not JSON at all (or nested too deep): the strict decoder would scan it again only
+		// to find the same error.
+		return nil, false, decodeError(err)
 	}
 	return parseCallbackStrict(body)
 }
@@ -188,11 +195,11 @@ func (t *jsonText) UnmarshalJSON(b []byte) error {
 }
 
 // fields decodes body into v and returns the fields as substrings of one copy of the body.
-// ok is false, and the strict decoder must run, when decoding fails or a value is not a
-// plain string of printable ASCII without escapes.
-func (v *wireCallbackText) fields(body []byte) (f callbackFields, ok bool) {
-	if json.Unmarshal(body, v) != nil {
-		return f, false
+// ok is false, and the strict decoder must run, when decoding fails (err says why) or a value
+// is not a plain string of printable ASCII without escapes.
+func (v *wireCallbackText) fields(body []byte) (f callbackFields, ok bool, err error) {
+	if err := json.Unmarshal(body, v); err != nil {
+		return f, false, err
 	}
 	var text string // string(body), made when the first non-empty string needs it
 	str := func(t jsonText, dst *string) bool {
@@ -219,7 +226,7 @@ func (v *wireCallbackText) fields(body []byte) (f callbackFields, ok bool) {
 	ok = str(v.Msg, &f.msg) && str(v.TaskID, &f.taskID) && str(d.TaskID, &f.dataTaskID) &&
 		str(d.VideoID, &f.videoID) && str(d.VideoURL, &f.videoURL) && str(d.ImageURL, &f.imageURL) &&
 		str(d.ResultVideoURL, &f.resultVideoURL) && str(d.ResultImageURL, &f.resultImageURL)
-	return f, ok
+	return f, ok, nil
 }
 
 // strictCode accepts only a plain JSON integer between 100 and 999: the documented codes are
