@@ -73,6 +73,19 @@ func (s *Server) created(x *exchange, t *task) {
 	s.ok(x, map[string]string{"taskId": t.id})
 }
 
+// acceptSubmission runs what every submission endpoint does first: the account checks, the
+// JSON body, then the request's own validation (422 naming the field).
+func (s *Server) acceptSubmission(x *exchange, req interface{ validate() string }) bool {
+	if !s.admit(x) || !s.decodeBody(x, req) {
+		return false
+	}
+	if msg := req.validate(); msg != "" {
+		s.fail(x, 422, msg)
+		return false
+	}
+	return true
+}
+
 type generateRequest struct {
 	Prompt      string          `json:"prompt"`
 	ImageURL    string          `json:"imageUrl"`
@@ -85,11 +98,7 @@ type generateRequest struct {
 
 func (s *Server) serveGenerate(x *exchange) {
 	var req generateRequest
-	if !s.admit(x) || !s.decodeBody(x, &req) {
-		return
-	}
-	if msg := req.validate(); msg != "" {
-		s.fail(x, 422, msg)
+	if !s.acceptSubmission(x, &req) {
 		return
 	}
 	s.mu.Lock()
@@ -109,11 +118,7 @@ type extendRequest struct {
 
 func (s *Server) serveExtend(x *exchange) {
 	var req extendRequest
-	if !s.admit(x) || !s.decodeBody(x, &req) {
-		return
-	}
-	if msg := req.validate(); msg != "" {
-		s.fail(x, 422, msg)
+	if !s.acceptSubmission(x, &req) {
 		return
 	}
 	s.mu.Lock()
@@ -148,11 +153,7 @@ type alephRequest struct {
 
 func (s *Server) serveAleph(x *exchange) {
 	var req alephRequest
-	if !s.admit(x) || !s.decodeBody(x, &req) {
-		return
-	}
-	if msg := req.validate(); msg != "" {
-		s.fail(x, 422, msg)
+	if !s.acceptSubmission(x, &req) {
 		return
 	}
 	s.mu.Lock()
