@@ -40,16 +40,8 @@ var errTaskNotFinished = errors.New("runway: API does not report the task as fin
 // panicked; 503 still processing past the budget, or busy on another replica. Every 4xx and
 // 5xx is retried by Kie; bodies are generic and the precise reason is logged.
 type CallbackHandler struct {
-	keys          []*macKey // prepared from WithHMACKey's non-empty keys
-	keysSet       bool
-	tolerance     time.Duration
-	maxBody       int64
-	fn            func(ctx context.Context, r *Result) error
-	dedupe        Deduper
-	now           func() time.Time
-	log           *slog.Logger
-	resultTimeout time.Duration
-	refetch       bool
+	callbackConfig           // the options, defaults filled in
+	macs           []*macKey // prepared from WithHMACKey's non-empty keys
 
 	// Set by Client.CallbackHandler.
 	publish func(ctx context.Context, r *Result) error
@@ -111,17 +103,9 @@ func newCallbackHandler(logger *slog.Logger, opts []CallbackOption) *CallbackHan
 		}
 	}
 	h := &CallbackHandler{
-		keys:          newMACKeys(cfg.keys),
-		keysSet:       cfg.keysSet,
-		tolerance:     cfg.tolerance,
-		maxBody:       cfg.maxBody,
-		fn:            cfg.fn,
-		dedupe:        cfg.dedupe,
-		now:           cfg.now,
-		log:           cfg.logger,
-		resultTimeout: cfg.resultTimeout,
-		refetch:       cfg.refetch,
-		inflight:      make(map[string]*flight),
+		callbackConfig: cfg,
+		macs:           newMACKeys(cfg.keys),
+		inflight:       make(map[string]*flight),
 	}
 	if h.log == nil {
 		h.log = logger
@@ -148,7 +132,7 @@ func newCallbackHandler(logger *slog.Logger, opts []CallbackOption) *CallbackHan
 		h.log.Warn("runway: callback result timeout is not below Kie's 15 s delivery timeout",
 			slog.Duration("result_timeout", h.resultTimeout))
 	}
-	if h.keysSet && len(h.keys) == 0 {
+	if h.keysSet && len(h.macs) == 0 {
 		h.log.Error("runway: WithHMACKey was given no non-empty key; every callback will be refused")
 	}
 	return h
@@ -236,7 +220,7 @@ func (h *CallbackHandler) verify(r *http.Request, taskID string) error {
 		})
 		return nil
 	}
-	if len(h.keys) == 0 {
+	if len(h.macs) == 0 {
 		return errors.New("no usable HMAC key configured")
 	}
 	ts, sig := r.Header.Get(HeaderWebhookTimestamp), r.Header.Get(HeaderWebhookSignature)
@@ -246,7 +230,7 @@ func (h *CallbackHandler) verify(r *http.Request, taskID string) error {
 	if err := checkTimestamp(ts, h.now(), h.tolerance); err != nil {
 		return err
 	}
-	return verifyMACKeys(h.keys, taskID, ts, sig)
+	return verifyMACKeys(h.macs, taskID, ts, sig)
 }
 
 // join returns the in-flight processing of taskID, creating it (leader true) if there is none.

@@ -27,7 +27,7 @@ type callbackConfig struct {
 	fn            func(ctx context.Context, r *Result) error
 	dedupe        Deduper
 	now           func() time.Time
-	logger        *slog.Logger
+	log           *slog.Logger
 	resultTimeout time.Duration
 	refetch       bool
 }
@@ -86,7 +86,7 @@ func WithClock(now func() time.Time) CallbackOption {
 // Client.CallbackHandler, discard for NewCallbackHandler). Rejections are logged at warn
 // level with their precise reason, failures at error level. Keys are never logged.
 func WithCallbackLogger(l *slog.Logger) CallbackOption {
-	return CallbackOption{func(c *callbackConfig) { c.logger = l }}
+	return CallbackOption{func(c *callbackConfig) { c.log = l }}
 }
 
 // WithResultTimeout sets the budget for processing one callback: the optional API re-fetch,
