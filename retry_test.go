@@ -100,7 +100,9 @@ func TestSafeRequestRetriedThenSucceeds(t *testing.T) {
 
 func TestSafeRequestRetriedAfterAttemptTimeout(t *testing.T) {
 	t.Parallel()
-	hc := &http.Client{Timeout: 100 * time.Millisecond}
+	// The timeout applies to the answered second attempt too, so it must be far longer than a
+	// loopback round trip on a loaded machine under -race (100 ms was not: a third attempt).
+	hc := &http.Client{Timeout: time.Second}
 	c, f := setup(t, sequence(func(_ http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done() // never sends headers; the per-attempt timeout ends it
 	}, credits7), WithHTTPClient(hc))
