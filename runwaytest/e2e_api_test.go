@@ -248,12 +248,7 @@ func TestE2EExpiredFiles(t *testing.T) {
 	ctx := ctx(t)
 	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "expired", runwaytest.Script{Steps: manual, Poll: runwaytest.PollFaults{Expired: true}})
-	done := e.waitAsync(ctx, id, minutePolls)
-	_, err := e.srv.WaitRequests(ctx, runwaytest.PathRecordDetail, 1)
-	require.NoError(t, err)
-	_, err = e.srv.Finish(id)
-	require.NoError(t, err)
-	got := recv(t, ctx, done)
+	got := e.finishWhileWaiting(t, ctx, id, minutePolls)
 	require.NoError(t, got.err)
 	assert.Equal(t, runway.SourceCallback, got.res.Source)
 

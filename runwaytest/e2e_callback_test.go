@@ -20,13 +20,7 @@ func TestE2ECallbackWakesBlockedWait(t *testing.T) {
 	e := newE2E(t, nil, nil)
 	id := e.submit(t, ctx, "wake the waiter", runwaytest.Script{Steps: manual})
 
-	done := e.waitAsync(ctx, id, minutePolls)
-	_, err := e.srv.WaitRequests(ctx, runwaytest.PathRecordDetail, 1) // the waiter is now blocked
-	require.NoError(t, err)
-	_, err = e.srv.Finish(id)
-	require.NoError(t, err)
-
-	got := recv(t, ctx, done)
+	got := e.finishWhileWaiting(t, ctx, id, minutePolls)
 	require.NoError(t, got.err)
 	assert.Equal(t, runway.SourceCallback, got.res.Source)
 	assert.Equal(t, id, got.res.TaskID)

@@ -86,12 +86,7 @@ func failThrough(t *testing.T, o runwaytest.Outcome, rt route) (*runway.Result, 
 	if rt.source == runway.SourcePoll {
 		interval = secondPolls
 	}
-	done := e.waitAsync(ctx, id, interval)
-	_, err := e.srv.WaitRequests(ctx, runwaytest.PathRecordDetail, 1)
-	require.NoError(t, err)
-	_, err = e.srv.Finish(id)
-	require.NoError(t, err)
-	got := recv(t, ctx, done)
+	got := e.finishWhileWaiting(t, ctx, id, interval)
 
 	require.NotNil(t, got.res, "a failed task still returns its result")
 	var te *runway.TaskError

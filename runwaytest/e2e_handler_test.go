@@ -222,13 +222,7 @@ func TestE2EClockSkew(t *testing.T) {
 			if tt.wantSource == runway.SourcePoll {
 				interval = secondPolls
 			}
-			done := e.waitAsync(ctx, id, interval)
-			_, err := e.srv.WaitRequests(ctx, runwaytest.PathRecordDetail, 1)
-			require.NoError(t, err)
-			_, err = e.srv.Finish(id)
-			require.NoError(t, err)
-
-			got := recv(t, ctx, done)
+			got := e.finishWhileWaiting(t, ctx, id, interval)
 			require.NoError(t, got.err)
 			assert.Equal(t, tt.wantSource, got.res.Source)
 			st, err := e.srv.WaitCallback(ctx, id)

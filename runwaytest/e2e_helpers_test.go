@@ -120,6 +120,18 @@ func recv(t *testing.T, ctx context.Context, ch <-chan waitResult) waitResult {
 	}
 }
 
+// finishWhileWaiting starts a WaitForResult on id, lets its first poll land (the waiter is then
+// blocked), finishes the manual task, and returns the wait's answer.
+func (e *e2e) finishWhileWaiting(t *testing.T, ctx context.Context, id string, opts ...runway.WaitOption) waitResult {
+	t.Helper()
+	done := e.waitAsync(ctx, id, opts...)
+	_, err := e.srv.WaitRequests(ctx, runwaytest.PathRecordDetail, 1)
+	require.NoError(t, err)
+	_, err = e.srv.Finish(id)
+	require.NoError(t, err)
+	return recv(t, ctx, done)
+}
+
 // manual is a script's step setting for a task the test finishes by hand.
 var manual = &runwaytest.Steps{Manual: true}
 
