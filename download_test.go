@@ -951,16 +951,22 @@ func TestSaveQueue(t *testing.T) {
 	})
 }
 
-func BenchmarkDownload(b *testing.B) {
+// benchFileServer serves a 16 MiB file on loopback to a fresh client, and sets b's bytes.
+func benchFileServer(b *testing.B) (*Client, *httptest.Server) {
 	body := downloadPayload(16 << 20)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	}))
-	defer srv.Close()
+	b.Cleanup(srv.Close)
 	c, err := NewClient(testAPIKey)
 	require.NoError(b, err)
-	defer c.Close()
+	b.Cleanup(func() { _ = c.Close() })
 	b.SetBytes(int64(len(body)))
+	return c, srv
+}
+
+func BenchmarkDownload(b *testing.B) {
+	c, srv := benchFileServer(b)
 	for b.Loop() {
 		if _, err := c.Download(context.Background(), srv.URL+"/v.mp4", io.Discard, WithAllowPrivateHosts()); err != nil {
 			b.Fatal(err)
@@ -969,15 +975,7 @@ func BenchmarkDownload(b *testing.B) {
 }
 
 func BenchmarkSaveResult(b *testing.B) {
-	body := downloadPayload(16 << 20)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
-	}))
-	defer srv.Close()
-	c, err := NewClient(testAPIKey)
-	require.NoError(b, err)
-	defer c.Close()
-	b.SetBytes(int64(len(body)))
+	c, srv := benchFileServer(b)
 	for i := 0; b.Loop(); i++ {
 		r := savableResult("bench-"+strconv.Itoa(i), srv.URL+"/v.mp4", "")
 		if _, err := c.SaveResult(context.Background(), r, b.TempDir(), WithAllowPrivateHosts()); err != nil {
