@@ -691,7 +691,7 @@ func TestSaveResultSavesBothAndRerunIsOffline(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, SavedFiles{
 		VideoPath: filepath.Join(dir, "task-123.mp4"),
-		ImagePath: filepath.Join(dir, "task-123-cover.png"),
+		ImagePath: filepath.Join(dir, "task-123.cover.png"),
 	}, saved)
 	got, err := os.ReadFile(saved.VideoPath)
 	require.NoError(t, err)
@@ -699,7 +699,7 @@ func TestSaveResultSavesBothAndRerunIsOffline(t *testing.T) {
 	got, err = os.ReadFile(saved.ImagePath)
 	require.NoError(t, err)
 	require.Equal(t, cover, got)
-	require.ElementsMatch(t, []string{"task-123.mp4", "task-123-cover.png"}, dirEntries(t, dir))
+	require.ElementsMatch(t, []string{"task-123.mp4", "task-123.cover.png"}, dirEntries(t, dir))
 	requireMonotonic(t, calls, int64(len(video)+len(cover)))
 	require.Len(t, host.requests(), 2)
 
@@ -767,7 +767,7 @@ func TestSaveResultBrokenConnectionLeavesNothing(t *testing.T) {
 		wantFiles []string
 	}{
 		{name: "video (the cover is still saved)", video: halfThenDrop(video), cover: serveFile(cover, ""), broken: "/v.mp4",
-			wantSaved: SavedFiles{ImagePath: "t3-cover.jpg"}, wantFiles: []string{"t3-cover.jpg"}},
+			wantSaved: SavedFiles{ImagePath: "t3.cover.jpg"}, wantFiles: []string{"t3.cover.jpg"}},
 		{name: "cover, the video saved", video: serveFile(video, ""), cover: halfThenDrop(cover), broken: "/c.jpg",
 			wantSaved: SavedFiles{VideoPath: "t3.mp4"}, wantFiles: []string{"t3.mp4"}},
 	}
