@@ -532,31 +532,6 @@ type downloadRoundTripper func(*http.Request) (*http.Response, error)
 
 func (f downloadRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func TestDownloadCustomRoundTripperIsGuarded(t *testing.T) {
-	verifyNoDownloadLeaks(t)
-	name := loopbackName()
-	if name == "" {
-		t.Skip("no host name resolving to a non-public address here")
-	}
-	var calls atomic.Int32
-	rt := downloadRoundTripper(func(r *http.Request) (*http.Response, error) {
-		calls.Add(1)
-		assert.Empty(t, r.Header.Get("Authorization"))
-		return &http.Response{StatusCode: http.StatusOK, ContentLength: 2, Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
-	})
-	c, err := NewClient(testAPIKey, WithHTTPClient(&http.Client{Transport: rt}))
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = c.Download(context.Background(), "http://"+name+"/v.mp4", io.Discard)
-	require.ErrorIs(t, err, ErrHostNotAllowed)
-	require.Zero(t, calls.Load())
-	var buf bytes.Buffer
-	n, err := c.Download(context.Background(), "http://"+name+"/v.mp4", &buf, WithAllowPrivateHosts())
-	require.NoError(t, err)
-	require.Equal(t, int64(2), n)
-	require.Equal(t, int32(1), calls.Load())
-}
-
 func TestDownloadAttemptTimeoutResumes(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(64 << 10)
