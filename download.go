@@ -37,8 +37,10 @@ const (
 
 // Download errors. A failed download is a *DownloadError that matches the relevant ones.
 var (
-	// ErrHostNotAllowed: the URL (or a redirect) is not http(s), or its host resolves to a
-	// loopback, link-local, private, unspecified, multicast or otherwise reserved address.
+	// ErrHostNotAllowed: the URL (or a redirect) is not http(s), or its host is not a public
+	// address (loopback, link-local, private, unspecified, multicast, any other
+	// special-purpose range, also inside an IPv6 form such as NAT64 or 6to4), or the client's
+	// transport is not an *http.Transport and WithAllowPrivateHosts was not given.
 	ErrHostNotAllowed = errors.New("runway: download host not allowed")
 	// ErrTooLarge: the file is larger than the WithMaxBytes cap.
 	ErrTooLarge = errors.New("runway: download larger than the size limit")

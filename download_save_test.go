@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -165,5 +166,54 @@ func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
 		failOne(t, c)
 		requireWarn(t, logs.String())
 		require.Empty(t, def.String())
+	})
+}
+
+// decodeStem reverses fileStem for names that were not cut.
+func decodeStem(s string) (string, bool) {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '_' {
+			b = append(b, s[i])
+			continue
+		}
+		if i+3 > len(s) {
+			return "", false
+		}
+		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b = append(b, byte(v))
+		i += 2
+	}
+	return string(b), true
+}
+
+// FuzzFileStem checks the naming scheme's promises for any valid task id: the name decodes
+// back to the id unless it was cut (then it ends in '~' and a hash), and it is lower case,
+// holds no '.', no path separator, and fits the length bound.
+func FuzzFileStem(f *testing.F) {
+	for _, s := range []string{"ee603959-debb-48d1-98c4-a6d1c717eba6", "X-cover", "x.cover", "AbC", "../../etc", "con",
+		"-lead", "日本", strings.Repeat("Z", 128)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		stem, err := fileStem(id)
+		if err != nil {
+			return // not a valid task id: refused, nothing saved
+		}
+		require.LessOrEqual(t, len(stem), maxFileStem)
+		require.Equal(t, strings.ToLower(stem), stem)
+		require.False(t, strings.ContainsAny(stem, `./\`), stem)
+		if before, hash, cut := strings.Cut(stem, "~"); cut {
+			require.Len(t, hash, 24, stem)
+			_, ok := decodeStem(before)
+			require.True(t, ok, "cut inside an escape: %q", stem)
+			return
+		}
+		got, ok := decodeStem(stem)
+		require.True(t, ok, stem)
+		require.Equal(t, id, got)
 	})
 }
