@@ -112,6 +112,8 @@ type Client struct {
 
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
+
+	dlHooks downloadHooks // network seams of downloads, for tests
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -254,7 +256,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		cfg.hc = defaultHTTPClient()
 	}
 	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.DiscardHandler)
+		cfg.logger = noLogger
 	}
 	if cfg.bus == nil {
 		cfg.bus = NewMemoryResultBus(0, 0)

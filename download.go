@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -22,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -33,12 +31,16 @@ const (
 	// DefaultDownloadAttemptTimeout bounds one download attempt (request and body); a
 	// timed-out attempt is retried and resumes where the server allows it.
 	DefaultDownloadAttemptTimeout = 5 * time.Minute
+	// DefaultDownloadTimeout bounds a whole Download or SaveResult call (WithDownloadTimeout).
+	DefaultDownloadTimeout = 30 * time.Minute
 )
 
 // Download errors. A failed download is a *DownloadError that matches the relevant ones.
 var (
-	// ErrHostNotAllowed: the URL (or a redirect) is not http(s), or its host resolves to a
-	// loopback, link-local, private, unspecified, multicast or otherwise reserved address.
+	// ErrHostNotAllowed: the URL (or a redirect) is not http(s), or its host is not a public
+	// address (loopback, link-local, private, unspecified, multicast, any other
+	// special-purpose range, also inside an IPv6 form such as NAT64 or 6to4), or the client's
+	// transport is not an *http.Transport and WithAllowPrivateHosts was not given.
 	ErrHostNotAllowed = errors.New("runway: download host not allowed")
 	// ErrTooLarge: the file is larger than the WithMaxBytes cap.
 	ErrTooLarge = errors.New("runway: download larger than the size limit")
@@ -48,6 +50,9 @@ var (
 	// ErrPartialWrite: bytes were already written to a writer that cannot be rewound when the
 	// download had to restart from zero (the server ignored Range). The writer holds partial data.
 	ErrPartialWrite = errors.New("runway: partial data written and the writer cannot be rewound")
+	// ErrDownloadTimeout: a Download or SaveResult ran longer than its WithDownloadTimeout
+	// bound. The error also matches context.DeadlineExceeded.
+	ErrDownloadTimeout = errors.New("runway: download overall timeout")
 	// ErrSaveQueueFull: SaveQueue.Enqueue found the queue full.
 	ErrSaveQueueFull = errors.New("runway: save queue full")
 	// ErrSaveQueueClosed: SaveQueue.Enqueue was called after Close.
@@ -101,9 +106,13 @@ func (e *DownloadError) Is(target error) bool {
 }
 
 // DownloadOption configures Download, SaveResult, SaveResultFunc and NewSaveQueue. Build
-// options only with the With* functions.
+// options only with the With* functions; the zero DownloadOption does nothing. A value that
+// cannot work (a negative count or duration, a zero size, a nil func) is an error, never
+// the default: Download, SaveResult and NewSaveQueue return an error matching
+// ErrInvalidRequest that names each bad option, one per line, and fetch nothing;
+// SaveResultFunc panics. Leave an option out to get its default.
 type DownloadOption struct {
-	apply func(*downloadConfig)
+	apply func(*downloadConfig) error
 }
 
 type downloadConfig struct {
@@ -111,6 +120,7 @@ type downloadConfig struct {
 	maxBytes       int64
 	progress       func(done, total int64)
 	attemptTimeout time.Duration
+	timeout        time.Duration
 	retries        int
 	onSaved        func(r *Result, saved SavedFiles, err error)
 }
@@ -118,77 +128,178 @@ type downloadConfig struct {
 // WithAllowPrivateHosts lets downloads reach loopback, link-local and private addresses
 // (local test servers, a storage host on your own network). Without it such hosts are
 // refused, so a forged callback cannot make your server fetch its own metadata endpoint.
+// It is also needed when the client's http.Client has a Transport that is not an
+// *http.Transport (a wrapping RoundTripper), since the address check cannot run there.
 func WithAllowPrivateHosts() DownloadOption {
-	return DownloadOption{func(c *downloadConfig) { c.allowPrivate = true }}
+	return DownloadOption{func(c *downloadConfig) error { c.allowPrivate = true; return nil }}
 }
 
 // WithMaxBytes caps the size of one file (default DefaultMaxDownloadBytes). A larger
 // announced size fails before any byte is written; a body that grows past the cap fails
-// when it does. n <= 0 keeps the default.
+// when it does. n must be at least 1.
 func WithMaxBytes(n int64) DownloadOption {
-	return DownloadOption{func(c *downloadConfig) {
-		if n > 0 {
-			c.maxBytes = n
+	return DownloadOption{func(c *downloadConfig) error {
+		if n <= 0 {
+			return fmt.Errorf("WithMaxBytes: need at least 1 byte, got %d (leave the option out for the default)", n)
 		}
+		c.maxBytes = n
+		return nil
 	}}
 }
 
 // WithDownloadProgress calls fn as bytes arrive, from the downloading goroutine: keep it fast.
 // done never decreases (a restart from zero is not reported until it passes the previous
 // count); total is -1 while unknown; the last call has done == total. SaveResult reports the
-// video and the cover together, serialised.
+// video and the cover together, serialised. fn must not be nil.
 func WithDownloadProgress(fn func(done, total int64)) DownloadOption {
-	return DownloadOption{func(c *downloadConfig) { c.progress = fn }}
+	return DownloadOption{func(c *downloadConfig) error {
+		if fn == nil {
+			return errors.New("WithDownloadProgress: nil func")
+		}
+		c.progress = fn
+		return nil
+	}}
 }
 
 // WithAttemptTimeout bounds each attempt, from the request to the last byte (default
 // DefaultDownloadAttemptTimeout); a timed-out attempt is retried and resumes if the server
 // supports ranges. With a server that does not resume, the bound must cover the whole file.
-// d <= 0 means no per-attempt bound: only ctx limits the download.
+// d == 0 means no per-attempt bound (the overall WithDownloadTimeout and ctx still apply);
+// a negative d is an error.
 func WithAttemptTimeout(d time.Duration) DownloadOption {
-	return DownloadOption{func(c *downloadConfig) { c.attemptTimeout = d }}
+	return DownloadOption{func(c *downloadConfig) error {
+		if d < 0 {
+			return fmt.Errorf("WithAttemptTimeout: negative duration %s (0 turns the per-attempt bound off)", d)
+		}
+		c.attemptTimeout = d
+		return nil
+	}}
+}
+
+// WithDownloadTimeout bounds a whole Download or SaveResult call, every attempt, retry
+// wait and link refresh included (default DefaultDownloadTimeout), so a host that trickles
+// bytes, and so keeps resetting the retry count, cannot hold it forever. SaveResult's bound
+// covers the video and the cover together, and every SaveQueue job gets its own. A call
+// that runs out fails with an error matching ErrDownloadTimeout and
+// context.DeadlineExceeded. d == 0 means no overall bound (only ctx limits the call); a
+// negative d is an error.
+func WithDownloadTimeout(d time.Duration) DownloadOption {
+	return DownloadOption{func(c *downloadConfig) error {
+		if d < 0 {
+			return fmt.Errorf("WithDownloadTimeout: negative duration %s (0 turns the overall bound off)", d)
+		}
+		c.timeout = d
+		return nil
+	}}
 }
 
 // WithDownloadRetries sets how many failed attempts in a row are retried (default: the
-// client's WithMaxRetries). An attempt that brings new bytes resets the count, so a long
-// download over a flaky link is not abandoned while it progresses. n < 0 keeps the default.
+// client's WithMaxRetries); 0 means no retry. An attempt that brings new bytes resets the
+// count, so a long download over a flaky link is not abandoned while it progresses (the
+// overall WithDownloadTimeout still ends it). A negative n is an error.
 func WithDownloadRetries(n int) DownloadOption {
-	return DownloadOption{func(c *downloadConfig) {
-		if n >= 0 {
-			c.retries = n
+	return DownloadOption{func(c *downloadConfig) error {
+		if n < 0 {
+			return fmt.Errorf("WithDownloadRetries: negative count %d (0 means no retry)", n)
 		}
+		c.retries = n
+		return nil
 	}}
 }
 
 // WithOnSaved is called after every SaveResult (also those run by SaveResultFunc and
 // SaveQueue) with what was saved and the error, if any. It is the way to learn about failures
-// of a SaveQueue's background saves.
+// of a SaveQueue's background saves. It means nothing to Download, which refuses it; fn
+// must not be nil.
 func WithOnSaved(fn func(r *Result, saved SavedFiles, err error)) DownloadOption {
-	return DownloadOption{func(c *downloadConfig) { c.onSaved = fn }}
+	return DownloadOption{func(c *downloadConfig) error {
+		if fn == nil {
+			return errors.New("WithOnSaved: nil func")
+		}
+		c.onSaved = fn
+		return nil
+	}}
 }
 
-func (c *Client) downloadConfig(opts []DownloadOption) downloadConfig {
+// invalidOptions reports the download options that cannot work, one per line.
+type invalidOptions struct {
+	op   string
+	errs []error
+}
+
+func (e *invalidOptions) Error() string {
+	return "runway: " + e.op + ": invalid options: " + errors.Join(e.errs...).Error()
+}
+
+// Is matches ErrInvalidRequest: nothing was fetched.
+func (e *invalidOptions) Is(target error) bool { return target == ErrInvalidRequest }
+
+func (e *invalidOptions) Unwrap() []error { return e.errs }
+
+// downloadConfig applies opts for op ("Download", "SaveResult", ...); Download refuses
+// WithOnSaved.
+func (c *Client) downloadConfig(op string, opts []DownloadOption) (downloadConfig, error) {
 	cfg := downloadConfig{
 		maxBytes:       DefaultMaxDownloadBytes,
 		attemptTimeout: DefaultDownloadAttemptTimeout,
+		timeout:        DefaultDownloadTimeout,
 		retries:        c.maxRetries,
 	}
+	var errs []error
 	for _, o := range opts {
-		if o.apply != nil {
-			o.apply(&cfg)
+		if o.apply == nil {
+			continue
+		}
+		if err := o.apply(&cfg); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return cfg
+	if op == "Download" && cfg.onSaved != nil {
+		errs = append(errs, errors.New("WithOnSaved: Download saves nothing; pass it to SaveResult, SaveResultFunc or NewSaveQueue"))
+	}
+	if len(errs) > 0 {
+		return cfg, &invalidOptions{op: op, errs: errs}
+	}
+	return cfg, nil
+}
+
+// withDownloadTimeout bounds ctx by the overall download timeout, if any.
+func withDownloadTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, d,
+		fmt.Errorf("%w (%s): %w", ErrDownloadTimeout, d, context.DeadlineExceeded))
+}
+
+// ctxErr is ctx's error, or the overall timeout's cause when that is what ended it.
+func ctxErr(ctx context.Context) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDownloadTimeout) {
+		return cause
+	}
+	return ctx.Err()
 }
 
 // Download streams fileURL into w and returns the number of bytes written.
 //
 // The request goes through the client's HTTP transport but carries no Authorization header
 // or API key, also after redirects. Only http(s) URLs are fetched, and unless
-// WithAllowPrivateHosts is given, the address actually dialled (checked at connect time, so
-// DNS rebinding cannot bypass it) must not be loopback, link-local, private, unspecified,
-// multicast or reserved. With the check on, proxies from the client's transport are not used,
-// since the dialled address must be the file host's.
+// WithAllowPrivateHosts is given, the file host must have a public address: not loopback,
+// link-local, private, unspecified, multicast, nor any other entry of IANA's IPv4 and IPv6
+// special-purpose registries, also when written as an IPv6 form that carries an IPv4
+// address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4, Teredo, ISATAP). A literal address is
+// refused before any connection. A direct connection is checked on the address actually
+// dialled, so DNS rebinding cannot bypass it; the deprecated Dial and DialTLS hooks of the
+// transport are not used. When the transport's Proxy func (http.ProxyFromEnvironment in the
+// default transport: HTTPS_PROXY, HTTP_PROXY, NO_PROXY) picks a proxy for the URL, the
+// request goes through it, and the host name is resolved here and every address it has must
+// be public before the request is sent; the proxy's own address is your choice and is not
+// checked. A proxy resolves the name again on its own, so it may reach another address than
+// the one checked (DNS rebinding, or a split-horizon DNS that gives the proxy internal
+// addresses): let the proxy's own rules refuse internal destinations. A name that does not
+// resolve here fails the check. If the client's transport is not an *http.Transport, the
+// check cannot be put in and downloads are refused (ErrHostNotAllowed) unless
+// WithAllowPrivateHosts is given.
 //
 // Network errors, 408, 429 (honouring Retry-After), and 5xx except 501 are retried with the
 // client's backoff. After a cut, the download resumes with Range (and If-Range when the server
@@ -200,14 +311,20 @@ func (c *Client) downloadConfig(opts []DownloadOption) downloadConfig {
 // Content-Length or the Content-Range total (ErrIncomplete). A write error is not retried.
 //
 // Each attempt is bounded by WithAttemptTimeout, not by the client's http.Client Timeout;
-// ctx bounds the whole download, waits included.
+// the whole call, waits included, by WithDownloadTimeout (default DefaultDownloadTimeout)
+// and ctx. Invalid options are an error matching ErrInvalidRequest; WithOnSaved is one here.
 //
 // A 403, 404 or 410 is answered once by fetching a fresh link through DownloadURL(fileURL)
 // and retrying with it; the fresh link is a credential and appears in no error or log.
 // Errors are *DownloadError and name the host and path only.
 func (c *Client) Download(ctx context.Context, fileURL string, w io.Writer, opts ...DownloadOption) (int64, error) {
-	d := c.newDownload(fileURL, w, c.downloadConfig(opts))
-	return d.run(ctx)
+	cfg, err := c.downloadConfig("Download", opts)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := withDownloadTimeout(ctx, cfg.timeout)
+	defer cancel()
+	return c.newDownload(fileURL, w, cfg).run(ctx)
 }
 
 func (c *Client) newDownload(fileURL string, w io.Writer, cfg downloadConfig) *download {
@@ -263,7 +380,10 @@ func (d *download) run(ctx context.Context) (int64, error) {
 			d.rewind, d.start = rw, off
 		}
 	}
-	hc, done := d.c.downloadClient(d.cfg.allowPrivate)
+	hc, done, err := d.c.downloadClient(d.cfg.allowPrivate)
+	if err != nil {
+		return 0, d.fail(u, err)
+	}
 	defer done()
 	d.hc = hc
 
@@ -277,12 +397,15 @@ func (d *download) run(ctx context.Context) (int64, error) {
 			return d.written, nil
 		}
 		if ctx.Err() != nil {
-			return d.written, d.fail(d.cur, ctx.Err())
+			return d.written, d.fail(d.cur, ctxErr(ctx))
 		}
 		switch {
 		case ae.refresh && !d.refreshed:
 			d.refreshed = true
 			fresh, err := d.c.DownloadURL(ctx, d.origURL)
+			if err != nil && ctx.Err() != nil {
+				return d.written, d.fail(d.cur, ctxErr(ctx))
+			}
 			if err != nil {
 				return d.written, d.fail(d.cur, fmt.Errorf("%w; refreshing the link failed: %w", ae.err, err))
 			}
@@ -307,9 +430,12 @@ func (d *download) run(ctx context.Context) (int64, error) {
 		failures++
 		d.c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: retrying download",
 			slog.String("host", d.cur.Host), slog.String("path", d.cur.Path),
-			slog.Int("attempt", failures), slog.Int64("written", d.written),
+			slog.Int("attempt", failures), slog.Int64("bytes", d.written),
 			slog.Duration("wait", wait), slog.String("reason", ae.err.Error()))
 		if err := d.c.sleep(ctx, wait); err != nil {
+			if ctx.Err() != nil {
+				err = ctxErr(ctx)
+			}
 			return d.written, d.fail(d.cur, err)
 		}
 	}
@@ -536,72 +662,13 @@ func checkURL(raw string, allowPrivate bool) (*url.URL, error) {
 	return u, nil
 }
 
-// reservedPrefixes are non-public IPv4 ranges that netip has no predicate for.
-var reservedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT (also some cloud metadata)
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and broadcast
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("fec0::/10"),       // deprecated site-local
-	netip.MustParsePrefix("::ffff:0:0/96"),   // mapped (checked after Unmap; kept for safety)
-	netip.MustParsePrefix("100::/64"),        // discard-only
-	netip.MustParsePrefix("192.88.99.0/24"),  // 6to4 relay anycast
-	netip.MustParsePrefix("198.51.100.0/24"), // documentation
-}
-
-// blockedAddr reports whether ip is not a public unicast address.
-func blockedAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsValid() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsPrivate() || ip.IsUnspecified() {
-		return true
-	}
-	for _, p := range reservedPrefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// dialControl refuses connections to non-public addresses; it runs after DNS resolution, on
-// the address actually dialled.
-func dialControl(_, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
+// downloadClient returns an HTTP client for file hosts, on the client's transport with the
+// host check (see downloadTransport), and a func that releases its idle connections.
+// Redirects are re-checked and, since requests are built by hand, carry no credentials.
+func (c *Client) downloadClient(allowPrivate bool) (*http.Client, func(), error) {
+	rt, release, err := c.downloadTransport(allowPrivate)
 	if err != nil {
-		return fmt.Errorf("%w: cannot parse dialled address", ErrHostNotAllowed)
-	}
-	if blockedAddr(ap.Addr()) {
-		return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ap.Addr())
-	}
-	return nil
-}
-
-// downloadClient returns an HTTP client for file hosts, on the client's transport, and a
-// func that releases its idle connections. Redirects are re-checked and, since requests are
-// built by hand, carry no credentials.
-func (c *Client) downloadClient(allowPrivate bool) (*http.Client, func()) {
-	rt := c.hc.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	release := func() {}
-	if t, ok := rt.(*http.Transport); ok {
-		t = t.Clone()
-		if !allowPrivate {
-			// Dial the file host directly so that the address checked is the host's own.
-			dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: dialControl}
-			t.Proxy = nil
-			t.DialContext = dialer.DialContext
-			t.DialTLSContext = nil
-		}
-		rt = t
-		release = t.CloseIdleConnections
-	} else if !allowPrivate {
-		rt = resolvingTransport{rt}
+		return nil, nil, err
 	}
 	hc := &http.Client{
 		Transport: rt,
@@ -617,26 +684,7 @@ func (c *Client) downloadClient(allowPrivate bool) (*http.Client, func()) {
 			return nil
 		},
 	}
-	return hc, release
-}
-
-// resolvingTransport guards a RoundTripper that is not an *http.Transport, where no dial hook
-// can be installed: it resolves the host and refuses non-public addresses before the request.
-// This is weaker than the dial-time check (the transport resolves again), which is why the
-// client's own *http.Transport is preferred.
-type resolvingTransport struct{ next http.RoundTripper }
-
-func (t resolvingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	addrs, err := net.DefaultResolver.LookupNetIP(req.Context(), "ip", req.URL.Hostname())
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range addrs {
-		if blockedAddr(a) {
-			return nil, fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, a)
-		}
-	}
-	return t.next.RoundTrip(req)
+	return hc, release, nil
 }
 
 // SavedFiles are the paths SaveResult wrote (or found already complete). ImagePath is empty
@@ -646,9 +694,18 @@ type SavedFiles struct {
 }
 
 // SaveResult downloads a successful result's video and cover, concurrently, into dir
-// (created if missing) as <task id><ext> and <task id>-cover<ext>. The task id is sanitised
-// into a file name that cannot leave dir; the extension comes from the URL path, else the
-// Content-Type, else .mp4 / .jpg.
+// (created if missing) as <name><ext> and <name>.cover<ext>, where <name> is the task id
+// encoded by the scheme below; FindSavedFiles finds them again. The extension comes from
+// the URL path, else the Content-Type, else .mp4 / .jpg.
+//
+// File names: lower-case ASCII letters, digits and '-' (not leading) are kept; every other
+// byte, upper-case letters included, becomes '_' and two lower-case hex digits ("Task_1" is
+// "_54ask_5f1"). A Kie task id (a lower-case UUID) is therefore its own name. The name never
+// holds '.', so the first '.' ends it and no (task, file) pair shares a path with another;
+// it holds no upper-case letter, so ids that differ only in case stay apart on
+// case-insensitive file systems; and it cannot name a path outside dir. A name that is a
+// Windows device name (con, nul, com1, ...) has its first letter encoded too, and one longer
+// than 200 bytes is cut and ends in '~' and 24 hex digits of the id's SHA-256.
 //
 // Each file is written to a hidden temporary file in dir, synced, renamed to its final name
 // and the directory synced, so a crash or failure never leaves a partial file under the final
@@ -656,9 +713,13 @@ type SavedFiles struct {
 // name is kept and not fetched again, so re-running after a completed save does no network
 // work. A failed result, or one without a video URL, is an error and nothing is written.
 // If one file fails the other is still saved; the error joins the failures and SavedFiles
-// names what was saved. Downloads behave as in Download; progress covers both files.
+// names what was saved. Downloads behave as in Download; progress covers both files, and
+// WithDownloadTimeout bounds the whole call.
 func (c *Client) SaveResult(ctx context.Context, r *Result, dir string, opts ...DownloadOption) (SavedFiles, error) {
-	cfg := c.downloadConfig(opts)
+	cfg, err := c.downloadConfig("SaveResult", opts)
+	if err != nil {
+		return SavedFiles{}, err
+	}
 	saved, err := c.saveResult(ctx, r, dir, cfg)
 	if cfg.onSaved != nil {
 		cfg.onSaved(r, saved, err)
@@ -673,16 +734,18 @@ func (c *Client) saveResult(ctx context.Context, r *Result, dir string, cfg down
 	if dir == "" {
 		return SavedFiles{}, errors.New("runway: save: empty directory")
 	}
-	base, err := fileBase(r.TaskID)
+	base, err := fileStem(r.TaskID)
 	if err != nil {
 		return SavedFiles{}, err
 	}
+	ctx, cancel := withDownloadTimeout(ctx, cfg.timeout)
+	defer cancel()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return SavedFiles{}, fmt.Errorf("runway: save task %s: %w", r.TaskID, err)
 	}
 	jobs := []saveJob{{url: r.VideoURL, name: base, exts: videoExts, def: ".mp4"}}
 	if r.ImageURL != "" {
-		jobs = append(jobs, saveJob{url: r.ImageURL, name: base + "-cover", exts: imageExts, def: ".jpg"})
+		jobs = append(jobs, saveJob{url: r.ImageURL, name: base + coverSuffix, exts: imageExts, def: ".jpg"})
 	}
 	agg := newProgressSum(cfg.progress, len(jobs))
 	paths := make([]string, len(jobs))
@@ -746,11 +809,8 @@ func (c *Client) saveFile(ctx context.Context, dir string, job saveJob, cfg down
 	if ext == "" {
 		candidates = job.exts
 	}
-	for _, e := range candidates {
-		p := filepath.Join(dir, job.name+e)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return p, nil // saved by an earlier run
-		}
+	if p := findSaved(dir, job.name, candidates); p != "" {
+		return p, nil // saved by an earlier run
 	}
 	tmp, err := os.CreateTemp(dir, "."+job.name+".*.part")
 	if err != nil {
@@ -767,8 +827,8 @@ func (c *Client) saveFile(ctx context.Context, dir string, job saveJob, cfg down
 	if _, err := d.run(ctx); err != nil {
 		return "", err
 	}
-	if ext == "" {
-		ext = typeExts[d.mediaType]
+	if ext == "" && slices.Contains(job.exts, typeExts[d.mediaType]) {
+		ext = typeExts[d.mediaType] // a cover served as video/mp4 still gets an image extension
 	}
 	if ext == "" {
 		ext = job.def
@@ -803,34 +863,82 @@ func urlExt(raw string, exts []string) string {
 	return ""
 }
 
-// maxFileBase bounds the name derived from a task id, well under common 255-byte limits.
-const maxFileBase = 100
+// coverSuffix follows the name of a task's cover, before the extension.
+const coverSuffix = ".cover"
 
-// fileBase turns a task id into a file name that stays inside its directory: only ASCII
-// letters, digits, '-', '_' and (not leading) '.' are kept. An id that had to be changed gets a
-// hash suffix, so two different ids never share a name.
-func fileBase(taskID string) (string, error) {
+// maxFileStem bounds the name derived from a task id, well under common 255-byte limits
+// (with ".cover", the extension and the temp file's affixes).
+const maxFileStem = 200
+
+// windowsDevices are names Windows reserves in every directory, whatever the extension.
+var windowsDevices = map[string]bool{
+	"con": true, "prn": true, "aux": true, "nul": true,
+	"com0": true, "com1": true, "com2": true, "com3": true, "com4": true,
+	"com5": true, "com6": true, "com7": true, "com8": true, "com9": true,
+	"lpt0": true, "lpt1": true, "lpt2": true, "lpt3": true, "lpt4": true,
+	"lpt5": true, "lpt6": true, "lpt7": true, "lpt8": true, "lpt9": true,
+}
+
+// fileStem turns a task id into the name of its saved files, by the scheme documented on
+// SaveResult. The encoding is one-to-one: '_' starts every escape, so the result decodes
+// back to the id (except when cut, where the hash keeps names apart).
+func fileStem(taskID string) (string, error) {
 	if err := validTaskID("TaskID", taskID); err != nil {
 		return "", fmt.Errorf("runway: save: %w", err)
 	}
+	const hexDigits = "0123456789abcdef"
 	var b strings.Builder
-	for i := 0; i < len(taskID) && b.Len() < maxFileBase; i++ {
+	for i := 0; i < len(taskID); i++ {
 		ch := taskID[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '-', ch == '_':
+		keep := ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' && i > 0
+		if i == 0 && keep && windowsDevices[taskID] {
+			keep = false
+		}
+		if keep {
 			b.WriteByte(ch)
-		case ch == '.' && b.Len() > 0:
-			b.WriteByte(ch)
-		default:
+		} else {
 			b.WriteByte('_')
+			b.WriteByte(hexDigits[ch>>4])
+			b.WriteByte(hexDigits[ch&0xf])
 		}
 	}
 	name := b.String()
-	if name != taskID {
+	if len(name) > maxFileStem {
+		const hashLen = 24
+		cut := maxFileStem - 1 - hashLen
+		// Do not split an escape: back up to its '_'.
+		if i := strings.LastIndexByte(name[cut-2:cut], '_'); i >= 0 {
+			cut = cut - 2 + i
+		}
 		sum := sha256.Sum256([]byte(taskID))
-		name += "-" + hex.EncodeToString(sum[:6])
+		name = name[:cut] + "~" + hex.EncodeToString(sum[:])[:hashLen]
 	}
 	return name, nil
+}
+
+// FindSavedFiles returns the files SaveResult saved for taskID in dir, by the naming scheme
+// documented on SaveResult: each path is empty when that file is not there (the cover also
+// when the task had none). It touches no network. An invalid task id is an error.
+func FindSavedFiles(dir, taskID string) (SavedFiles, error) {
+	stem, err := fileStem(taskID)
+	if err != nil {
+		return SavedFiles{}, err
+	}
+	return SavedFiles{
+		VideoPath: findSaved(dir, stem, videoExts),
+		ImagePath: findSaved(dir, stem+coverSuffix, imageExts),
+	}, nil
+}
+
+// findSaved returns the first regular file dir/name<ext> for ext in exts, or "".
+func findSaved(dir, name string, exts []string) string {
+	for _, e := range exts {
+		p := filepath.Join(dir, name+e)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
 }
 
 // syncDir makes renames in dir durable. Windows cannot sync a directory; there it is a no-op.
@@ -919,7 +1027,13 @@ func (p *progressSum) emit(final bool) {
 // Use it only when saves are fast: Kie gives up on a callback after 15 s and the handler gives
 // the result func about 10 s, which a multi-megabyte video from a slow host can exceed. For
 // anything else use a SaveQueue, whose Enqueue has the same signature and returns at once.
+//
+// Invalid options panic here, with a message naming them, since the func returns no error
+// of its own.
 func (c *Client) SaveResultFunc(dir string, opts ...DownloadOption) func(ctx context.Context, r *Result) error {
+	if _, err := c.downloadConfig("SaveResultFunc", opts); err != nil {
+		panic(err.Error())
+	}
 	return func(ctx context.Context, r *Result) error {
 		if r != nil && r.Err() != nil {
 			return nil
@@ -932,7 +1046,10 @@ func (c *Client) SaveResultFunc(dir string, opts ...DownloadOption) func(ctx con
 // SaveQueue saves results in the background with a fixed number of workers and a bounded
 // queue, so a callback handler can hand a result over and answer Kie within its 15 s budget:
 // pass q.Enqueue to WithResultFunc. Saves run under the queue's own context, not the
-// callback request's. Report failures with WithOnSaved; they are also logged at error level.
+// callback request's, each bounded by WithDownloadTimeout (default DefaultDownloadTimeout),
+// so a slow host cannot pin a worker. Report failures with WithOnSaved; they are also logged
+// at Warn ("runway: background save failed", with task_id and error) to the client's
+// WithLogger, or to slog.Default() when the client has none.
 // A result lost in a crash before it was saved is not retried by Kie (it got its 200), so
 // pair the queue with a periodic sweep (GetTask + SaveResult) if every file must be kept.
 type SaveQueue struct {
@@ -961,6 +1078,9 @@ func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...Download
 	if workers < 1 || capacity < 1 {
 		return nil, fmt.Errorf("runway: NewSaveQueue: need workers >= 1 and capacity >= 1, got %d, %d", workers, capacity)
 	}
+	if _, err := c.downloadConfig("NewSaveQueue", opts); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &SaveQueue{
 		c: c, dir: dir, opts: opts,
@@ -975,10 +1095,22 @@ func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...Download
 func (q *SaveQueue) work() {
 	for r := range q.jobs {
 		if _, err := q.c.SaveResult(q.ctx, r, q.dir, q.opts...); err != nil {
-			q.c.logger.LogAttrs(q.ctx, slog.LevelError, "runway: background save failed",
-				slog.String("taskId", printable(r.TaskID, 128)), slog.String("error", err.Error()))
+			q.c.queueLogger().LogAttrs(q.ctx, slog.LevelWarn, "runway: background save failed",
+				slog.String("task_id", printable(r.TaskID, 128)), slog.String("error", err.Error()))
 		}
 	}
+}
+
+// noLogger is the client's logger when none was given.
+var noLogger = slog.New(slog.DiscardHandler)
+
+// queueLogger is where SaveQueue reports failures: the client's logger, or slog.Default()
+// when the client was given none.
+func (c *Client) queueLogger() *slog.Logger {
+	if c.logger == noLogger {
+		return slog.Default()
+	}
+	return c.logger
 }
 
 // Enqueue hands r to the workers without waiting. A failed task is skipped (nil). It returns
@@ -992,7 +1124,7 @@ func (q *SaveQueue) Enqueue(ctx context.Context, r *Result) error {
 	if err := checkSavable(r); err != nil {
 		return err
 	}
-	if _, err := fileBase(r.TaskID); err != nil {
+	if _, err := fileStem(r.TaskID); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

@@ -73,7 +73,7 @@ func ExampleClient_SaveResult() {
 		log.Fatal(err)
 	}
 	fmt.Println(filepath.Base(saved.VideoPath), filepath.Base(saved.ImagePath))
-	// Output: ee603959-debb-48d1-98c4-a6d1c717eba6.mp4 ee603959-debb-48d1-98c4-a6d1c717eba6-cover.jpg
+	// Output: ee603959-debb-48d1-98c4-a6d1c717eba6.mp4 ee603959-debb-48d1-98c4-a6d1c717eba6.cover.jpg
 }
 
 func ExampleNewSaveQueue() {

@@ -1,0 +1,280 @@
+package runway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"syscall"
+	"time"
+)
+
+// The host check of downloads: which addresses a file host may have, and how the check is
+// put into the transport (at dial time for direct connections, before the request for
+// connections through a proxy).
+//
+// An address is public when it is global unicast and in none of the entries of IANA's IPv4
+// and IPv6 special-purpose address registries. Entries the registries mark globally
+// reachable are refused too when they are anycast protocol endpoints or overlay
+// identifiers that never serve files (192.0.0.9, 192.0.0.10, 192.31.196.0/24,
+// 192.52.193.0/24, 192.175.48.0/24, the sub-blocks of 2001::/23 such as 2001:1::1 to ::3,
+// 2001:3::/32, 2001:4:112::/48, 2001:20::/28 and 2001:30::/28, and 2620:4f:8000::/48):
+// refusing them costs nothing. IPv6 forms that carry an IPv4 address (IPv4-mapped, the
+// NAT64 well-known prefix 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32 and ISATAP
+// interface identifiers) are judged by the IPv4 address inside, since that is where the
+// packets end up on networks that translate or tunnel them.
+
+// blockedV4 are the non-public IPv4 ranges: the IPv4 special-purpose registry, multicast and
+// the reserved class E space (which holds the limited broadcast address).
+var blockedV4 = mustPrefixes(
+	"0.0.0.0/8",       // "this network"
+	"10.0.0.0/8",      // private
+	"100.64.0.0/10",   // shared address space (carrier-grade NAT; some cloud metadata services)
+	"127.0.0.0/8",     // loopback
+	"169.254.0.0/16",  // link-local (cloud metadata at 169.254.169.254)
+	"172.16.0.0/12",   // private
+	"192.0.0.0/24",    // IETF protocol assignments (DS-Lite, NAT64 discovery, PCP and TURN anycast)
+	"192.0.2.0/24",    // documentation (TEST-NET-1)
+	"192.31.196.0/24", // AS112-v4 (DNS sink)
+	"192.52.193.0/24", // AMT relays
+	"192.88.99.0/24",  // deprecated 6to4 relay anycast
+	"192.168.0.0/16",  // private
+	"192.175.48.0/24", // AS112 direct delegation (DNS sink)
+	"198.18.0.0/15",   // benchmarking
+	"198.51.100.0/24", // documentation (TEST-NET-2)
+	"203.0.113.0/24",  // documentation (TEST-NET-3)
+	"224.0.0.0/4",     // multicast
+	"240.0.0.0/4",     // reserved, and 255.255.255.255 limited broadcast
+)
+
+// globalV6 is the IPv6 space IANA allocates for global unicast. Everything outside it is
+// refused: ::, ::1, IPv4-compatible ::/96, 64:ff9b:1::/48 (local-use NAT64), 100::/64
+// (discard), 5f00::/16 (SRv6 SIDs), fc00::/7 (unique local), fe80::/10 (link-local),
+// fec0::/10 (old site-local), ff00::/8 (multicast) and the unallocated rest. The IPv4-mapped
+// and NAT64 well-known prefixes are handled before this test.
+var globalV6 = netip.MustParsePrefix("2000::/3")
+
+// blockedV6 are the non-public ranges inside 2000::/3 (6to4, 2002::/16, is judged by the
+// IPv4 address inside and never reaches this list).
+var blockedV6 = mustPrefixes(
+	"2001::/23",         // IETF protocol assignments (Teredo, 2001::/32, is judged by its IPv4 addresses)
+	"2001:db8::/32",     // documentation
+	"2620:4f:8000::/48", // AS112 direct delegation (DNS sink)
+	"3fff::/20",         // documentation
+)
+
+var (
+	nat64WKP  = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+	teredo    = netip.MustParsePrefix("2001::/32")
+)
+
+func mustPrefixes(s ...string) []netip.Prefix {
+	ps := make([]netip.Prefix, len(s))
+	for i, p := range s {
+		ps[i] = netip.MustParsePrefix(p)
+	}
+	return ps
+}
+
+// blockedAddr reports whether ip is not a public unicast address (see the comment above
+// blockedV4).
+func blockedAddr(ip netip.Addr) bool {
+	ip = ip.WithZone("")
+	if !ip.IsValid() {
+		return true
+	}
+	if ip.Is4In6() {
+		return blockedV4Addr(ip.Unmap())
+	}
+	if ip.Is4() {
+		return blockedV4Addr(ip)
+	}
+	b := ip.As16()
+	switch {
+	case nat64WKP.Contains(ip):
+		return blockedV4Addr(netip.AddrFrom4([4]byte(b[12:16])))
+	case sixToFour.Contains(ip):
+		return blockedV4Addr(netip.AddrFrom4([4]byte(b[2:6])))
+	case teredo.Contains(ip):
+		// 2001:0:SSSS:SSSS:flags:port:CCCC:CCCC: the server, and the client's address
+		// stored with every bit inverted.
+		client := [4]byte{^b[12], ^b[13], ^b[14], ^b[15]}
+		return blockedV4Addr(netip.AddrFrom4([4]byte(b[4:8]))) || blockedV4Addr(netip.AddrFrom4(client))
+	case !globalV6.Contains(ip):
+		return true
+	}
+	for _, p := range blockedV6 {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	// ISATAP interface identifiers (::0:5efe:a.b.c.d, ::200:5efe:a.b.c.d) carry the IPv4
+	// address of the tunnel end point inside any prefix.
+	if (b[8]|0x02) == 0x02 && b[9] == 0 && b[10] == 0x5e && b[11] == 0xfe {
+		return blockedV4Addr(netip.AddrFrom4([4]byte(b[12:16])))
+	}
+	return false
+}
+
+func blockedV4Addr(ip netip.Addr) bool {
+	for _, p := range blockedV4 {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// dialControl refuses connections to non-public addresses; it runs after DNS resolution, on
+// the address actually dialled.
+func dialControl(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: cannot parse dialled address", ErrHostNotAllowed)
+	}
+	if blockedAddr(ap.Addr()) {
+		return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ap.Addr())
+	}
+	return nil
+}
+
+// downloadHooks replace the network under the host check, for tests; nil fields mean the
+// real network.
+type downloadHooks struct {
+	// lookup resolves a host name for the check of proxied requests.
+	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// dial replaces the checked dialer of direct connections.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// checkedDial returns the dialer of direct connections to file hosts: it refuses
+// non-public addresses after resolution, on the address actually dialled.
+func (c *Client) checkedDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if c.dlHooks.dial != nil {
+		return c.dlHooks.dial
+	}
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: dialControl}
+	return d.DialContext
+}
+
+// checkProxiedTarget resolves host and refuses it if any of its addresses is not public.
+// It runs before a request is handed to a proxy, which then connects on its own.
+func (c *Client) checkProxiedTarget(ctx context.Context, host string) error {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if blockedAddr(ip) {
+			return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
+		}
+		return nil
+	}
+	lookup := c.dlHooks.lookup
+	if lookup == nil {
+		lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	addrs, err := lookup(ctx, host)
+	if err != nil {
+		return fmt.Errorf("resolving the host for the address check: %w", err)
+	}
+	if len(addrs) == 0 {
+		return errors.New("resolving the host for the address check: no address")
+	}
+	for _, a := range addrs {
+		if blockedAddr(a) {
+			return fmt.Errorf("%w: it resolves to %s, not a public address", ErrHostNotAllowed, a.WithZone(""))
+		}
+	}
+	return nil
+}
+
+// errNotTransport refuses downloads through a RoundTripper the host check cannot enter.
+var errNotTransport = fmt.Errorf("%w: the client's HTTP transport is not an *http.Transport, so the address check cannot run; use an *http.Transport or pass WithAllowPrivateHosts", ErrHostNotAllowed)
+
+// errProxyChanged: the transport's Proxy func chose no proxy for a request it had routed
+// to a proxy a moment before; the request is refused rather than dialled unchecked.
+var errProxyChanged = errors.New("the transport's Proxy func changed its answer for the request")
+
+// downloadTransport returns the RoundTripper for file hosts with the host check in place,
+// and a func that releases its idle connections. Without allowPrivate the client's
+// transport must be an *http.Transport (errNotTransport otherwise).
+func (c *Client) downloadTransport(allowPrivate bool) (http.RoundTripper, func(), error) {
+	rt := c.hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		if allowPrivate {
+			return rt, func() {}, nil
+		}
+		return nil, nil, errNotTransport
+	}
+	if allowPrivate {
+		t = t.Clone()
+		return t, t.CloseIdleConnections, nil
+	}
+	// Direct connections dial the file host with the check on the dialled address. The
+	// deprecated Dial and DialTLS are cleared along with their context forms: net/http would
+	// use them instead of DialContext.
+	direct := t.Clone()
+	direct.Proxy = nil
+	direct.DialContext = c.checkedDial()
+	//lint:ignore SA1019 cleared on purpose: net/http would dial with it, unchecked
+	direct.Dial = nil
+	direct.DialTLSContext = nil
+	//lint:ignore SA1019 cleared on purpose: net/http would dial with it, unchecked
+	direct.DialTLS = nil
+	if t.Proxy == nil {
+		return direct, direct.CloseIdleConnections, nil
+	}
+	// Through a proxy, the transport only ever dials the proxy (the operator's choice, not
+	// checked); the target is checked by name before the request is sent.
+	proxied := t.Clone()
+	choose := t.Proxy
+	proxied.Proxy = func(req *http.Request) (*url.URL, error) {
+		u, err := choose(req)
+		if err == nil && u == nil {
+			return nil, errProxyChanged
+		}
+		return u, err
+	}
+	r := &proxyRouter{c: c, choose: choose, direct: direct, proxied: proxied}
+	return r, func() {
+		direct.CloseIdleConnections()
+		proxied.CloseIdleConnections()
+	}, nil
+}
+
+// proxyRouter sends each request the way the caller's transport would (through the proxy
+// its Proxy func picks, or directly), with the host check of that way.
+type proxyRouter struct {
+	c               *Client
+	choose          func(*http.Request) (*url.URL, error)
+	direct, proxied *http.Transport
+}
+
+func (r *proxyRouter) RoundTrip(req *http.Request) (*http.Response, error) {
+	u, err := r.choose(req)
+	if err != nil {
+		return nil, closeBody(req, err)
+	}
+	if u == nil {
+		return r.direct.RoundTrip(req)
+	}
+	if err := r.c.checkProxiedTarget(req.Context(), req.URL.Hostname()); err != nil {
+		return nil, closeBody(req, err)
+	}
+	return r.proxied.RoundTrip(req)
+}
+
+// closeBody honours the RoundTripper contract (the body is closed even on error).
+func closeBody(req *http.Request, err error) error {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return err
+}
