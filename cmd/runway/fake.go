@@ -27,9 +27,9 @@ var fakeCmd = &command{
 
 func (a *app) fake(ctx context.Context, cmd *command, args []string) int {
 	f := newFlags(cmd)
-	addr := f.String("addr", "127.0.0.1:8089", "address to listen on (port 0 picks a free one)")
-	step := f.Duration("step", time.Second, "time a task spends in each of wait, queueing and generating")
-	hmacKey := f.String("hmac-key", "", "key that signs the callbacks (default $KIE_WEBHOOK_HMAC_KEY, else\n"+fakeHMACKey+")")
+	addr := f.String("addr", "127.0.0.1:8089", "`HOST:PORT` to listen on (port 0 picks a free one)")
+	step := f.Duration("step", time.Second, "`DURATION` a task spends in each of wait, queueing and generating")
+	hmacKey := f.String("hmac-key", "", "`KEY` that signs the callbacks (default $KIE_WEBHOOK_HMAC_KEY, else\n"+fakeHMACKey+")")
 	if _, code, ok := f.parse(a, args, 0, 0); !ok {
 		return code
 	}

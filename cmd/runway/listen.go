@@ -16,14 +16,14 @@ var listenCmd = &command{
 	args: "[--addr HOST:PORT] [flags]",
 	summary: "Receive Kie's callbacks on any path and print one line per result as it arrives.\n" +
 		"Run it behind a tunnel and pass the tunnel's URL as --callback-url to generate.",
-	example: "KIE_WEBHOOK_HMAC_KEY=... runway listen --addr 127.0.0.1:8090 --out videos/ --json",
+	example: "runway listen --addr 127.0.0.1:8090 --out videos/ --json",
 	run:     (*app).listen,
 }
 
 func (a *app) listen(ctx context.Context, cmd *command, args []string) int {
 	f := newFlags(cmd)
-	addr := f.String("addr", "127.0.0.1:8090", "address to listen on")
-	hmacKey := f.String("hmac-key", "", "Kie's webhookHmacKey: callbacks must be signed with it\n(default $KIE_WEBHOOK_HMAC_KEY; unset: signatures are not checked)")
+	addr := f.String("addr", "127.0.0.1:8090", "`HOST:PORT` to listen on")
+	hmacKey := f.String("hmac-key", "", "`KEY`: Kie's webhookHmacKey; callbacks must be signed with it\n(default $KIE_WEBHOOK_HMAC_KEY; unset: signatures are not checked)")
 	dir := f.String("out", "", "save each successful result's video and cover into `DIR`")
 	jsonOut := f.Bool("json", false, "print one JSON line per result on stdout")
 	api := addAPIFlags(f)

@@ -52,7 +52,7 @@ func init() {
 // and returns the exit status. env looks up environment variables (os.Getenv).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
-	a.bar = isTerminal(stderr) && env("NO_COLOR") == "" && env("TERM") != "dumb"
+	a.bar = wantBar(stderr, env)
 	if len(args) == 0 {
 		a.mainUsage(stderr)
 		return exitUsage
@@ -77,6 +77,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	return c.run(a, ctx, c, args[1:])
+}
+
+// wantBar reports whether progress may be drawn as a bar on w: only on a terminal, and not
+// when NO_COLOR is set (https://no-color.org) or TERM is "dumb".
+func wantBar(w io.Writer, env func(string) string) bool {
+	return isTerminal(w) && env("NO_COLOR") == "" && env("TERM") != "dumb"
 }
 
 func lookup(name string) *command {
