@@ -54,7 +54,11 @@ func (a *app) await(ctx context.Context, s *session, o *out, id string, w *waitF
 	r, err := s.c.WaitForResult(ctx, id,
 		runway.WithPollInterval(*w.interval),
 		runway.WithWaitTimeout(*w.timeout),
-		runway.WithProgress(func(t *runway.Task) { a.say("task %s: %s", id, t.State) }),
+		runway.WithProgress(func(t *runway.Task) {
+			if !t.State.Terminal() { // the outcome gets its own line below
+				a.say("task %s: %s", id, t.State)
+			}
+		}),
 	)
 	var we *runway.WaitError
 	switch {
@@ -66,7 +70,7 @@ func (a *app) await(ctx context.Context, s *session, o *out, id string, w *waitF
 	default:
 		return a.report(err)
 	}
-	a.say("task %s: success after %s: %s", id, since(start), r.VideoURL)
+	a.say("task %s: success after %s", id, since(start))
 	return a.finish(ctx, s, o, r, dir)
 }
 
@@ -103,11 +107,11 @@ func (a *app) save(ctx context.Context, s *session, r *runway.Result, dir string
 	p.finish()
 	switch {
 	case err == nil:
+		what := "video"
 		if saved.ImagePath != "" {
-			a.say("saved %s and %s (%s)", saved.VideoPath, saved.ImagePath, size(total))
-		} else {
-			a.say("saved %s (%s)", saved.VideoPath, size(total))
+			what = "video and cover"
 		}
+		a.say("task %s: saved %s into %s (%s)", r.TaskID, what, dir, size(total))
 		return saved, exitOK
 	case interrupted(ctx):
 		a.say("runway: interrupted while downloading task %s; no partial file was left.\n"+

@@ -13,7 +13,9 @@ import (
 var generateCmd = &command{
 	name:    "generate",
 	args:    "--prompt TEXT [flags]",
-	summary: "Submit a text-to-video (or, with --image, image-to-video) task and print its id.",
+	summary: "Submit a text-to-video (or, with --image, image-to-video) task and print its id.\n" +
+		"With --wait, wait for it by polling and then print the video URL too (with --out, the\n" +
+		"saved video's path).",
 	example: `runway generate --prompt "A fluffy orange cat dancing under disco lights" --ratio 9:16 --wait --out videos/`,
 	run:     (*app).generate,
 }
@@ -21,7 +23,9 @@ var generateCmd = &command{
 var extendCmd = &command{
 	name:    "extend",
 	args:    "--task ID --prompt TEXT [flags]",
-	summary: "Submit an extension of a finished video and print the new task's id.",
+	summary: "Submit an extension of a finished video and print the new task's id.\n" +
+		"With --wait, wait for it by polling and then print the video URL too (with --out, the\n" +
+		"saved video's path).",
 	example: `runway extend --task 3f1c0e54-... --prompt "The cat bows to the crowd" --wait --out videos/`,
 	run:     (*app).extend,
 }

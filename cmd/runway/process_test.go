@@ -93,7 +93,7 @@ func TestProcessGenerateWaitOutJSON(t *testing.T) {
 
 	assert.Contains(t, r.stderr, "task "+id+": submitted")
 	assert.Contains(t, r.stderr, "task "+id+": success")
-	assert.Contains(t, r.stderr, "saved "+l["video_path"].(string))
+	assert.Contains(t, r.stderr, "task "+id+": saved video and cover into "+dir)
 	assert.NotContains(t, r.stderr, "\x1b", "no control codes when stderr is not a terminal")
 }
 
@@ -215,7 +215,7 @@ func TestProcessWaitAndDownload(t *testing.T) {
 	requireSaved(t, srv, l["video_path"].(string), info.VideoURL)
 	requireSaved(t, srv, l["image_path"].(string), info.ImageURL)
 	noTempFiles(t, dir)
-	assert.Contains(t, r.stderr, "saved ")
+	assert.Contains(t, r.stderr, "task "+id+": saved video and cover into "+dir)
 
 	// Plain download prints the video's path; a second run finds the files in place.
 	r = runProc(t, env(srv), "", "download", "--out", dir, id)

@@ -46,7 +46,7 @@ func (a *app) status(ctx context.Context, cmd *command, args []string) int {
 		a.say("runway: task %s failed (%s, code %d): %s", id, l.ErrorKind, t.FailCode, t.FailMessage)
 		return exitTaskFailed
 	default:
-		a.say("task %s: %s. Wait for it with: runway wait %s", id, t.State, id)
+		a.say("task %s: %s (not finished). Wait for it with: runway wait %s", id, t.State, id)
 	}
 	return exitOK
 }
