@@ -11,8 +11,8 @@ import (
 )
 
 var generateCmd = &command{
-	name:    "generate",
-	args:    "--prompt TEXT [flags]",
+	name: "generate",
+	args: "--prompt TEXT [flags]",
 	summary: "Submit a text-to-video (or, with --image, image-to-video) task and print its id.\n" +
 		"With --wait, wait for it by polling and then print the video URL too (with --out, the\n" +
 		"saved video's path).",
@@ -21,8 +21,8 @@ var generateCmd = &command{
 }
 
 var extendCmd = &command{
-	name:    "extend",
-	args:    "--task ID --prompt TEXT [flags]",
+	name: "extend",
+	args: "--task ID --prompt TEXT [flags]",
 	summary: "Submit an extension of a finished video and print the new task's id.\n" +
 		"With --wait, wait for it by polling and then print the video URL too (with --out, the\n" +
 		"saved video's path).",

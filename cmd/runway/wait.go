@@ -3,8 +3,8 @@ package main
 import "context"
 
 var waitCmd = &command{
-	name:    "wait",
-	args:    "ID [flags]",
+	name: "wait",
+	args: "ID [flags]",
 	summary: "Wait for a task by polling and print its result; resume a wait that was cut short.\n" +
 		"Prints the video URL (with --out, the saved video's path); exit 3 if the task failed,\n" +
 		"4 on --timeout, 130 on Ctrl-C (the task goes on at Kie: run the same command again).",
