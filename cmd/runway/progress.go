@@ -15,7 +15,8 @@ type progress struct {
 	w     io.Writer
 	bar   bool
 	label string
-	drawn bool  // a bar line is on screen, without its newline yet
+	drawn bool   // a bar line is on screen, without its newline yet
+	last  string // the bar line on screen: an update that changes nothing visible is not redrawn
 	pct   int64 // plain mode: the next percentage to report
 	bytes int64 // plain mode without a total: the next byte count to report
 }
@@ -55,11 +56,21 @@ func (p *progress) draw(done, total int64) {
 	var line string
 	if total > 0 {
 		filled := int(done * barWidth / total)
+		// The byte count moves in steps of 1% of the total, so a big file is not redrawn for
+		// every block read.
+		shown := done / max(total/100, 1) * max(total/100, 1)
+		if done >= total {
+			shown = done
+		}
 		line = fmt.Sprintf("%s [%s%s] %3d%% %s/%s", p.label, strings.Repeat("#", filled),
-			strings.Repeat("-", barWidth-filled), done*100/total, size(done), size(total))
+			strings.Repeat("-", barWidth-filled), done*100/total, size(shown), size(total))
 	} else {
 		line = fmt.Sprintf("%s %s", p.label, size(done))
 	}
+	if line == p.last {
+		return
+	}
+	p.last = line
 	// \r goes back to the start of the line, \x1b[K clears what a longer line left.
 	fmt.Fprintf(p.w, "\r%s\x1b[K", line)
 	p.drawn = true

@@ -153,6 +153,7 @@ func TestProgressDisplay(t *testing.T) {
 	var bar bytes.Buffer
 	p = newProgress(&bar, true, "downloading")
 	p.update(500, 1000)
+	p.update(501, 1000) // nothing visible changes: no redraw
 	p.update(1000, 1000)
 	p.finish()
 	assert.Equal(t, "\rdownloading [###############---------------]  50% 500 B/1000 B\x1b[K"+
