@@ -17,8 +17,8 @@ type progress struct {
 	label string
 	drawn bool   // a bar line is on screen, without its newline yet
 	last  string // the bar line on screen: an update that changes nothing visible is not redrawn
-	pct   int64 // plain mode: the next percentage to report
-	bytes int64 // plain mode without a total: the next byte count to report
+	pct   int64  // plain mode: the next percentage to report
+	bytes int64  // plain mode without a total: the next byte count to report
 }
 
 const (
