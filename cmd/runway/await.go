@@ -99,11 +99,7 @@ func (a *app) finish(ctx context.Context, s *session, o *out, r *runway.Result, 
 // save downloads r's video and cover into dir with a progress display.
 func (a *app) save(ctx context.Context, s *session, r *runway.Result, dir string) (runway.SavedFiles, int) {
 	p := newProgress(a.stderr, a.bar, "downloading")
-	var total int64
-	saved, err := s.c.SaveResult(ctx, r, dir, s.downloadOptions(runway.WithDownloadProgress(func(done, all int64) {
-		total = done
-		p.update(done, all)
-	}))...)
+	saved, err := s.c.SaveResult(ctx, r, dir, s.downloadOptions(runway.WithDownloadProgress(p.update))...)
 	p.finish()
 	switch {
 	case err == nil:
@@ -111,7 +107,7 @@ func (a *app) save(ctx context.Context, s *session, r *runway.Result, dir string
 		if saved.ImagePath != "" {
 			what = "video and cover"
 		}
-		a.say("task %s: saved %s into %s (%s)", r.TaskID, what, dir, size(total))
+		a.say("task %s: saved %s into %s (%s)", r.TaskID, what, dir, size(fileSize(saved.VideoPath)+fileSize(saved.ImagePath)))
 		return saved, exitOK
 	case interrupted(ctx):
 		a.say("runway: interrupted while downloading task %s; no partial file was left.\n"+
@@ -123,6 +119,18 @@ func (a *app) save(ctx context.Context, s *session, r *runway.Result, dir string
 	}
 	a.say("%s\nTry again with: runway download %s --out %s", prefixed(err), r.TaskID, dir)
 	return saved, exitError
+}
+
+// fileSize is the size of the file at path, 0 if there is none.
+func fileSize(path string) int64 {
+	if path == "" {
+		return 0
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // waitEnded explains a wait that ended without an outcome: timeout, Ctrl-C or an error.

@@ -40,20 +40,16 @@ type submitFlags struct {
 
 // addSubmitFlags defines the shared flags; own defines the command's own flags after --prompt.
 func addSubmitFlags(f *flags, own func()) *submitFlags {
-	sf := &submitFlags{
-		prompt: f.String("prompt", "", "`TEXT`: what the video shows, at most 1800 characters (required;\n\"-\" reads it from stdin)"),
-	}
+	sf := &submitFlags{}
+	sf.prompt = f.String("prompt", "", "`TEXT`: what the video shows, at most 1800 characters (required;\n\"-\" reads it from stdin)")
 	own()
-	*sf = submitFlags{
-		prompt:    sf.prompt,
-		quality:   f.String("quality", string(runway.Quality720p), "`QUALITY`: 720p or 1080p (1080p only with --duration 5)"),
-		watermark: f.String("watermark", "", "watermark `TEXT` (none by default)"),
-		callback:  f.String("callback-url", "", "`URL` Kie posts the result to (see runway listen)"),
-		wait:      f.Bool("wait", false, "wait for the result by polling, then print it"),
-		out:       f.String("out", "", "with --wait, save the video and cover into `DIR`"),
-		json:      f.Bool("json", false, "print one JSON line per task on stdout"),
-		w:         addWaitFlags(f),
-	}
+	sf.quality = f.String("quality", string(runway.Quality720p), "`QUALITY`: 720p or 1080p (1080p only with --duration 5)")
+	sf.watermark = f.String("watermark", "", "watermark `TEXT` (none by default)")
+	sf.callback = f.String("callback-url", "", "`URL` Kie posts the result to (see runway listen)")
+	sf.wait = f.Bool("wait", false, "wait for the result by polling, then print it")
+	sf.out = f.String("out", "", "with --wait, save the video and cover into `DIR`")
+	sf.json = f.Bool("json", false, "print one JSON line per task on stdout")
+	sf.w = addWaitFlags(f)
 	sf.api = addAPIFlags(f)
 	return sf
 }
@@ -70,7 +66,7 @@ func (a *app) readPrompt(f *flags, p string) (string, int, bool) {
 	return strings.TrimSpace(string(b)), exitOK, true
 }
 
-// checkSubmit validates what the SDK cannot see before anything is sent.
+// check validates what the SDK cannot see before anything is sent.
 func (s *submitFlags) check(f *flags, a *app) (int, bool) {
 	if *s.out != "" && !*s.wait {
 		return f.fail(a, "--out needs --wait (or save later with: runway download ID --out DIR)"), false

@@ -221,6 +221,7 @@ func TestProcessWaitAndDownload(t *testing.T) {
 	r = runProc(t, env(srv), "", "download", "--out", dir, id)
 	require.Equal(t, exitOK, r.code)
 	assert.Equal(t, l["video_path"].(string)+"\n", r.stdout)
+	assert.Contains(t, r.stderr, "saved video and cover into "+dir+" (80.0 KiB)", "the size of the files in place")
 }
 
 func TestProcessDownloadUnfinished(t *testing.T) {
