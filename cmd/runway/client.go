@@ -87,8 +87,8 @@ func (s *session) downloadOptions(extra ...runway.DownloadOption) []runway.Downl
 	return extra
 }
 
-// loopbackURL reports whether rawURL's host is a loopback address or "localhost", as the
-// base URL of a local fake is.
+// loopbackURL reports whether rawURL's host is this machine (a loopback or unspecified
+// address, or "localhost"), as the base URL of a local fake is.
 func loopbackURL(rawURL string) bool {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -99,7 +99,9 @@ func loopbackURL(rawURL string) bool {
 		return true
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	// 0.0.0.0 and :: are what a fake listening on every interface reports; they reach this
+	// machine.
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 // prefixed returns err's text with exactly one "runway:" prefix: the SDK's errors carry it.

@@ -234,3 +234,19 @@ func TestRunFakeAndListen(t *testing.T) {
 	assert.Equal(t, exitOK, <-fake.done)
 	assert.Contains(t, listen.stderr.text(), "signatures are required")
 }
+
+func TestLoopbackURL(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"http://127.0.0.1:8089":   true,
+		"http://localhost:8089":   true,
+		"http://LOCALHOST":        true,
+		"http://[::1]:8089":       true,
+		"http://0.0.0.0:8089":     true,
+		"https://api.kie.ai":      false,
+		"http://10.0.0.5:8089":    false,
+		"http://127.0.0.1.nip.io": false,
+		"::not a url":             false,
+	} {
+		assert.Equal(t, want, loopbackURL(raw), raw)
+	}
+}
