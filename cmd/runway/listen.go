@@ -22,8 +22,8 @@ var listenCmd = &command{
 
 func (a *app) listen(ctx context.Context, cmd *command, args []string) int {
 	f := newFlags(cmd)
-	addr := f.String("addr", "127.0.0.1:8090", "`HOST:PORT` to listen on")
-	hmacKey := f.String("hmac-key", "", "`KEY`: Kie's webhookHmacKey; callbacks must be signed with it\n(default $KIE_WEBHOOK_HMAC_KEY; unset: signatures are not checked)")
+	addr := f.String("addr", "127.0.0.1:8090", "listen on `HOST:PORT`")
+	hmacKey := f.String("hmac-key", "", "require callbacks signed with `KEY` (Kie's webhookHmacKey)\n(default $KIE_WEBHOOK_HMAC_KEY; unset: signatures are not checked)")
 	dir := f.String("out", "", "save each successful result's video and cover into `DIR`")
 	jsonOut := f.Bool("json", false, "print one JSON line per result on stdout")
 	api := addAPIFlags(f)

@@ -448,6 +448,15 @@ func TestProcessFakeDrivenByCommands(t *testing.T) {
 		assert.True(t, bytes.Equal(want, got), k)
 	}
 
+	// Scripted prompts: a failure of one class (exit 3) and a task that never ends (exit 4).
+	r = runProc(t, procEnv, "", "generate", "--prompt", "fail:moderation", "--wait", "--interval", "1s", "--json")
+	require.Equal(t, exitTaskFailed, r.code)
+	assert.Equal(t, "moderation", r.lines(t)[0]["error_kind"])
+	assert.Contains(t, r.stderr, runwaytest.FailModeration().Message)
+	r = runProc(t, procEnv, "", "generate", "--prompt", "stuck", "--wait", "--timeout", "200ms")
+	require.Equal(t, exitTimeout, r.code)
+	assert.Contains(t, r.stderr, "Resume with: runway wait "+strings.TrimSpace(r.stdout))
+
 	fr := fake.signal(guard(t), os.Interrupt)
 	require.Equal(t, exitOK, fr.code)
 	assert.Contains(t, fr.stderr, "any non-empty API key works")
