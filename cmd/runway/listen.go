@@ -14,7 +14,8 @@ import (
 var listenCmd = &command{
 	name: "listen",
 	args: "[--addr HOST:PORT] [flags]",
-	summary: "Receive Kie's callbacks on any path and print one line per result as it arrives.\n" +
+	summary: "Receive Kie's callbacks on any path and print one line per result as it arrives\n" +
+		"(plain: task id, state, and video URL or, with --out, the saved video's path).\n" +
 		"Run it behind a tunnel and pass the tunnel's URL as --callback-url to generate.",
 	example: "runway listen --addr 127.0.0.1:8090 --out videos/ --json",
 	run:     (*app).listen,

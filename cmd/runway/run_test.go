@@ -207,16 +207,17 @@ func TestRunWaitCancelled(t *testing.T) {
 }
 
 // In-process: fake serves until cancelled; an SDK client with any key drives a task through
-// it, and the callback it sends reaches listen, which prints it.
+// it, and the callback it sends reaches listen, which saves the files and prints the line.
 func TestRunFakeAndListen(t *testing.T) {
 	noLeaks(t)
 	ctx, cancel := context.WithCancel(guard(t))
 	defer cancel()
+	dir := t.TempDir()
 	fake := runInBackground(ctx, envMap(), "fake", "--addr", "127.0.0.1:0", "--step", "1ms")
 	base := fake.stdout.await(guard(t), t, "http://")
 
 	listen := runInBackground(ctx, envMap("KIE_API_KEY=any-key", "KIE_BASE_URL="+base, "KIE_WEBHOOK_HMAC_KEY="+fakeHMACKey),
-		"listen", "--addr", "127.0.0.1:0")
+		"listen", "--addr", "127.0.0.1:0", "--out", dir)
 	line := listen.stderr.await(guard(t), t, "listening for Kie callbacks on ")
 	callbackURL := strings.Fields(strings.TrimPrefix(line, "listening for Kie callbacks on "))[0] + "kie"
 
@@ -227,7 +228,10 @@ func TestRunFakeAndListen(t *testing.T) {
 		Quality: runway.Quality720p, AspectRatio: runway.AspectRatio1x1, CallBackURL: callbackURL})
 	require.NoError(t, err)
 	got := listen.stdout.await(guard(t), t, id)
-	assert.True(t, strings.HasPrefix(got, id+" success "+base+"/files/"), got)
+	assert.Equal(t, id+" success "+filepath.Join(dir, id+".mp4"), got, "plain: id, state, saved path")
+	fi, err := os.Stat(filepath.Join(dir, id+"-cover.png"))
+	require.NoError(t, err)
+	assert.Positive(t, fi.Size())
 
 	cancel()
 	assert.Equal(t, exitOK, <-listen.done)
