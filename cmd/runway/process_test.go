@@ -296,7 +296,7 @@ func TestProcessExitStatuses(t *testing.T) {
 	t.Run("4 timeout", func(t *testing.T) {
 		manual := fakeKie(t, runwaytest.WithManualSteps())
 		id := submit(t, sdkClient(t, manual))
-		r := runProc(t, env(manual), "", "wait", id, "--timeout", "300ms", "--json")
+		r := runProc(t, env(manual), "", "wait", id, "--timeout", "1s", "--json") // room for the first poll on a loaded machine
 		require.Equal(t, exitTimeout, r.code)
 		l := r.lines(t)[0]
 		requireKeys(t, l)
