@@ -19,6 +19,7 @@ func TestWithAnyAPIKey(t *testing.T) {
 	for _, key := range []string{"anything", "sk-of-another-language", srv.APIKey} {
 		c, err := runway.NewClient(key, runway.WithBaseURL(srv.URL))
 		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
 		n, err := c.Credits(ctx(t))
 		require.NoError(t, err, key)
 		require.Equal(t, runwaytest.DefaultCredits, n)
@@ -44,6 +45,7 @@ func TestWithAnyAPIKey(t *testing.T) {
 	strict := start(t)
 	c, err := runway.NewClient("anything", runway.WithBaseURL(strict.URL))
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
 	_, err = c.Credits(ctx(t))
 	require.ErrorIs(t, err, runway.ErrUnauthorized)
 }
