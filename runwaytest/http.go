@@ -44,6 +44,15 @@ type Request struct {
 	Time time.Time
 }
 
+// authorized reports whether an Authorization header carries an accepted key.
+func (s *Server) authorized(h string) bool {
+	if h == "Bearer "+s.APIKey {
+		return true
+	}
+	key, ok := strings.CutPrefix(h, "Bearer ")
+	return ok && s.cfg.anyAPIKey && strings.TrimSpace(key) != ""
+}
+
 // exchange is one request being served.
 type exchange struct {
 	w   http.ResponseWriter
@@ -61,7 +70,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		Query:      r.URL.Query(),
 		Header:     h,
 		RawBody:    raw,
-		Authorized: r.Header.Get("Authorization") == "Bearer "+s.APIKey,
+		Authorized: s.authorized(r.Header.Get("Authorization")),
 		Time:       s.cfg.now(),
 	}
 	if len(bytes.TrimSpace(raw)) > 0 {

@@ -1,6 +1,7 @@
 package runwaytest
 
 import (
+	"net"
 	"time"
 )
 
@@ -33,6 +34,8 @@ type Option func(*config)
 
 type config struct {
 	apiKey          string
+	anyAPIKey       bool
+	listener        net.Listener
 	hmacKey         string
 	steps           Steps
 	retryIntervals  []time.Duration
@@ -62,6 +65,16 @@ func defaultConfig() config {
 // WithAPIKey sets the key the fake accepts (default DefaultAPIKey). Requests without
 // "Authorization: Bearer <key>" get HTTP 200 with body code 401, as Kie answers.
 func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
+
+// WithAnyAPIKey makes the fake accept every non-empty bearer key instead of one fixed key, as a
+// standalone fake for programs in any language needs (the key they send is their own
+// KIE_API_KEY). Requests without an Authorization header, or with an empty key, still get
+// body code 401. Server.APIKey stays the key set by WithAPIKey, which is accepted too.
+func WithAnyAPIKey() Option { return func(c *config) { c.anyAPIKey = true } }
+
+// WithListener serves the fake on l instead of a fresh loopback port, so a standalone fake can
+// listen on an address the user chose. Server.URL is "http://" + l.Addr(). Close closes l.
+func WithListener(l net.Listener) Option { return func(c *config) { c.listener = l } }
 
 // WithHMACKey signs every callback with key (Kie's webhookHmacKey) through
 // runway.SignCallback: X-Webhook-Timestamp and X-Webhook-Signature. Empty means unsigned.

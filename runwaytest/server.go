@@ -104,7 +104,14 @@ func NewServer(opts ...Option) *Server {
 	if cfg.chaos != nil {
 		s.chaos = newChaosState(*cfg.chaos)
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	if cfg.listener != nil {
+		s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+		s.ts.Listener.Close()
+		s.ts.Listener = cfg.listener
+		s.ts.Start()
+	} else {
+		s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	}
 	s.URL = s.ts.URL
 	return s
 }
