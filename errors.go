@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -134,15 +133,32 @@ func Classify(code int, message string) ErrorKind {
 
 // TaskError is a task that ran and failed (a failed task is not a failed request).
 type TaskError struct {
-	TaskID  string
-	Code    int
-	Message string // the API's text, verbatim
-	Kind    ErrorKind
+	TaskID string
+	// Code is the failure code; 0 when the API sent one that is not an integer (see CodeText).
+	Code int
+	// CodeText is the failure code as the API sent it when it is not an integer (for example
+	// "E_MODERATION"), verbatim; empty otherwise.
+	CodeText string
+	Message  string // the API's text, verbatim
+	Kind     ErrorKind
+
+	secrets []string // known secrets kept out of Error(), set by the client
 }
 
-// Error names the task, its class, code and the API's message.
+// Error names the task, its class, code and the API's message. The message and a textual
+// code come from the network: Error shows them redacted, escaped and bounded (the fields keep
+// them verbatim).
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("runway: task %s failed (%s, code %d): %s", e.TaskID, e.Kind, e.Code, e.Message)
+	var b strings.Builder
+	fmt.Fprintf(&b, "runway: task %s failed (%s, code %d", errText(e.TaskID), e.Kind, e.Code)
+	if e.CodeText != "" {
+		fmt.Fprintf(&b, " %q", errText(e.CodeText, e.secrets...))
+	}
+	b.WriteString(")")
+	if e.Message != "" {
+		b.WriteString(": " + errText(e.Message, e.secrets...))
+	}
+	return b.String()
 }
 
 // Is matches ErrTaskFailed and the sentinel of the error's Kind.
@@ -197,10 +213,11 @@ func (e *APIError) mayHaveCreated() bool {
 	return c == 408 || (c >= 500 && c != 505) || (e.Code == 0 && e.StatusCode/100 == 2)
 }
 
-// Error describes the call and the API's answer; it never contains the query string.
+// Error describes the call and the API's answer; it never contains the query string. The
+// message and path are shown redacted, escaped and bounded.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "runway: %s %s: ", e.Method, e.Path)
+	fmt.Fprintf(&b, "runway: %s %s: ", errText(e.Method), errText(e.Path))
 	if e.Code != 0 {
 		fmt.Fprintf(&b, "code %d", e.Code)
 		if e.StatusCode != 0 && e.StatusCode != e.Code {
@@ -210,12 +227,12 @@ func (e *APIError) Error() string {
 		fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
 	}
 	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
+		fmt.Fprintf(&b, ": %s", errText(e.Message))
 	}
 	if e.MayExist {
 		b.WriteString(" (the task may have been created; check before resubmitting)")
 	}
-	return b.String()
+	return onePrefix(b.String())
 }
 
 // Is maps the error's code to the request-level sentinels; 402 also matches ErrQuota and
@@ -266,7 +283,7 @@ type ValidationError struct {
 
 // Error names the refused field and why.
 func (e *ValidationError) Error() string {
-	return fmt.Sprintf("runway: invalid request: %s: %s", e.Field, e.Reason)
+	return "runway: invalid request: " + errText(e.Field) + ": " + errText(e.Reason)
 }
 
 // Is matches ErrInvalidRequest.
@@ -297,25 +314,4 @@ func httpStatusText(code int) string {
 		return t
 	}
 	return "unknown status"
-}
-
-// printable returns s truncated to max bytes with invalid UTF-8 and control characters
-// replaced, so untrusted text is safe in errors and logs.
-func printable(s string, max int) string {
-	var b strings.Builder
-	for i, r := range s {
-		if i >= max {
-			b.WriteString("…")
-			break
-		}
-		switch {
-		case r == utf8.RuneError:
-			b.WriteRune('�')
-		case r < 0x20 || r == 0x7f:
-			b.WriteByte('?')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

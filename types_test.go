@@ -60,6 +60,12 @@ func TestFlexTimeDecodesBothFormats(t *testing.T) {
 		{`" 2023-08-15 14:30:45 "`, want},
 		{`1692109845`, want},
 		{`1692109845000`, want},
+		{`"1692109845000"`, want},
+		{`"1692109845"`, want},
+		{`1692109845000.0`, want},
+		{`true`, time.Time{}},
+		{`{}`, time.Time{}},
+		{`-5`, time.Time{}},
 		{`""`, time.Time{}},
 		{`null`, time.Time{}},
 		{`"yesterday"`, time.Time{}},
@@ -71,10 +77,51 @@ func TestFlexTimeDecodesBothFormats(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(`{"generateTime":`+tt.in+`}`), &got), tt.in)
 		require.True(t, tt.want.Equal(time.Time(got.T)), "%s: got %v", tt.in, time.Time(got.T))
 	}
-	var bad struct {
-		T flexTime `json:"generateTime"`
+}
+
+// TestLenientTaskFields pins the forms Kie does not promise but has sent: a failCode or
+// expireFlag of any JSON type decodes, and never fails the task.
+func TestLenientTaskFields(t *testing.T) {
+	t.Parallel()
+	codes := []struct {
+		in   string
+		n    int
+		text string
+	}{
+		{`400`, 400, ""},
+		{`"400"`, 400, "400"},
+		{`" 400 "`, 400, " 400 "},
+		{`400.0`, 400, ""},
+		{`""`, 0, ""},
+		{`null`, 0, ""},
+		{`"E_MODERATION"`, 0, "E_MODERATION"},
+		{`4.5`, 0, "4.5"},
+		{`true`, 0, "true"},
+		{`{"a":1}`, 0, `{"a":1}`},
+		{`1e99`, 0, "1e99"},
 	}
-	require.Error(t, json.Unmarshal([]byte(`{"generateTime":{}}`), &bad))
+	for _, tt := range codes {
+		var got struct {
+			C failCode `json:"failCode"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(`{"failCode":`+tt.in+`}`), &got), tt.in)
+		require.Equal(t, tt.n, got.C.n, tt.in)
+		require.Equal(t, tt.text, got.C.text, tt.in)
+	}
+	flags := []struct {
+		in   string
+		want bool
+	}{
+		{`1`, true}, {`"1"`, true}, {`true`, true}, {`"true"`, true},
+		{`0`, false}, {`"0"`, false}, {`false`, false}, {`null`, false}, {`""`, false}, {`"yes"`, false}, {`2`, false},
+	}
+	for _, tt := range flags {
+		var got struct {
+			F flexFlag `json:"expireFlag"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(`{"expireFlag":`+tt.in+`}`), &got), tt.in)
+		require.Equal(t, tt.want, bool(got.F), tt.in)
+	}
 }
 
 func TestStateKnownAndTerminal(t *testing.T) {
