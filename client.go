@@ -415,10 +415,16 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 	}
 	data, err := c.do(ctx, http.MethodGet, path, url.Values{"taskId": {taskID}}, nil, true, retries)
 	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == 422 && recordMissing(ae.Message) {
+			ae.notFound = true
+		}
 		return nil, err
 	}
 	if isNull(data) {
-		return nil, c.decodeError(http.MethodGet, path, data, errors.New("no task in data"))
+		// Kie has answered an id it does not know with success and no data.
+		return nil, &APIError{StatusCode: http.StatusOK, Code: 200, Method: http.MethodGet, Path: path,
+			Message: "no task with this id (data is null)", notFound: true}
 	}
 	t, err := decode(data)
 	if err != nil {
@@ -428,6 +434,14 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 		t.ID = taskID
 	}
 	return t, nil
+}
+
+// recordMissing reports the message with which the details endpoints answer code 422 for an id
+// they do not know ("The record does not exist"), in any case and with any trailing
+// punctuation. Any other 422 is a validation error.
+func recordMissing(msg string) bool {
+	m := strings.TrimRight(strings.ToLower(strings.TrimSpace(msg)), " .!。")
+	return m == "the record does not exist" || m == "record does not exist"
 }
 
 // Credits returns the account's remaining credits (GET /api/v1/chat/credit).

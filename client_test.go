@@ -429,8 +429,6 @@ func TestGetTaskUnknownStateIsNotRunning(t *testing.T) {
 func TestGetTaskUnusableData(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
-		"null data":       `{"code":200,"msg":"success","data":null}`,
-		"missing data":    `{"code":200,"msg":"success"}`,
 		"data not object": `{"code":200,"msg":"success","data":"done"}`,
 		"state as number": `{"code":200,"msg":"success","data":{"taskId":"t","state":3}}`,
 	}

@@ -194,6 +194,10 @@ type APIError struct {
 	// MayExist is true for a submission whose outcome is unknown: the task may have been
 	// created (and billed) even though no task id came back. Do not blindly resubmit.
 	MayExist bool
+
+	// notFound marks a details lookup that Kie answered with one of its other spellings of
+	// "no such task": code 422 "The record does not exist", or code 200 with null data.
+	notFound bool
 }
 
 // code returns the body code, or the HTTP status when the body carried none.
@@ -229,6 +233,9 @@ func (e *APIError) Error() string {
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %s", errText(e.Message))
 	}
+	if e.notFound {
+		b.WriteString(" (task not found)")
+	}
 	if e.MayExist {
 		b.WriteString(" (the task may have been created; check before resubmitting)")
 	}
@@ -238,6 +245,9 @@ func (e *APIError) Error() string {
 // Is maps the error's code to the request-level sentinels; 402 also matches ErrQuota and
 // 500/501 match ErrServer.
 func (e *APIError) Is(target error) bool {
+	if e.notFound {
+		return target == ErrNotFound
+	}
 	switch e.code() {
 	case 401, 403:
 		return target == ErrUnauthorized
@@ -294,19 +304,44 @@ type WaitError struct {
 	TaskID    string
 	LastState State // the last state polling saw; empty if none
 	Err       error // ErrWaitTimeout, the ctx error, or the error that ended the wait
+	// LastErr is the error of the last poll when the wait timed out or was cancelled while
+	// polls were failing (for example a task id the API does not know: errors.Is(err,
+	// ErrNotFound) then holds beside ErrWaitTimeout); nil otherwise.
+	LastErr error
 }
 
-// Error names the task, the last state seen and the cause.
+// Error names the task, the last state seen (or "not found") and the cause, then the last
+// poll error if any.
 func (e *WaitError) Error() string {
-	ls := string(e.LastState)
-	if ls == "" {
-		ls = "unknown"
+	ls := "last state " + string(e.LastState)
+	switch {
+	case e.LastState != "":
+	case errors.Is(e.Err, ErrNotFound) || (e.LastErr != nil && errors.Is(e.LastErr, ErrNotFound)):
+		ls = "not found"
+	default:
+		ls = "last state unknown"
 	}
-	return fmt.Sprintf("runway: waiting for task %s (last state %s): %v", e.TaskID, ls, e.Err)
+	var b strings.Builder
+	fmt.Fprintf(&b, "runway: waiting for task %s (%s): %v", errText(e.TaskID), ls, e.Err)
+	if e.LastErr != nil {
+		fmt.Fprintf(&b, "; last poll: %v", e.LastErr)
+	}
+	return onePrefix(b.String())
 }
 
 // Unwrap returns the cause.
 func (e *WaitError) Unwrap() error { return e.Err }
+
+// Is matches what the last poll error matches, so a wait that timed out while the task was
+// not found matches ErrNotFound as well as ErrWaitTimeout.
+func (e *WaitError) Is(target error) bool {
+	return e.LastErr != nil && errors.Is(e.LastErr, target)
+}
+
+// As finds target in the last poll error (Unwrap already leads to the cause).
+func (e *WaitError) As(target any) bool {
+	return e.LastErr != nil && errors.As(e.LastErr, target)
+}
 
 // httpStatusText is used where an error body is unusable.
 func httpStatusText(code int) string {

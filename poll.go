@@ -204,6 +204,7 @@ type waitRun struct {
 	start    time.Time
 	deadline time.Time // zero: bounded by the context only
 	last     State     // last known state polling saw
+	lastErr  error     // error of the last poll; nil after a successful one
 	failures int       // consecutive transient poll errors
 }
 
@@ -221,7 +222,7 @@ func (run *waitRun) poll(ctx context.Context) (*Result, time.Duration, error) {
 		delay, err := run.retryDelay(ctx, pctx, err)
 		return nil, delay, err
 	}
-	run.failures = 0
+	run.failures, run.lastErr = 0, nil
 	if !t.State.Known() {
 		return nil, 0, run.fail(fmt.Errorf("%w %q", ErrUnknownState, printable(string(t.State), maxStateInError)))
 	}
@@ -264,6 +265,7 @@ func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Durat
 		return 0, run.fail(err)
 	}
 	run.failures++
+	run.lastErr = err
 	var retryAfter time.Duration
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -286,9 +288,14 @@ func garbled2xx(err error) bool {
 	return errors.As(err, &ae) && ae.Code == 0 && ae.StatusCode/100 == 2
 }
 
-// fail ends the wait with a *WaitError.
+// fail ends the wait with a *WaitError. When the wait timed out or was cancelled, the error
+// of the last poll (if it failed) rides along as LastErr.
 func (run *waitRun) fail(err error) error {
-	return &WaitError{TaskID: run.taskID, LastState: run.last, Err: err}
+	we := &WaitError{TaskID: run.taskID, LastState: run.last, Err: err}
+	if err == ErrWaitTimeout || err == context.Canceled || err == context.DeadlineExceeded {
+		we.LastErr = run.lastErr
+	}
+	return we
 }
 
 // clip shortens delay so that the wait never sleeps past its deadline; last reports that the

@@ -2,10 +2,14 @@ package runway
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,6 +67,124 @@ func TestWaitForResultLenientTask(t *testing.T) {
 					assert.Contains(t, err.Error(), tt.codeText)
 				}
 				assert.Equal(t, 1, api.gets())
+			})
+		})
+	}
+}
+
+// notFoundForms are the four ways Kie answers a task id it does not (yet) know.
+var notFoundForms = []struct {
+	name  string
+	reply pollReply
+}{
+	{"HTTP 404", pollEnvelopeReply(404, 404, "Task not found")},
+	{"body code 404", pollEnvelopeReply(200, 404, "Task not found")},
+	{"body code 422 record does not exist", pollEnvelopeReply(200, 422, "The record does not exist")},
+	{"code 200 data null", pollReply{body: `{"code":200,"msg":"success","data":null}`}},
+}
+
+// TestGetTaskNotFoundForms: every spelling of "not found" matches ErrNotFound (and nothing
+// else) on both details endpoints; a 422 with any other message stays a validation error.
+func TestGetTaskNotFoundForms(t *testing.T) {
+	t.Parallel()
+	forms := append(notFoundForms[:len(notFoundForms):len(notFoundForms)],
+		struct {
+			name  string
+			reply pollReply
+		}{"422 other case and punctuation", pollEnvelopeReply(200, 422, "  the RECORD does not exist!")},
+		struct {
+			name  string
+			reply pollReply
+		}{"code 200 data missing", pollReply{body: `{"code":200,"msg":"success"}`}},
+	)
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			api := newPollAPI(t).script("", f.reply)
+			c := newPollClient(t, api, WithMaxRetries(0))
+			_, err := c.GetTask(t.Context(), "nope")
+			require.ErrorIs(t, err, ErrNotFound)
+			assert.NotErrorIs(t, err, ErrValidation)
+			_, err = c.GetAlephTask(t.Context(), "nope")
+			require.ErrorIs(t, err, ErrNotFound)
+			assert.NotErrorIs(t, err, ErrValidation)
+		})
+	}
+	t.Run("other 422 stays validation", func(t *testing.T) {
+		t.Parallel()
+		api := newPollAPI(t).script("", pollEnvelopeReply(200, 422, "taskId is required"))
+		c := newPollClient(t, api, WithMaxRetries(0))
+		_, err := c.GetTask(t.Context(), "x")
+		require.ErrorIs(t, err, ErrValidation)
+		assert.NotErrorIs(t, err, ErrNotFound)
+	})
+}
+
+// TestSubmissionRecordMissing422StaysValidation: the 422-as-not-found reading is only for the
+// details lookups; a submission answered 422 with that text is a validation error.
+func TestSubmissionRecordMissing422StaysValidation(t *testing.T) {
+	t.Parallel()
+	c, _ := setup(t, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"code":422,"msg":"The record does not exist","data":null}`)
+	})
+	_, err := c.Extend(t.Context(), ExtendRequest{TaskID: "t", Prompt: "p", Quality: Quality720p})
+	require.ErrorIs(t, err, ErrValidation)
+	assert.NotErrorIs(t, err, ErrNotFound)
+}
+
+// TestWaitForResultNotFoundForms: each spelling gets the same one-minute grace. A task that
+// appears within it is waited for; one that never does ends the wait with ErrNotFound once
+// the grace is over; a wait timeout shorter than the grace keeps the not-found as its cause.
+func TestWaitForResultNotFoundForms(t *testing.T) {
+	t.Parallel()
+	for _, f := range notFoundForms {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("appears within the grace", func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					nf := f.reply
+					api := newPollAPI(t).script("new", nf, nf, pollStateReply("new", StateQueueing), pollSuccessReply("new"))
+					c := newPollClient(t, api)
+					res, err := c.WaitForResult(t.Context(), "new", WithPollInterval(testInterval))
+					require.NoError(t, err)
+					assert.Equal(t, SourcePoll, res.Source)
+					assert.Equal(t, 4, api.gets())
+				})
+			})
+			t.Run("grace expires", func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					api := newPollAPI(t).script("gone", f.reply)
+					c := newPollClient(t, api)
+					start := time.Now()
+					_, err := c.WaitForResult(t.Context(), "gone", WithPollInterval(testInterval))
+					require.ErrorIs(t, err, ErrNotFound)
+					assert.NotErrorIs(t, err, ErrWaitTimeout)
+					var we *WaitError
+					require.ErrorAs(t, err, &we)
+					assert.GreaterOrEqual(t, time.Since(start), notFoundGrace)
+					assert.Greater(t, api.gets(), 2, "polled again during the grace")
+					assert.Contains(t, err.Error(), "not found")
+				})
+			})
+			t.Run("wait timeout inside the grace", func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					api := newPollAPI(t).script("young", f.reply)
+					c := newPollClient(t, api)
+					_, err := c.WaitForResult(t.Context(), "young", WithPollInterval(time.Second), WithWaitTimeout(10*time.Second))
+					require.ErrorIs(t, err, ErrWaitTimeout)
+					require.ErrorIs(t, err, ErrNotFound, "the last poll error is kept as the cause")
+					var we *WaitError
+					require.ErrorAs(t, err, &we)
+					require.Error(t, we.LastErr)
+					var ae *APIError
+					require.ErrorAs(t, err, &ae, "the last poll's APIError is reachable")
+					assert.Contains(t, err.Error(), "(not found)")
+					assert.NotContains(t, err.Error(), "last state unknown")
+					assert.Equal(t, 1, strings.Count(err.Error(), "runway:"), err.Error())
+				})
 			})
 		})
 	}
