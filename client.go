@@ -112,6 +112,10 @@ type Client struct {
 
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
+
+	// secrets are kept out of error texts: the API key and the HMAC keys of the client's
+	// callback handlers. Copy on write.
+	secrets atomic.Pointer[[]string]
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -247,7 +251,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("runway: NewClient: %w", errors.Join(errs...))
+		return nil, errorf("runway: NewClient: %w", errors.Join(errs...))
 	}
 	base, _ := parseHTTPURL(cfg.baseURL)
 	if cfg.hc == nil {
@@ -279,6 +283,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
+	c.secrets.Store(&[]string{apiKey})
 	c.stopListen = c.bus.Listen(c.hub.deliver)
 	c.stopResync = func() {}
 	if rn, ok := c.bus.(ResyncNotifier); ok {
@@ -497,10 +502,10 @@ func (c *Client) submit(ctx context.Context, path string, body any) (string, err
 			err = errors.New("no taskId in response")
 		}
 		// The API said code 200 yet gave no usable id: the task probably exists.
-		return "", fmt.Errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, data, err))
+		return "", errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, data, err))
 	}
 	if err := validTaskID("taskId", d.TaskID); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, nil, err))
+		return "", errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, nil, err))
 	}
 	return d.TaskID, nil
 }
@@ -542,7 +547,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
-			return nil, fmt.Errorf("runway: encode %s body: %w", path, err)
+			return nil, errorf("runway: encode %s body: %w", path, err)
 		}
 	}
 	var rawBody any
@@ -558,7 +563,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	})
 	req, err := retryablehttp.NewRequestWithContext(reqCtx, method, u.String(), rawBody)
 	if err != nil {
-		return nil, fmt.Errorf("runway: %s %s: %w", method, path, redactURLError(err))
+		return nil, errorf("runway: %s %s: %w", method, path, redactURLError(err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	req.Header.Set("Accept", "application/json")
@@ -650,7 +655,7 @@ func (c *Client) finishError(ctx context.Context, method, path string, safe, sen
 	if errors.As(err, &ae) {
 		if !safe && ae.mayHaveCreated() {
 			ae.MayExist = true
-			return fmt.Errorf("%w: %w", ErrOutcomeUnknown, ae)
+			return errorf("%w: %w", ErrOutcomeUnknown, ae)
 		}
 		return ae
 	}
@@ -663,15 +668,15 @@ func (c *Client) finishError(ctx context.Context, method, path string, safe, sen
 		// between attempts, when every earlier attempt was one a submission may retry.
 		var ue *url.Error
 		if !safe && errors.As(err, &ue) && sent {
-			return fmt.Errorf("runway: %s %s: %w: %w%s", method, path, ErrOutcomeUnknown, ctxErr, after)
+			return errorf("runway: %s %s: %w: %w%s", method, path, ErrOutcomeUnknown, ctxErr, after)
 		}
-		return fmt.Errorf("runway: %s %s: %w%s", method, path, ctxErr, after)
+		return errorf("runway: %s %s: %w%s", method, path, ctxErr, after)
 	}
 	err = redactURLError(err)
 	if !safe && sent {
-		return fmt.Errorf("runway: %s %s: %w (the task may have been created; check before resubmitting): %w", method, path, ErrOutcomeUnknown, err)
+		return errorf("runway: %s %s: %w (the task may have been created; check before resubmitting): %w", method, path, ErrOutcomeUnknown, err)
 	}
-	return fmt.Errorf("runway: %s %s: %w", method, path, err)
+	return errorf("runway: %s %s: %w", method, path, err)
 }
 
 // readEnvelope reads at most maxResponseBytes of the body and decodes the envelope. Success is
@@ -722,16 +727,48 @@ func (c *Client) snippet(raw []byte) string {
 	return printable(string(c.redact(raw)), maxErrorSnippet)
 }
 
-// redact removes the API key from bytes that are kept in errors.
+// redact removes the client's secrets (API key, HMAC keys) from bytes that are kept in errors.
 func (c *Client) redact(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
 	}
 	out := bytes.Clone(b)
-	if c.apiKey != "" {
-		out = bytes.ReplaceAll(out, []byte(c.apiKey), []byte("[REDACTED]"))
+	for _, k := range c.secretList() {
+		if k != "" {
+			out = bytes.ReplaceAll(out, []byte(k), []byte(redactedMark))
+		}
 	}
 	return out
+}
+
+// secretList returns the secrets the client keeps out of error texts.
+func (c *Client) secretList() []string {
+	if p := c.secrets.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// addSecrets adds keys to the client's secrets.
+func (c *Client) addSecrets(keys ...string) {
+	for {
+		old := c.secrets.Load()
+		next := append(append([]string(nil), *old...), keys...)
+		if c.secrets.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// own returns a copy of a result (the bus shares its values between waiters) and its error,
+// which keeps the client's secrets out of its text.
+func (c *Client) own(r *Result) (*Result, error) {
+	cp := *r
+	err := cp.Err()
+	if te, ok := err.(*TaskError); ok {
+		te.secrets = c.secretList()
+	}
+	return &cp, err
 }
 
 // idSet is a bounded set of task ids; the oldest is forgotten first.

@@ -70,7 +70,7 @@ type DownloadError struct {
 // Error names the host and path only: a signed URL's query never appears.
 func (e *DownloadError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "runway: download %s%s", e.Host, e.Path)
+	fmt.Fprintf(&b, "runway: download %s%s", errText(e.Host), errText(e.Path))
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, ": HTTP %d", e.StatusCode)
 	}
@@ -80,7 +80,7 @@ func (e *DownloadError) Error() string {
 	if e.Err != nil {
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
-	return b.String()
+	return onePrefix(b.String())
 }
 
 // Unwrap returns the cause (a sentinel such as ErrIncomplete, or a transport error).

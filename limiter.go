@@ -62,7 +62,7 @@ func (c *Client) waitSubmitSlot(ctx context.Context) error {
 	at := c.limiter.reserve(now)
 	if d := at.Sub(now); d > 0 {
 		if err := c.sleep(ctx, d); err != nil {
-			return fmt.Errorf("runway: waiting for a submission slot: %w", err)
+			return errorf("runway: waiting for a submission slot: %w", err)
 		}
 	}
 	return nil
