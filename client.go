@@ -382,6 +382,11 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) 
 
 // GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
 // the id so that WaitForResult polls the Aleph details endpoint for it.
+//
+// Deprecated: Kie has discontinued Runway Aleph ("no longer available"), so new submissions
+// are expected to fail. The method is kept so that existing code compiles; GetAlephTask,
+// WaitForResult (with WithAleph) and the callback handler still work for Aleph tasks created
+// before the shutdown. Generate and Extend are unaffected.
 func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, error) {
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
@@ -404,6 +409,10 @@ func (c *Client) GetTask(ctx context.Context, taskID string) (*Task, error) {
 // GetAlephTask fetches an Aleph task's details (GET /api/v1/aleph/record-info), normalised into
 // a Task: successFlag 1 is StateSuccess, 0 with an error is StateFail, 0 without one is
 // StateGenerating. paramJson stays in Task.Raw.
+//
+// Deprecated: Kie has discontinued Runway Aleph. GetAlephTask keeps working for looking up
+// Aleph tasks created before the shutdown, for as long as Kie answers for them; Runway tasks
+// use GetTask.
 func (c *Client) GetAlephTask(ctx context.Context, taskID string) (*Task, error) {
 	return c.getTask(ctx, taskID, true, c.maxRetries)
 }

@@ -71,6 +71,9 @@ func WithWaitTimeout(d time.Duration) WaitOption {
 // WithAleph polls the Aleph details endpoint (GetAlephTask) instead of the Runway one. Tasks
 // submitted with GenerateAleph on the same client are polled there without it; use it when
 // resuming a wait for an Aleph task id from elsewhere (another process, a database).
+//
+// Deprecated: Kie has discontinued Runway Aleph. WithAleph keeps working for waiting on Aleph
+// tasks created before the shutdown (polling and callbacks both still decode them).
 func WithAleph() WaitOption {
 	return WaitOption{func(c *waitConfig) error {
 		c.aleph = true

@@ -67,6 +67,9 @@ type ExtendRequest struct {
 
 // AlephRequest transforms an existing video with the Aleph model
 // (POST /api/v1/aleph/generate).
+//
+// Deprecated: Kie has discontinued Runway Aleph, so GenerateAleph submissions are expected to
+// fail. The type is kept so that existing code compiles.
 type AlephRequest struct {
 	// Prompt describes the transformation. Required.
 	Prompt string
