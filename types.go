@@ -49,6 +49,12 @@ type GenerateRequest struct {
 	WaterMark string
 	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
 	CallBackURL string
+	// Extra holds JSON fields the SDK does not model (for example "model", which older Kie
+	// docs and clients send, or a parameter Kie adds later). They are sent after the modeled
+	// fields, each value encoded with encoding/json. A key that names a modeled field (in any
+	// case), an empty key or a value that cannot be encoded is refused locally with a
+	// *ValidationError: an extra field never overrides a modeled one.
+	Extra map[string]any
 }
 
 // ExtendRequest continues a previously generated video (POST /api/v1/runway/extend).
@@ -63,6 +69,12 @@ type ExtendRequest struct {
 	WaterMark string
 	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
 	CallBackURL string
+	// Extra holds JSON fields the SDK does not model (for example "model", which older Kie
+	// docs and clients send, or a parameter Kie adds later). They are sent after the modeled
+	// fields, each value encoded with encoding/json. A key that names a modeled field (in any
+	// case), an empty key or a value that cannot be encoded is refused locally with a
+	// *ValidationError: an extra field never overrides a modeled one.
+	Extra map[string]any
 }
 
 // AlephRequest transforms an existing video with the Aleph model
@@ -87,6 +99,12 @@ type AlephRequest struct {
 	CallBackURL string
 	// UploadCN stores results on Alibaba Cloud OSS instead of overseas storage.
 	UploadCN bool
+	// Extra holds JSON fields the SDK does not model (for example "model", which older Kie
+	// docs and clients send, or a parameter Kie adds later). They are sent after the modeled
+	// fields, each value encoded with encoding/json. A key that names a modeled field (in any
+	// case), an empty key or a value that cannot be encoded is refused locally with a
+	// *ValidationError: an extra field never overrides a modeled one.
+	Extra map[string]any
 }
 
 // State is the lifecycle state of a task as reported by the details endpoints.
