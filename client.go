@@ -39,11 +39,13 @@
 //
 // # Retries
 //
-// Safe requests (the details endpoints, Credits, DownloadURL) retry network errors, 408, 429,
-// 455 and 5xx other than 501 and 505, whether they come as HTTP status or envelope code.
-// Submissions retry only on 429 and on dial failures, since no idempotency key exists. Waits
-// are jittered, capped (WithRetryBackoff) and honour Retry-After up to the cap; the context
-// bounds everything.
+// Safe requests (the details endpoints, Credits, and DownloadURL although it is a POST) retry
+// network errors, 408, 429, 455 and 5xx other than 501 and 505, whether they come as HTTP
+// status or envelope code. Submissions (Generate, Extend, GenerateAleph) have no idempotency
+// key, so they retry only when the API certainly created nothing: a body code 429 whatever the
+// HTTP status (Kie rejects rate-limited requests rather than queueing them), and failures
+// before a connection was made. Waits are jittered, capped (WithRetryBackoff) and honour
+// Retry-After up to the cap; the context bounds everything.
 package runway
 
 import (
@@ -176,8 +178,9 @@ func WithLogger(l *slog.Logger) Option {
 	}}
 }
 
-// WithMaxRetries sets how many times a safe request (GET) is retried after the first attempt
-// (default DefaultMaxRetries). 0 disables retries; negative is an error.
+// WithMaxRetries sets how many times a safe request (GetTask, GetAlephTask, Credits,
+// DownloadURL) is retried after the first attempt, and how many times a submission is re-sent
+// after a 429 (default DefaultMaxRetries). 0 disables retries; negative is an error.
 func WithMaxRetries(n int) Option {
 	return Option{func(c *clientConfig) error {
 		if n < 0 {

@@ -20,7 +20,8 @@ var (
 	ErrWaitTimeout = errors.New("runway: wait timed out")
 )
 
-// Task-failure classes. A *TaskError matches exactly one of these, and ErrTaskFailed.
+// Task-failure classes. A *TaskError matches exactly one of these, and ErrTaskFailed. An
+// *APIError also matches ErrQuota (code 402) and ErrServer (codes 408 and 500-504).
 var (
 	ErrModeration     = errors.New("runway: content rejected by moderation")
 	ErrFormat         = errors.New("runway: unsupported or unreadable input format")
@@ -33,16 +34,29 @@ var (
 	ErrUnknownFailure = errors.New("runway: unclassified failure")
 )
 
-// Request-level errors. An *APIError matches the one for its body code or HTTP status.
+// Request-level errors. An *APIError matches the one for its body code, or for its HTTP
+// status when the body carries no error code; the codes each matches are in its text.
 var (
-	ErrUnauthorized        = errors.New("runway: unauthorized (401)")
+	// ErrUnauthorized: 401 or 403, a missing or wrong API key (also a download refused with
+	// 401/403).
+	ErrUnauthorized = errors.New("runway: unauthorized (401/403)")
+	// ErrInsufficientCredits: 402, the account has too few credits. Such an error also
+	// matches ErrQuota.
 	ErrInsufficientCredits = errors.New("runway: insufficient credits (402)")
-	ErrNotFound            = errors.New("runway: not found (404)")
-	ErrValidation          = errors.New("runway: validation error (422)")
-	ErrRateLimited         = errors.New("runway: rate limited (429)")
-	ErrImageFetch          = errors.New("runway: failed to fetch the image (451)")
-	ErrMaintenance         = errors.New("runway: service under maintenance (455)")
-	ErrFeatureDisabled     = errors.New("runway: feature disabled (505)")
+	// ErrNotFound: no such task (404, and the other answers the details endpoints give for an
+	// unknown id: code 422 "The record does not exist", or success with null data), or a
+	// download answered 404/410.
+	ErrNotFound = errors.New("runway: not found")
+	// ErrValidation: 400 or 422, the API refused the request's parameters.
+	ErrValidation = errors.New("runway: validation error (400/422)")
+	// ErrRateLimited: 429, too many requests (as HTTP status or body code).
+	ErrRateLimited = errors.New("runway: rate limited (429)")
+	// ErrImageFetch: 451, the API could not fetch the input image.
+	ErrImageFetch = errors.New("runway: failed to fetch the image (451)")
+	// ErrMaintenance: 455, the service is under maintenance.
+	ErrMaintenance = errors.New("runway: service under maintenance (455)")
+	// ErrFeatureDisabled: 505, the feature is disabled.
+	ErrFeatureDisabled = errors.New("runway: feature disabled (505)")
 )
 
 // ErrorKind is the class of a task failure.
@@ -242,8 +256,12 @@ func (e *APIError) Error() string {
 	return onePrefix(b.String())
 }
 
-// Is maps the error's code to the request-level sentinels; 402 also matches ErrQuota and
-// 500/501 match ErrServer.
+// Is maps the error's code (the body code, else the HTTP status) to the request-level
+// sentinels: 401 and 403 ErrUnauthorized; 402 ErrInsufficientCredits and ErrQuota; 404
+// ErrNotFound; 400 and 422 ErrValidation; 429 ErrRateLimited; 451 ErrImageFetch; 455
+// ErrMaintenance; 505 ErrFeatureDisabled; 408 and 500-504 ErrServer. A details lookup answered
+// with Kie's other spellings of "not found" (code 422 "The record does not exist", or success
+// with null data) matches ErrNotFound only.
 func (e *APIError) Is(target error) bool {
 	if e.notFound {
 		return target == ErrNotFound

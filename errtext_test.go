@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -188,4 +189,25 @@ func TestErrorTextsHaveOnePrefix(t *testing.T) {
 	}
 	assert.Equal(t, 1, strings.Count((&WaitError{TaskID: "t", Err: ErrWaitTimeout}).Error(), "runway:"))
 	assert.Equal(t, 1, strings.Count((&DownloadError{Host: "h", Path: "/p", Err: ErrHostNotAllowed}).Error(), "runway:"))
+}
+
+// TestSentinelTextsNameWhatTheyMatch: a sentinel whose text names codes names every code an
+// *APIError matching it can carry.
+func TestSentinelTextsNameWhatTheyMatch(t *testing.T) {
+	t.Parallel()
+	sentinels := []error{ErrUnauthorized, ErrInsufficientCredits, ErrNotFound, ErrValidation, ErrRateLimited,
+		ErrImageFetch, ErrMaintenance, ErrFeatureDisabled, ErrServer, ErrQuota}
+	for code := 100; code < 600; code++ {
+		for _, s := range sentinels {
+			_, codes, ok := strings.Cut(s.Error(), "(")
+			if !ok {
+				continue
+			}
+			for _, ae := range []*APIError{{StatusCode: code}, {StatusCode: 200, Code: code}} {
+				if errors.Is(ae, s) {
+					assert.Contains(t, codes, strconv.Itoa(code), "%q matches code %d", s, code)
+				}
+			}
+		}
+	}
 }

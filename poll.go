@@ -17,8 +17,9 @@ const (
 	// minPollInterval is the shortest interval WithPollInterval accepts, so that a typo
 	// cannot turn a wait into a request storm.
 	minPollInterval = time.Second
-	// notFoundGrace is how long after a wait starts a 404 from the details endpoint means
-	// "not visible yet" (the task was created moments ago) rather than "no such task".
+	// notFoundGrace is how long after a wait starts a "not found" from the details endpoint
+	// (any of its spellings) means "not visible yet" (the task was created moments ago)
+	// rather than "no such task".
 	notFoundGrace = time.Minute
 	// maxStateInError bounds how much of an unknown state string goes into an error.
 	maxStateInError = 64
@@ -104,8 +105,12 @@ func WithProgress(fn func(*Task)) WaitOption {
 // that failed returns (*Result, *TaskError). Everything else is a *WaitError carrying the
 // task id and the last state polling saw: the wait timeout (ErrWaitTimeout), the context
 // ending (its error), an unknown state (ErrUnknownState), or a permanent poll error such as
-// 401, 402, 422 or a 404 that lasts beyond a minute (the *APIError, so errors.Is(err,
-// ErrUnauthorized) works). Transient poll errors (network, 5xx except 501/505, 429, 455,
+// 401, 402, 422 or a "not found" that lasts beyond a minute (the *APIError, so errors.Is(err,
+// ErrUnauthorized) works). "Not found" is any of Kie's spellings of it: HTTP or body code 404,
+// body code 422 "The record does not exist", or success with null data; all get the same
+// minute of grace, since a task created moments ago may not be visible yet. When the wait
+// times out or is cancelled while polls are failing, the last poll error stays reachable
+// (WaitError.LastErr): errors.Is(err, ErrNotFound) then holds beside ErrWaitTimeout. Transient poll errors (network, 5xx except 501/505, 429, 455,
 // also as envelope codes) do not end the wait: the next poll backs off with jitter, up to
 // the poll interval or the server's Retry-After (itself capped at 10 minutes), whichever is
 // larger, and never past the wait timeout. Invalid arguments return a *ValidationError before anything is sent.

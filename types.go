@@ -324,16 +324,16 @@ func (f *flexTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// failCode decodes a failure code leniently: a JSON integer or a numeric string gives the
+// flexCode decodes a failure code leniently: a JSON integer or a numeric string gives the
 // number; anything else (text such as "E_MODERATION", a bool, an object) gives 0 and keeps the
 // text. It never fails, so an odd code cannot make a finished task undecodable.
-type failCode struct {
+type flexCode struct {
 	n    int
 	text string // the value as sent when it was not a JSON number; see Task.FailCodeText
 }
 
-func (f *failCode) UnmarshalJSON(b []byte) error {
-	*f = failCode{}
+func (f *flexCode) UnmarshalJSON(b []byte) error {
+	*f = flexCode{}
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
 		return nil
@@ -390,7 +390,7 @@ type wireTask struct {
 		VideoURL string `json:"videoUrl"`
 		ImageURL string `json:"imageUrl"`
 	} `json:"videoInfo"`
-	FailCode   failCode `json:"failCode"`
+	FailCode   flexCode `json:"failCode"`
 	FailMsg    string   `json:"failMsg"`
 	ExpireFlag flexFlag `json:"expireFlag"`
 }
@@ -429,7 +429,7 @@ type wireAlephTask struct {
 	} `json:"response"`
 	CompleteTime flexTime `json:"completeTime"`
 	SuccessFlag  flexInt  `json:"successFlag"`
-	ErrorCode    failCode `json:"errorCode"`
+	ErrorCode    flexCode `json:"errorCode"`
 	ErrorMessage string   `json:"errorMessage"`
 	ExpireFlag   flexFlag `json:"expireFlag"`
 }

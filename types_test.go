@@ -102,7 +102,7 @@ func TestLenientTaskFields(t *testing.T) {
 	}
 	for _, tt := range codes {
 		var got struct {
-			C failCode `json:"failCode"`
+			C flexCode `json:"failCode"`
 		}
 		require.NoError(t, json.Unmarshal([]byte(`{"failCode":`+tt.in+`}`), &got), tt.in)
 		require.Equal(t, tt.n, got.C.n, tt.in)
