@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
@@ -210,4 +211,29 @@ func TestSentinelTextsNameWhatTheyMatch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzErrText: whatever the input, the text is valid UTF-8, bounded, free of control and
+// format characters, and never contains a known secret.
+func FuzzErrText(f *testing.F) {
+	f.Add(hostile, testKey)
+	f.Add("a\xffb\x00\u2028", "k")
+	f.Add(strings.Repeat("é", 400)+"Bearer tok", "tok")
+	f.Add("https://h/p?sig=1#f", "")
+	f.Fuzz(func(t *testing.T, s, secret string) {
+		if len(secret) < 4 || strings.Contains(redactedMark, secret) {
+			secret = ""
+		}
+		got := errText(s, secret)
+		require.True(t, utf8.ValidString(got))
+		require.LessOrEqual(t, len(got), maxErrValue+40)
+		for _, r := range got {
+			require.False(t, r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || unicode.Is(unicode.Cf, r), "%q in %q", r, got)
+		}
+		// The secret may still show up when escaping or marks spell it out of other text
+		// (a secret "x1b[" and an ESC in s); it must not come from s's own copies of it.
+		if secret != "" && !strings.Contains(errText(strings.ReplaceAll(s, secret, "")), secret) {
+			require.NotContains(t, got, secret)
+		}
+	})
 }

@@ -190,3 +190,27 @@ func TestTaskResult(t *testing.T) {
 	server := (&Result{TaskID: "t4", Code: 500, Message: "internal"}).Err()
 	require.ErrorIs(t, server, ErrServer)
 }
+
+// FuzzDecodeTaskLenientFields: whatever JSON value failCode, expireFlag and generateTime hold,
+// a task with a string state decodes (Runway and Aleph shapes alike).
+func FuzzDecodeTaskLenientFields(f *testing.F) {
+	f.Add(`"E_MODERATION"`, `true`, `1692109845000`)
+	f.Add(`null`, `"1"`, `"2023-08-15 14:30:45"`)
+	f.Add(`""`, `0`, `"2023-08-15T14:30:45Z"`)
+	f.Add(`4.5`, `{}`, `[1]`)
+	f.Add(`1e400`, `"x"`, `-1e300`)
+	f.Fuzz(func(t *testing.T, code, flag, when string) {
+		if !json.Valid([]byte(code)) || !json.Valid([]byte(flag)) || !json.Valid([]byte(when)) {
+			return
+		}
+		runway := `{"taskId":"t","state":"fail","failCode":` + code + `,"failMsg":"m","expireFlag":` + flag + `,"generateTime":` + when + `}`
+		task, err := decodeTask(json.RawMessage(runway))
+		require.NoError(t, err, runway)
+		require.Equal(t, StateFail, task.State)
+		require.Error(t, task.Result().Err(), "a failed task stays failed")
+		aleph := `{"taskId":"t","successFlag":0,"errorCode":` + code + `,"errorMessage":"m","expireFlag":` + flag + `,"completeTime":` + when + `}`
+		task, err = decodeAlephTask(json.RawMessage(aleph))
+		require.NoError(t, err, aleph)
+		require.Equal(t, StateFail, task.State)
+	})
+}
