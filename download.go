@@ -78,7 +78,7 @@ func (e *DownloadError) Error() string {
 		fmt.Fprintf(&b, " (%d bytes written)", e.Written)
 	}
 	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
+		fmt.Fprintf(&b, ": %s", errCause(e.Err))
 	}
 	return onePrefix(b.String())
 }

@@ -340,9 +340,12 @@ func (e *WaitError) Error() string {
 		ls = "last state unknown"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "runway: waiting for task %s (%s): %v", errText(e.TaskID), ls, e.Err)
+	fmt.Fprintf(&b, "runway: waiting for task %s (%s)", errText(e.TaskID), ls)
+	if e.Err != nil {
+		b.WriteString(": " + errCause(e.Err))
+	}
 	if e.LastErr != nil {
-		fmt.Fprintf(&b, "; last poll: %v", e.LastErr)
+		b.WriteString("; last poll: " + errCause(e.LastErr))
 	}
 	return onePrefix(b.String())
 }

@@ -39,15 +39,29 @@ var secretPatterns = []struct {
 // format characters are escaped (\n, \r, \x1b, \u202e), invalid UTF-8 becomes U+FFFD, and the
 // result is cut at maxErrValue bytes on a rune boundary, marked with how much was left out.
 func errText(s string, secrets ...string) string {
+	return errTextMax(s, maxErrValue, secrets...)
+}
+
+// maxErrCause bounds the text of a wrapped cause that may carry network values of its own
+// (a transport error, a header value), which can hold several bounded values.
+const maxErrCause = 4 * maxErrValue
+
+// errCause is the text of a wrapped cause, made safe like errText under a wider bound.
+func errCause(err error) string {
+	return errTextMax(err.Error(), maxErrCause)
+}
+
+// errTextMax is errText with its bound in bytes.
+func errTextMax(s string, maxLen int, secrets ...string) string {
 	if s == "" {
 		return ""
 	}
 	// Look at a bounded prefix only: the cut happens anyway, and the patterns must not scan a
 	// megabyte per Error() call. The margin keeps a secret that straddles the cut redacted.
 	cut := 0
-	if len(s) > 4*maxErrValue {
-		cut = len(s) - 4*maxErrValue
-		s = s[:4*maxErrValue]
+	if len(s) > 4*maxLen {
+		cut = len(s) - 4*maxLen
+		s = s[:4*maxLen]
 	}
 	for _, k := range secrets {
 		if k != "" {
@@ -77,7 +91,7 @@ func errText(s string, secrets ...string) string {
 		default:
 			piece = s[i : i+size]
 		}
-		if b.Len()+len(piece) > maxErrValue {
+		if b.Len()+len(piece) > maxLen {
 			cut += len(s) - i
 			break
 		}

@@ -31,7 +31,7 @@ func assertSafeText(t *testing.T, s string) {
 	assert.NotContains(t, s, "\x1b")
 	assert.NotContains(t, s, "\u202e")
 	assert.True(t, utf8.ValidString(s))
-	assert.LessOrEqual(t, len(s), 2*maxErrValue+200, "bounded")
+	assert.LessOrEqual(t, len(s), maxErrCause+2*maxErrValue, "bounded")
 	assert.Equal(t, 1, strings.Count(s, "runway:"), "one prefix: %s", s)
 }
 
@@ -138,12 +138,15 @@ func TestErrorTextsAreSanitised(t *testing.T) {
 		t.Parallel()
 		we := &WaitError{TaskID: "t", Err: ErrWaitTimeout, LastErr: &APIError{StatusCode: 502, Method: "GET", Path: "/p", Message: hostile}}
 		assertSafeText(t, we.Error())
+		assertSafeText(t, (&WaitError{TaskID: "t", Err: errors.New("read: " + hostile + huge)}).Error())
 		require.ErrorIs(t, we, ErrServer)
 		require.ErrorIs(t, we, ErrWaitTimeout)
 	})
 	t.Run("download error", func(t *testing.T) {
 		t.Parallel()
 		de := &DownloadError{Host: "h\x1b[31m", Path: "/v.mp4\r\nforged " + huge, StatusCode: 404, Err: ErrHostNotAllowed}
+		assertSafeText(t, de.Error())
+		de = &DownloadError{Host: "h", Path: "/p", Err: fmt.Errorf("%w: unexpected Content-Range %s", ErrIncomplete, hostile)}
 		assertSafeText(t, de.Error())
 	})
 	t.Run("callback error", func(t *testing.T) {
