@@ -117,6 +117,20 @@ func TestErrorTextsAreSanitised(t *testing.T) {
 		assertSafeText(t, err.Error())
 		assert.Len(t, ae.Message, len(strings.ReplaceAll(hostile+huge, testKey, redactedMark)), "the whole message is kept")
 	})
+	t.Run("900 KB data string", func(t *testing.T) {
+		t.Parallel()
+		c, _ := setup(t, func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = fmt.Fprintf(w, `{"code":200,"msg":"success","data":%s}`, js(huge+"\n"+testKey))
+		})
+		_, err := c.Credits(t.Context())
+		var ae *APIError
+		require.ErrorAs(t, err, &ae)
+		assertSafeText(t, err.Error())
+		_, err = c.GetTask(t.Context(), "t1")
+		require.ErrorAs(t, err, &ae)
+		assertSafeText(t, err.Error())
+		assert.Greater(t, len(ae.Body), len(huge), "the body is kept")
+	})
 	t.Run("callback msg", func(t *testing.T) {
 		t.Parallel()
 		r, err := ParseCallback([]byte(fmt.Sprintf(`{"code":400,"msg":%s,"data":{"task_id":"t1"}}`, js(hostile+huge))))
