@@ -197,11 +197,12 @@ type APIError struct {
 	StatusCode int
 	// Code is the envelope's body code; 0 when the body had none.
 	Code int
-	// Message is the envelope's msg verbatim, or a description of the undecodable body.
+	// Message is the envelope's msg (verbatim but for the client's API and HMAC keys, which are
+	// removed), or a description of the undecodable body. Error shows it escaped and bounded.
 	Message string
 	// Method and Path identify the call; the query string is never kept.
 	Method, Path string
-	// Body is the start of the raw response body (at most 1 MiB read, secrets redacted).
+	// Body is the start of the raw response body (at most 1 MiB read, the client's keys removed).
 	Body []byte
 	// RetryAfter is the server's Retry-After hint, zero when absent or unusable.
 	RetryAfter time.Duration
