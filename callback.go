@@ -73,6 +73,7 @@ func NewCallbackHandler(opts ...CallbackOption) *CallbackHandler {
 // logger defaults to the client's. Mount one handler per client.
 func (c *Client) CallbackHandler(opts ...CallbackOption) *CallbackHandler {
 	h := newCallbackHandler(c.logger, opts)
+	c.addSecrets(h.keys...)
 	h.publish = c.bus.Publish
 	h.fetch = c.fetchResult
 	return h

@@ -25,9 +25,9 @@ type CallbackError struct {
 // Error names the field and the reason; it never contains the untrusted value.
 func (e *CallbackError) Error() string {
 	if e.Field == "" {
-		return "runway: invalid callback: " + e.Reason
+		return "runway: invalid callback: " + errText(e.Reason)
 	}
-	return "runway: invalid callback: " + e.Field + ": " + e.Reason
+	return "runway: invalid callback: " + errText(e.Field) + ": " + errText(e.Reason)
 }
 
 // Is matches ErrInvalidCallback.

@@ -39,11 +39,13 @@
 //
 // # Retries
 //
-// Safe requests (the details endpoints, Credits, DownloadURL) retry network errors, 408, 429,
-// 455 and 5xx other than 501 and 505, whether they come as HTTP status or envelope code.
-// Submissions retry only on 429 and on dial failures, since no idempotency key exists. Waits
-// are jittered, capped (WithRetryBackoff) and honour Retry-After up to the cap; the context
-// bounds everything.
+// Safe requests (the details endpoints, Credits, and DownloadURL although it is a POST) retry
+// network errors, 408, 429, 455 and 5xx other than 501 and 505, whether they come as HTTP
+// status or envelope code. Submissions (Generate, Extend, GenerateAleph) have no idempotency
+// key, so they retry only when the API certainly created nothing: a body code 429 whatever the
+// HTTP status (Kie rejects rate-limited requests rather than queueing them), and failures
+// before a connection was made. Waits are jittered, capped (WithRetryBackoff) and honour
+// Retry-After up to the cap; the context bounds everything.
 package runway
 
 import (
@@ -114,6 +116,10 @@ type Client struct {
 	limiter *submitLimiter // nil when submissions are not rate limited
 
 	dlHooks downloadHooks // network seams of downloads, for tests
+
+	// secrets are kept out of error texts: the API key and the HMAC keys of the client's
+	// callback handlers. Copy on write.
+	secrets atomic.Pointer[[]string]
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -174,8 +180,9 @@ func WithLogger(l *slog.Logger) Option {
 	}}
 }
 
-// WithMaxRetries sets how many times a safe request (GET) is retried after the first attempt
-// (default DefaultMaxRetries). 0 disables retries; negative is an error.
+// WithMaxRetries sets how many times a safe request (GetTask, GetAlephTask, Credits,
+// DownloadURL) is retried after the first attempt, and how many times a submission is re-sent
+// after a 429 (default DefaultMaxRetries). 0 disables retries; negative is an error.
 func WithMaxRetries(n int) Option {
 	return Option{func(c *clientConfig) error {
 		if n < 0 {
@@ -249,7 +256,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("runway: NewClient: %w", errors.Join(errs...))
+		return nil, errorf("runway: NewClient: %w", errors.Join(errs...))
 	}
 	base, _ := parseHTTPURL(cfg.baseURL)
 	if cfg.hc == nil {
@@ -281,6 +288,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
+	c.secrets.Store(&[]string{apiKey})
 	c.stopListen = c.bus.Listen(c.hub.deliver)
 	c.stopResync = func() {}
 	if rn, ok := c.bus.(ResyncNotifier); ok {
@@ -379,6 +387,11 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) 
 
 // GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
 // the id so that WaitForResult polls the Aleph details endpoint for it.
+//
+// Deprecated: Kie has discontinued Runway Aleph ("no longer available"), so new submissions
+// are expected to fail. The method is kept so that existing code compiles; GetAlephTask,
+// WaitForResult (with WithAleph) and the callback handler still work for Aleph tasks created
+// before the shutdown. Generate and Extend are unaffected.
 func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, error) {
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
@@ -401,6 +414,10 @@ func (c *Client) GetTask(ctx context.Context, taskID string) (*Task, error) {
 // GetAlephTask fetches an Aleph task's details (GET /api/v1/aleph/record-info), normalised into
 // a Task: successFlag 1 is StateSuccess, 0 with an error is StateFail, 0 without one is
 // StateGenerating. paramJson stays in Task.Raw.
+//
+// Deprecated: Kie has discontinued Runway Aleph. GetAlephTask keeps working for looking up
+// Aleph tasks created before the shutdown, for as long as Kie answers for them; Runway tasks
+// use GetTask.
 func (c *Client) GetAlephTask(ctx context.Context, taskID string) (*Task, error) {
 	return c.getTask(ctx, taskID, true, c.maxRetries)
 }
@@ -417,10 +434,16 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 	}
 	data, err := c.do(ctx, http.MethodGet, path, url.Values{"taskId": {taskID}}, nil, true, retries)
 	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == 422 && recordMissing(ae.Message) {
+			ae.notFound = true
+		}
 		return nil, err
 	}
 	if isNull(data) {
-		return nil, c.decodeError(http.MethodGet, path, data, errors.New("no task in data"))
+		// Kie has answered an id it does not know with success and no data.
+		return nil, &APIError{StatusCode: http.StatusOK, Code: 200, Method: http.MethodGet, Path: path,
+			Message: "no task with this id (data is null)", notFound: true}
 	}
 	t, err := decode(data)
 	if err != nil {
@@ -430,6 +453,14 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 		t.ID = taskID
 	}
 	return t, nil
+}
+
+// recordMissing reports the message with which the details endpoints answer code 422 for an id
+// they do not know ("The record does not exist"), in any case and with any trailing
+// punctuation. Any other 422 is a validation error.
+func recordMissing(msg string) bool {
+	m := strings.TrimRight(strings.ToLower(strings.TrimSpace(msg)), " .!。")
+	return m == "the record does not exist" || m == "record does not exist"
 }
 
 // Credits returns the account's remaining credits (GET /api/v1/chat/credit).
@@ -485,10 +516,10 @@ func (c *Client) submit(ctx context.Context, path string, body any) (string, err
 			err = errors.New("no taskId in response")
 		}
 		// The API said code 200 yet gave no usable id: the task probably exists.
-		return "", fmt.Errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, data, err))
+		return "", errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, data, err))
 	}
 	if err := validTaskID("taskId", d.TaskID); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, nil, err))
+		return "", errorf("%w: %w", ErrOutcomeUnknown, c.decodeError(http.MethodPost, path, nil, err))
 	}
 	return d.TaskID, nil
 }
@@ -530,7 +561,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
-			return nil, fmt.Errorf("runway: encode %s body: %w", path, err)
+			return nil, errorf("runway: encode %s body: %w", path, err)
 		}
 	}
 	var rawBody any
@@ -546,7 +577,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	})
 	req, err := retryablehttp.NewRequestWithContext(reqCtx, method, u.String(), rawBody)
 	if err != nil {
-		return nil, fmt.Errorf("runway: %s %s: %w", method, path, redactURLError(err))
+		return nil, errorf("runway: %s %s: %w", method, path, redactURLError(err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	req.Header.Set("Accept", "application/json")
@@ -638,7 +669,7 @@ func (c *Client) finishError(ctx context.Context, method, path string, safe, sen
 	if errors.As(err, &ae) {
 		if !safe && ae.mayHaveCreated() {
 			ae.MayExist = true
-			return fmt.Errorf("%w: %w", ErrOutcomeUnknown, ae)
+			return errorf("%w: %w", ErrOutcomeUnknown, ae)
 		}
 		return ae
 	}
@@ -651,15 +682,15 @@ func (c *Client) finishError(ctx context.Context, method, path string, safe, sen
 		// between attempts, when every earlier attempt was one a submission may retry.
 		var ue *url.Error
 		if !safe && errors.As(err, &ue) && sent {
-			return fmt.Errorf("runway: %s %s: %w: %w%s", method, path, ErrOutcomeUnknown, ctxErr, after)
+			return errorf("runway: %s %s: %w: %w%s", method, path, ErrOutcomeUnknown, ctxErr, after)
 		}
-		return fmt.Errorf("runway: %s %s: %w%s", method, path, ctxErr, after)
+		return errorf("runway: %s %s: %w%s", method, path, ctxErr, after)
 	}
 	err = redactURLError(err)
 	if !safe && sent {
-		return fmt.Errorf("runway: %s %s: %w (the task may have been created; check before resubmitting): %w", method, path, ErrOutcomeUnknown, err)
+		return errorf("runway: %s %s: %w (the task may have been created; check before resubmitting): %w", method, path, ErrOutcomeUnknown, err)
 	}
-	return fmt.Errorf("runway: %s %s: %w", method, path, err)
+	return errorf("runway: %s %s: %w", method, path, err)
 }
 
 // readEnvelope reads at most maxResponseBytes of the body and decodes the envelope. Success is
@@ -710,16 +741,48 @@ func (c *Client) snippet(raw []byte) string {
 	return printable(string(c.redact(raw)), maxErrorSnippet)
 }
 
-// redact removes the API key from bytes that are kept in errors.
+// redact removes the client's secrets (API key, HMAC keys) from bytes that are kept in errors.
 func (c *Client) redact(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
 	}
 	out := bytes.Clone(b)
-	if c.apiKey != "" {
-		out = bytes.ReplaceAll(out, []byte(c.apiKey), []byte("[REDACTED]"))
+	for _, k := range c.secretList() {
+		if k != "" {
+			out = bytes.ReplaceAll(out, []byte(k), []byte(redactedMark))
+		}
 	}
 	return out
+}
+
+// secretList returns the secrets the client keeps out of error texts.
+func (c *Client) secretList() []string {
+	if p := c.secrets.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// addSecrets adds keys to the client's secrets.
+func (c *Client) addSecrets(keys ...string) {
+	for {
+		old := c.secrets.Load()
+		next := append(append([]string(nil), *old...), keys...)
+		if c.secrets.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// own returns a copy of a result (the bus shares its values between waiters) and its error,
+// which keeps the client's secrets out of its text.
+func (c *Client) own(r *Result) (*Result, error) {
+	cp := *r
+	err := cp.Err()
+	if te, ok := err.(*TaskError); ok {
+		te.secrets = c.secretList()
+	}
+	return &cp, err
 }
 
 // idSet is a bounded set of task ids; the oldest is forgotten first.

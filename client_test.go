@@ -344,7 +344,36 @@ func TestGetTask(t *testing.T) {
 		},
 		{
 			fixture: "record_detail_fail_string.json",
-			want:    Task{ID: "task-fail-2", State: StateFail, FailCode: 400, FailMessage: "Reached the limit for concurrent generations."},
+			want:    Task{ID: "task-fail-2", State: StateFail, FailCode: 400, FailCodeText: "400", FailMessage: "Reached the limit for concurrent generations."},
+		},
+		{
+			fixture: "record_detail_fail_text_code.json",
+			want: Task{
+				ID: "task-fail-text", State: StateFail, FailCodeText: "E_MODERATION", Expired: true,
+				FailMessage: "Your prompt was caught by our AI moderator.", GeneratedAt: time.Date(2023, 8, 15, 14, 30, 45, 0, time.UTC),
+			},
+		},
+		{
+			fixture: "record_detail_fail_null_code.json",
+			want: Task{
+				ID: "task-fail-null", State: StateFail, FailMessage: "Incorrect image format", Expired: true,
+				GeneratedAt: time.Date(2023, 8, 15, 14, 30, 45, 0, time.UTC),
+			},
+		},
+		{
+			fixture: "record_detail_fail_empty_code.json",
+			want: Task{
+				ID: "task-fail-empty", State: StateFail, FailMessage: "Reached the limit for concurrent generations.",
+				GeneratedAt: time.Date(2023, 8, 15, 14, 30, 45, 0, time.UTC),
+			},
+		},
+		{
+			fixture: "record_detail_success_stray_code.json",
+			want: Task{
+				ID: "task-stray", State: StateSuccess, VideoID: "v-stray", VideoURL: "https://file.com/k/stray.mp4",
+				ImageURL: "https://file.com/m/stray.png", FailCode: 400, FailMessage: "Generation failed, please try again later",
+				GeneratedAt: time.Date(2023, 8, 15, 14, 30, 45, 0, time.UTC),
+			},
 		},
 		{
 			fixture: "record_detail_old_shape.json",
@@ -400,8 +429,6 @@ func TestGetTaskUnknownStateIsNotRunning(t *testing.T) {
 func TestGetTaskUnusableData(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
-		"null data":       `{"code":200,"msg":"success","data":null}`,
-		"missing data":    `{"code":200,"msg":"success"}`,
 		"data not object": `{"code":200,"msg":"success","data":"done"}`,
 		"state as number": `{"code":200,"msg":"success","data":{"taskId":"t","state":3}}`,
 	}
@@ -437,6 +464,13 @@ func TestGetAlephTask(t *testing.T) {
 			want: Task{
 				ID: "aleph-1", State: StateFail, FailMessage: "Failed to fetch the image",
 				GeneratedAt: time.Date(2023, 8, 15, 14, 31, 0, 0, time.UTC), Aleph: true,
+			},
+		},
+		{
+			fixture: "aleph_failed_text_code.json",
+			want: Task{
+				ID: "aleph-fail-text", State: StateFail, FailCodeText: "E_NSFW", FailMessage: "Your video creation prompt contains NSFW content",
+				GeneratedAt: time.Date(2023, 8, 15, 14, 30, 45, 0, time.UTC), Aleph: true,
 			},
 		},
 	}

@@ -22,8 +22,8 @@ const maxMemoryDedupeKeys = 100000
 
 // ErrDeduperFull is returned by the memory deduper's Claim when it holds its maximum number of
 // unexpired keys and none can be given up: the handler answers 503 and Kie redelivers later.
-// A claim is never evicted, and a done marker only once it is older than kieRedeliveryHorizon,
-// so a flood cannot make a task run twice.
+// A claim is never evicted, and a done marker only once it is older than Kie's redelivery
+// horizon (30 minutes), so a flood cannot make a task run twice.
 var ErrDeduperFull = errors.New("runway: dedupe store full")
 
 // kieRedeliveryHorizon is how long after a delivery Kie may still deliver the same task: its

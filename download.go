@@ -75,7 +75,7 @@ type DownloadError struct {
 // Error names the host and path only: a signed URL's query never appears.
 func (e *DownloadError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "runway: download %s%s", e.Host, e.Path)
+	fmt.Fprintf(&b, "runway: download %s%s", errText(e.Host), errText(e.Path))
 	if e.StatusCode != 0 {
 		fmt.Fprintf(&b, ": HTTP %d", e.StatusCode)
 	}
@@ -83,9 +83,9 @@ func (e *DownloadError) Error() string {
 		fmt.Fprintf(&b, " (%d bytes written)", e.Written)
 	}
 	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
+		fmt.Fprintf(&b, ": %s", errCause(e.Err))
 	}
-	return b.String()
+	return onePrefix(b.String())
 }
 
 // Unwrap returns the cause (a sentinel such as ErrIncomplete, or a transport error).

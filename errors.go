@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -21,7 +20,8 @@ var (
 	ErrWaitTimeout = errors.New("runway: wait timed out")
 )
 
-// Task-failure classes. A *TaskError matches exactly one of these, and ErrTaskFailed.
+// Task-failure classes. A *TaskError matches exactly one of these, and ErrTaskFailed. An
+// *APIError also matches ErrQuota (code 402) and ErrServer (codes 408 and 500-504).
 var (
 	ErrModeration     = errors.New("runway: content rejected by moderation")
 	ErrFormat         = errors.New("runway: unsupported or unreadable input format")
@@ -34,16 +34,29 @@ var (
 	ErrUnknownFailure = errors.New("runway: unclassified failure")
 )
 
-// Request-level errors. An *APIError matches the one for its body code or HTTP status.
+// Request-level errors. An *APIError matches the one for its body code, or for its HTTP
+// status when the body carries no error code; the codes each matches are in its text.
 var (
-	ErrUnauthorized        = errors.New("runway: unauthorized (401)")
+	// ErrUnauthorized: 401 or 403, a missing or wrong API key (also a download refused with
+	// 401/403).
+	ErrUnauthorized = errors.New("runway: unauthorized (401/403)")
+	// ErrInsufficientCredits: 402, the account has too few credits. Such an error also
+	// matches ErrQuota.
 	ErrInsufficientCredits = errors.New("runway: insufficient credits (402)")
-	ErrNotFound            = errors.New("runway: not found (404)")
-	ErrValidation          = errors.New("runway: validation error (422)")
-	ErrRateLimited         = errors.New("runway: rate limited (429)")
-	ErrImageFetch          = errors.New("runway: failed to fetch the image (451)")
-	ErrMaintenance         = errors.New("runway: service under maintenance (455)")
-	ErrFeatureDisabled     = errors.New("runway: feature disabled (505)")
+	// ErrNotFound: no such task (404, and the other answers the details endpoints give for an
+	// unknown id: code 422 "The record does not exist", or success with null data), or a
+	// download answered 404/410.
+	ErrNotFound = errors.New("runway: not found")
+	// ErrValidation: 400 or 422, the API refused the request's parameters.
+	ErrValidation = errors.New("runway: validation error (400/422)")
+	// ErrRateLimited: 429, too many requests (as HTTP status or body code).
+	ErrRateLimited = errors.New("runway: rate limited (429)")
+	// ErrImageFetch: 451, the API could not fetch the input image.
+	ErrImageFetch = errors.New("runway: failed to fetch the image (451)")
+	// ErrMaintenance: 455, the service is under maintenance.
+	ErrMaintenance = errors.New("runway: service under maintenance (455)")
+	// ErrFeatureDisabled: 505, the feature is disabled.
+	ErrFeatureDisabled = errors.New("runway: feature disabled (505)")
 )
 
 // ErrorKind is the class of a task failure.
@@ -134,15 +147,32 @@ func Classify(code int, message string) ErrorKind {
 
 // TaskError is a task that ran and failed (a failed task is not a failed request).
 type TaskError struct {
-	TaskID  string
-	Code    int
-	Message string // the API's text, verbatim
-	Kind    ErrorKind
+	TaskID string
+	// Code is the failure code; 0 when the API sent one that is not an integer (see CodeText).
+	Code int
+	// CodeText is the failure code as the API sent it when it is not an integer (for example
+	// "E_MODERATION"), verbatim; empty otherwise.
+	CodeText string
+	Message  string // the API's text, verbatim
+	Kind     ErrorKind
+
+	secrets []string // known secrets kept out of Error(), set by the client
 }
 
-// Error names the task, its class, code and the API's message.
+// Error names the task, its class, code and the API's message. The message and a textual
+// code come from the network: Error shows them redacted, escaped and bounded (the fields keep
+// them verbatim).
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("runway: task %s failed (%s, code %d): %s", e.TaskID, e.Kind, e.Code, e.Message)
+	var b strings.Builder
+	fmt.Fprintf(&b, "runway: task %s failed (%s, code %d", errText(e.TaskID), e.Kind, e.Code)
+	if e.CodeText != "" {
+		fmt.Fprintf(&b, " %q", errText(e.CodeText, e.secrets...))
+	}
+	b.WriteString(")")
+	if e.Message != "" {
+		b.WriteString(": " + errText(e.Message, e.secrets...))
+	}
+	return b.String()
 }
 
 // Is matches ErrTaskFailed and the sentinel of the error's Kind.
@@ -167,17 +197,22 @@ type APIError struct {
 	StatusCode int
 	// Code is the envelope's body code; 0 when the body had none.
 	Code int
-	// Message is the envelope's msg verbatim, or a description of the undecodable body.
+	// Message is the envelope's msg (verbatim but for the client's API and HMAC keys, which are
+	// removed), or a description of the undecodable body. Error shows it escaped and bounded.
 	Message string
 	// Method and Path identify the call; the query string is never kept.
 	Method, Path string
-	// Body is the start of the raw response body (at most 1 MiB read, secrets redacted).
+	// Body is the start of the raw response body (at most 1 MiB read, the client's keys removed).
 	Body []byte
 	// RetryAfter is the server's Retry-After hint, zero when absent or unusable.
 	RetryAfter time.Duration
 	// MayExist is true for a submission whose outcome is unknown: the task may have been
 	// created (and billed) even though no task id came back. Do not blindly resubmit.
 	MayExist bool
+
+	// notFound marks a details lookup that Kie answered with one of its other spellings of
+	// "no such task": code 422 "The record does not exist", or code 200 with null data.
+	notFound bool
 }
 
 // code returns the body code, or the HTTP status when the body carried none.
@@ -197,10 +232,11 @@ func (e *APIError) mayHaveCreated() bool {
 	return c == 408 || (c >= 500 && c != 505) || (e.Code == 0 && e.StatusCode/100 == 2)
 }
 
-// Error describes the call and the API's answer; it never contains the query string.
+// Error describes the call and the API's answer; it never contains the query string. The
+// message and path are shown redacted, escaped and bounded.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "runway: %s %s: ", e.Method, e.Path)
+	fmt.Fprintf(&b, "runway: %s %s: ", errText(e.Method), errText(e.Path))
 	if e.Code != 0 {
 		fmt.Fprintf(&b, "code %d", e.Code)
 		if e.StatusCode != 0 && e.StatusCode != e.Code {
@@ -210,17 +246,27 @@ func (e *APIError) Error() string {
 		fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
 	}
 	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
+		fmt.Fprintf(&b, ": %s", errText(e.Message))
+	}
+	if e.notFound {
+		b.WriteString(" (task not found)")
 	}
 	if e.MayExist {
 		b.WriteString(" (the task may have been created; check before resubmitting)")
 	}
-	return b.String()
+	return onePrefix(b.String())
 }
 
-// Is maps the error's code to the request-level sentinels; 402 also matches ErrQuota and
-// 500/501 match ErrServer.
+// Is maps the error's code (the body code, else the HTTP status) to the request-level
+// sentinels: 401 and 403 ErrUnauthorized; 402 ErrInsufficientCredits and ErrQuota; 404
+// ErrNotFound; 400 and 422 ErrValidation; 429 ErrRateLimited; 451 ErrImageFetch; 455
+// ErrMaintenance; 505 ErrFeatureDisabled; 408 and 500-504 ErrServer. A details lookup answered
+// with Kie's other spellings of "not found" (code 422 "The record does not exist", or success
+// with null data) matches ErrNotFound only.
 func (e *APIError) Is(target error) bool {
+	if e.notFound {
+		return target == ErrNotFound
+	}
 	switch e.code() {
 	case 401, 403:
 		return target == ErrUnauthorized
@@ -266,7 +312,7 @@ type ValidationError struct {
 
 // Error names the refused field and why.
 func (e *ValidationError) Error() string {
-	return fmt.Sprintf("runway: invalid request: %s: %s", e.Field, e.Reason)
+	return "runway: invalid request: " + errText(e.Field) + ": " + errText(e.Reason)
 }
 
 // Is matches ErrInvalidRequest.
@@ -277,19 +323,47 @@ type WaitError struct {
 	TaskID    string
 	LastState State // the last state polling saw; empty if none
 	Err       error // ErrWaitTimeout, the ctx error, or the error that ended the wait
+	// LastErr is the error of the last poll when the wait timed out or was cancelled while
+	// polls were failing (for example a task id the API does not know: errors.Is(err,
+	// ErrNotFound) then holds beside ErrWaitTimeout); nil otherwise.
+	LastErr error
 }
 
-// Error names the task, the last state seen and the cause.
+// Error names the task, the last state seen (or "not found") and the cause, then the last
+// poll error if any.
 func (e *WaitError) Error() string {
-	ls := string(e.LastState)
-	if ls == "" {
-		ls = "unknown"
+	ls := "last state " + string(e.LastState)
+	switch {
+	case e.LastState != "":
+	case errors.Is(e.Err, ErrNotFound) || (e.LastErr != nil && errors.Is(e.LastErr, ErrNotFound)):
+		ls = "not found"
+	default:
+		ls = "last state unknown"
 	}
-	return fmt.Sprintf("runway: waiting for task %s (last state %s): %v", e.TaskID, ls, e.Err)
+	var b strings.Builder
+	fmt.Fprintf(&b, "runway: waiting for task %s (%s)", errText(e.TaskID), ls)
+	if e.Err != nil {
+		b.WriteString(": " + errCause(e.Err))
+	}
+	if e.LastErr != nil {
+		b.WriteString("; last poll: " + errCause(e.LastErr))
+	}
+	return onePrefix(b.String())
 }
 
 // Unwrap returns the cause.
 func (e *WaitError) Unwrap() error { return e.Err }
+
+// Is matches what the last poll error matches, so a wait that timed out while the task was
+// not found matches ErrNotFound as well as ErrWaitTimeout.
+func (e *WaitError) Is(target error) bool {
+	return e.LastErr != nil && errors.Is(e.LastErr, target)
+}
+
+// As finds target in the last poll error (Unwrap already leads to the cause).
+func (e *WaitError) As(target any) bool {
+	return e.LastErr != nil && errors.As(e.LastErr, target)
+}
 
 // httpStatusText is used where an error body is unusable.
 func httpStatusText(code int) string {
@@ -297,25 +371,4 @@ func httpStatusText(code int) string {
 		return t
 	}
 	return "unknown status"
-}
-
-// printable returns s truncated to max bytes with invalid UTF-8 and control characters
-// replaced, so untrusted text is safe in errors and logs.
-func printable(s string, max int) string {
-	var b strings.Builder
-	for i, r := range s {
-		if i >= max {
-			b.WriteString("…")
-			break
-		}
-		switch {
-		case r == utf8.RuneError:
-			b.WriteRune('�')
-		case r < 0x20 || r == 0x7f:
-			b.WriteByte('?')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

@@ -28,7 +28,7 @@ func ExampleNewClient() {
 
 	c, err := runway.NewClient("kie-api-key",
 		runway.WithCallbackURL("https://example.com/kie/callback"), // default callBackUrl
-		runway.WithMaxRetries(2),                                   // retries for GETs
+		runway.WithMaxRetries(2),                                   // retries for safe requests and 429s
 	)
 	fmt.Println(c != nil, err)
 	// Output:

@@ -3,6 +3,7 @@ package runway
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -16,54 +17,94 @@ const (
 	submitMargin = 250 * time.Millisecond
 )
 
+// slowSlotWait is how long a submission may wait for a slot before the wait is logged at Info.
+const slowSlotWait = time.Second
+
 // submitLimiter is a sliding-window limiter: at most limit submissions start in any window.
 // Each caller reserves the earliest free slot under the lock and waits outside it, so callers
-// are served in arrival order and a cancelled wait never blocks others.
+// are served in arrival order; a caller whose context ends before its slot gives the slot
+// back, so cancelled callers never hold up later ones.
 type submitLimiter struct {
 	limit  int
 	window time.Duration
 
 	mu    sync.Mutex
-	slots []time.Time // start times of the last limit submissions, a ring
-	next  int
+	slots []*slot // reserved start times, oldest first; those older than a window are dropped
 }
+
+// slot is one reservation; release finds it by identity.
+type slot struct{ at time.Time }
 
 func newSubmitLimiter(limit int, window time.Duration) *submitLimiter {
 	if limit <= 0 {
 		return nil
 	}
-	return &submitLimiter{limit: limit, window: window + submitMargin, slots: make([]time.Time, 0, limit)}
+	return &submitLimiter{limit: limit, window: window + submitMargin, slots: make([]*slot, 0, limit)}
 }
 
-// reserve returns when the caller may send, given the current time.
-func (l *submitLimiter) reserve(now time.Time) time.Time {
+// reserve books the earliest start at or after now that keeps at most limit starts in any
+// window, after every slot already booked (arrival order).
+func (l *submitLimiter) reserve(now time.Time) *slot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Starts a whole window old no longer constrain anything from now on.
+	drop := 0
+	for drop < len(l.slots) && !l.slots[drop].at.After(now.Add(-l.window)) {
+		drop++
+	}
+	if drop > 0 {
+		l.slots = append(l.slots[:0], l.slots[drop:]...)
+	}
 	at := now
-	if len(l.slots) < l.limit {
-		l.slots = append(l.slots, at)
-		return at
+	if n := len(l.slots); n > 0 {
+		at = later(at, l.slots[n-1].at)
+		if n >= l.limit {
+			at = later(at, l.slots[n-l.limit].at.Add(l.window))
+		}
 	}
-	// The oldest of the last limit starts must leave the window before this one starts.
-	if free := l.slots[l.next].Add(l.window); free.After(at) {
-		at = free
-	}
-	l.slots[l.next] = at
-	l.next = (l.next + 1) % l.limit
-	return at
+	sl := &slot{at: at}
+	l.slots = append(l.slots, sl)
+	return sl
 }
 
-// wait blocks until the caller's slot, or until ctx ends.
+// release gives back a slot whose caller stopped waiting before its start.
+func (l *submitLimiter) release(sl *slot) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, s := range l.slots {
+		if s == sl {
+			l.slots = append(l.slots[:i], l.slots[i+1:]...)
+			return
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// waitSubmitSlot blocks until the caller's slot, or until ctx ends (the slot is then given
+// back). A wait longer than slowSlotWait is logged at Info.
 func (c *Client) waitSubmitSlot(ctx context.Context) error {
 	if c.limiter == nil {
 		return nil
 	}
 	now := c.now()
-	at := c.limiter.reserve(now)
-	if d := at.Sub(now); d > 0 {
-		if err := c.sleep(ctx, d); err != nil {
-			return fmt.Errorf("runway: waiting for a submission slot: %w", err)
-		}
+	sl := c.limiter.reserve(now)
+	d := sl.at.Sub(now)
+	if d <= 0 {
+		return nil
+	}
+	if d > slowSlotWait {
+		c.logger.LogAttrs(ctx, slog.LevelInfo, "runway: submission waits for a rate-limit slot",
+			slog.Duration("wait", d))
+	}
+	if err := c.sleep(ctx, d); err != nil {
+		c.limiter.release(sl)
+		return errorf("runway: waiting for a submission slot: %w", err)
 	}
 	return nil
 }

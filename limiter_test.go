@@ -2,13 +2,17 @@ package runway
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +22,7 @@ func TestSubmitLimiterSlidingWindow(t *testing.T) {
 	base := time.Unix(1000, 0)
 	got := []time.Duration{}
 	for range 7 {
-		got = append(got, l.reserve(base).Sub(base))
+		got = append(got, l.reserve(base).at.Sub(base))
 	}
 	w := time.Second + submitMargin
 	require.Equal(t, []time.Duration{0, 0, 0, w, w, w, 2 * w}, got)
@@ -74,4 +78,52 @@ func TestSubmitLimiterSpreadsBursts(t *testing.T) {
 	cancel()
 	_, err = c.Generate(ctx, req)
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestSubmitLimiterCancelledWaitersFreeTheirSlots: during a spike, 180 callers with 50 ms
+// deadlines queue behind a full window and give up. Their slots go back: the next caller
+// starts as soon as the window allows (one window after the first burst), not behind 180
+// phantom reservations (nine more windows). Its wait over a second is logged at Info.
+func TestSubmitLimiterCancelledWaitersFreeTheirSlots(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var logs logBuffer
+		logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		api := newPollAPI(t)
+		c := newPollClient(t, api, WithLogger(logger))
+		req := GenerateRequest{Prompt: "p", Duration: 5, Quality: Quality720p, AspectRatio: AspectRatio16x9}
+		start := time.Now()
+		for range DefaultSubmitLimit {
+			_, err := c.Generate(t.Context(), req)
+			require.NoError(t, err)
+		}
+		require.Equal(t, start, time.Now(), "the first burst is not delayed")
+		require.NotContains(t, logs.String(), "rate-limit slot")
+
+		var wg sync.WaitGroup
+		var cancelled atomic.Int32
+		for range 180 {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+				defer cancel()
+				if _, err := c.Generate(ctx, req); err != nil {
+					assert.ErrorIs(t, err, context.DeadlineExceeded)
+					cancelled.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, int32(180), cancelled.Load())
+		require.Len(t, api.paths(), DefaultSubmitLimit, "no cancelled caller sent anything")
+
+		logs.buf.Reset()
+		_, err := c.Generate(t.Context(), req)
+		require.NoError(t, err)
+		assert.Equal(t, DefaultSubmitWindow+submitMargin, time.Since(start), "started as soon as the window allowed")
+		assert.Len(t, api.paths(), DefaultSubmitLimit+1)
+		line := logs.String()
+		assert.Contains(t, line, `"level":"INFO"`)
+		assert.Contains(t, line, "rate-limit slot")
+		assert.Contains(t, line, `"wait":`+strconv.FormatInt(int64(DefaultSubmitWindow+submitMargin-50*time.Millisecond), 10))
+	})
 }

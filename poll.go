@@ -17,8 +17,9 @@ const (
 	// minPollInterval is the shortest interval WithPollInterval accepts, so that a typo
 	// cannot turn a wait into a request storm.
 	minPollInterval = time.Second
-	// notFoundGrace is how long after a wait starts a 404 from the details endpoint means
-	// "not visible yet" (the task was created moments ago) rather than "no such task".
+	// notFoundGrace is how long after a wait starts a "not found" from the details endpoint
+	// (any of its spellings) means "not visible yet" (the task was created moments ago)
+	// rather than "no such task".
 	notFoundGrace = time.Minute
 	// maxStateInError bounds how much of an unknown state string goes into an error.
 	maxStateInError = 64
@@ -71,6 +72,9 @@ func WithWaitTimeout(d time.Duration) WaitOption {
 // WithAleph polls the Aleph details endpoint (GetAlephTask) instead of the Runway one. Tasks
 // submitted with GenerateAleph on the same client are polled there without it; use it when
 // resuming a wait for an Aleph task id from elsewhere (another process, a database).
+//
+// Deprecated: Kie has discontinued Runway Aleph. WithAleph keeps working for waiting on Aleph
+// tasks created before the shutdown (polling and callbacks both still decode them).
 func WithAleph() WaitOption {
 	return WaitOption{func(c *waitConfig) error {
 		c.aleph = true
@@ -101,8 +105,12 @@ func WithProgress(fn func(*Task)) WaitOption {
 // that failed returns (*Result, *TaskError). Everything else is a *WaitError carrying the
 // task id and the last state polling saw: the wait timeout (ErrWaitTimeout), the context
 // ending (its error), an unknown state (ErrUnknownState), or a permanent poll error such as
-// 401, 402, 422 or a 404 that lasts beyond a minute (the *APIError, so errors.Is(err,
-// ErrUnauthorized) works). Transient poll errors (network, 5xx except 501/505, 429, 455,
+// 401, 402, 422 or a "not found" that lasts beyond a minute (the *APIError, so errors.Is(err,
+// ErrUnauthorized) works). "Not found" is any of Kie's spellings of it: HTTP or body code 404,
+// body code 422 "The record does not exist", or success with null data; all get the same
+// minute of grace, since a task created moments ago may not be visible yet. When the wait
+// times out or is cancelled while polls are failing, the last poll error stays reachable
+// (WaitError.LastErr): errors.Is(err, ErrNotFound) then holds beside ErrWaitTimeout. Transient poll errors (network, 5xx except 501/505, 429, 455,
 // also as envelope codes) do not end the wait: the next poll backs off with jitter, up to
 // the poll interval or the server's Retry-After (itself capped at 10 minutes), whichever is
 // larger, and never past the wait timeout. Invalid arguments return a *ValidationError before anything is sent.
@@ -133,7 +141,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: result bus lookup failed; polling",
 			slog.String("task_id", taskID), slog.String("error", err.Error()))
 	} else if r != nil {
-		return own(r)
+		return c.own(r)
 	}
 
 	var timer *time.Timer
@@ -145,7 +153,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 	for {
 		select {
 		case r := <-w.ch:
-			return own(r)
+			return c.own(r)
 		default:
 		}
 		r, delay, err := run.poll(ctx)
@@ -157,7 +165,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 				c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: publishing a polled result failed",
 					slog.String("task_id", taskID), slog.String("error", err.Error()))
 			}
-			return own(r)
+			return c.own(r)
 		}
 		delay, last := run.clip(delay)
 		if timer == nil {
@@ -167,7 +175,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		}
 		select {
 		case r := <-w.ch:
-			return own(r)
+			return c.own(r)
 		case <-ctx.Done():
 			return nil, run.fail(ctx.Err())
 		case <-timer.C:
@@ -204,6 +212,7 @@ type waitRun struct {
 	start    time.Time
 	deadline time.Time // zero: bounded by the context only
 	last     State     // last known state polling saw
+	lastErr  error     // error of the last poll; nil after a successful one
 	failures int       // consecutive transient poll errors
 }
 
@@ -221,7 +230,7 @@ func (run *waitRun) poll(ctx context.Context) (*Result, time.Duration, error) {
 		delay, err := run.retryDelay(ctx, pctx, err)
 		return nil, delay, err
 	}
-	run.failures = 0
+	run.failures, run.lastErr = 0, nil
 	if !t.State.Known() {
 		return nil, 0, run.fail(fmt.Errorf("%w %q", ErrUnknownState, printable(string(t.State), maxStateInError)))
 	}
@@ -264,6 +273,7 @@ func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Durat
 		return 0, run.fail(err)
 	}
 	run.failures++
+	run.lastErr = err
 	var retryAfter time.Duration
 	var ae *APIError
 	if errors.As(err, &ae) {
@@ -286,9 +296,14 @@ func garbled2xx(err error) bool {
 	return errors.As(err, &ae) && ae.Code == 0 && ae.StatusCode/100 == 2
 }
 
-// fail ends the wait with a *WaitError.
+// fail ends the wait with a *WaitError. When the wait timed out or was cancelled, the error
+// of the last poll (if it failed) rides along as LastErr.
 func (run *waitRun) fail(err error) error {
-	return &WaitError{TaskID: run.taskID, LastState: run.last, Err: err}
+	we := &WaitError{TaskID: run.taskID, LastState: run.last, Err: err}
+	if err == ErrWaitTimeout || err == context.Canceled || err == context.DeadlineExceeded {
+		we.LastErr = run.lastErr
+	}
+	return we
 }
 
 // clip shortens delay so that the wait never sleeps past its deadline; last reports that the
@@ -307,10 +322,4 @@ func (run *waitRun) clip(delay time.Duration) (time.Duration, bool) {
 func jitter(d time.Duration) time.Duration {
 	spread := d / 5
 	return d - spread + rand.N(2*spread+1)
-}
-
-// own returns a copy of a result (the bus shares its values between waiters) and its error.
-func own(r *Result) (*Result, error) {
-	cp := *r
-	return &cp, cp.Err()
 }

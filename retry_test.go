@@ -158,6 +158,8 @@ func TestSubmissionNotRetriedAfterServerError(t *testing.T) {
 		wantIs      error
 	}{
 		{"HTTP 500", status(500, 500), true, ErrServer},
+		{"HTTP 502 body code 500", status(502, 500), true, ErrServer},
+		{"HTTP 503 body code 500", status(503, 500), true, ErrServer},
 		{"HTTP 200 body code 500", status(200, 500), true, ErrServer},
 		{"HTTP 502 non-JSON", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }, true, ErrServer},
 		{"HTTP 200 body code 501", status(200, 501), true, ErrServer},
@@ -235,7 +237,9 @@ func TestSubmissionCancelledInFlightIsUnknown(t *testing.T) {
 
 func TestSubmissionRetriedAfter429(t *testing.T) {
 	t.Parallel()
-	for _, first := range []http.HandlerFunc{status(429, 429), status(200, 429)} {
+	// A body code 429 means "rejected, not queued" whatever the HTTP status: Kie models its
+	// errors as HTTP 500 with a body code, so 5xx + 429 is re-sent too.
+	for _, first := range []http.HandlerFunc{status(429, 429), status(200, 429), status(500, 429), status(502, 429), status(503, 429)} {
 		c, f := setup(t, sequence(first, first, replyTaskID("task-3")))
 		id, err := c.Generate(t.Context(), generateReq())
 		require.NoError(t, err)

@@ -49,6 +49,12 @@ type GenerateRequest struct {
 	WaterMark string
 	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
 	CallBackURL string
+	// Extra holds JSON fields the SDK does not model (for example "model", which older Kie
+	// docs and clients send, or a parameter Kie adds later). They are sent after the modeled
+	// fields, each value encoded with encoding/json. A key that names a modeled field (in any
+	// case), an empty key or a value that cannot be encoded is refused locally with a
+	// *ValidationError: an extra field never overrides a modeled one.
+	Extra map[string]any
 }
 
 // ExtendRequest continues a previously generated video (POST /api/v1/runway/extend).
@@ -63,10 +69,19 @@ type ExtendRequest struct {
 	WaterMark string
 	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
 	CallBackURL string
+	// Extra holds JSON fields the SDK does not model (for example "model", which older Kie
+	// docs and clients send, or a parameter Kie adds later). They are sent after the modeled
+	// fields, each value encoded with encoding/json. A key that names a modeled field (in any
+	// case), an empty key or a value that cannot be encoded is refused locally with a
+	// *ValidationError: an extra field never overrides a modeled one.
+	Extra map[string]any
 }
 
 // AlephRequest transforms an existing video with the Aleph model
 // (POST /api/v1/aleph/generate).
+//
+// Deprecated: Kie has discontinued Runway Aleph, so GenerateAleph submissions are expected to
+// fail. The type is kept so that existing code compiles.
 type AlephRequest struct {
 	// Prompt describes the transformation. Required.
 	Prompt string
@@ -84,6 +99,12 @@ type AlephRequest struct {
 	CallBackURL string
 	// UploadCN stores results on Alibaba Cloud OSS instead of overseas storage.
 	UploadCN bool
+	// Extra holds JSON fields the SDK does not model (for example "model", which older Kie
+	// docs and clients send, or a parameter Kie adds later). They are sent after the modeled
+	// fields, each value encoded with encoding/json. A key that names a modeled field (in any
+	// case), an empty key or a value that cannot be encoded is refused locally with a
+	// *ValidationError: an extra field never overrides a modeled one.
+	Extra map[string]any
 }
 
 // State is the lifecycle state of a task as reported by the details endpoints.
@@ -125,13 +146,22 @@ type Task struct {
 	VideoURL string
 	// ImageURL is the cover image of the generated video; set on success.
 	ImageURL string
-	// FailCode is the failure code (decoded from number, string or null); 0 if none.
+	// FailCode is the failure code, decoded from a number or a numeric string; 0 when there
+	// is none or when the API sent something that is not an integer (see FailCodeText).
 	FailCode int
+	// FailCodeText is failCode as the API sent it when that was not a JSON number: the
+	// string's content ("E_MODERATION", "400", ""), or the JSON text of a bool or object;
+	// empty for a number or null. Whether a task failed is decided by State alone: a
+	// successful task may carry a stray failCode.
+	FailCodeText string
 	// FailMessage is the API's failure text, kept verbatim.
 	FailMessage string
-	// Expired reports that the files were deleted after the retention period.
+	// Expired reports that the files were deleted after the retention period (expireFlag 1,
+	// "1" or true).
 	Expired bool
-	// GeneratedAt is generateTime (Runway) or completeTime (Aleph); zero when absent.
+	// GeneratedAt is generateTime (Runway) or completeTime (Aleph), in UTC: accepted as
+	// "YYYY-MM-DD HH:mm:ss" (UTC assumed), RFC 3339, or epoch milliseconds or seconds (number
+	// or numeric string); zero when absent or in any other form (Raw keeps it).
 	GeneratedAt time.Time
 	// Aleph reports that the task came from the Aleph details endpoint.
 	Aleph bool
@@ -157,6 +187,9 @@ func (t *Task) Result() *Result {
 	}
 	r.Code = t.FailCode
 	r.Message = t.FailMessage
+	if t.FailCodeText != "" && t.FailCodeText != strconv.Itoa(t.FailCode) {
+		r.CodeText = t.FailCodeText
+	}
 	if r.Code == 0 || r.Code == 200 {
 		// A failed task with no usable code is still a failure; 400 is the only documented
 		// failCode and keeps Result.Err from reporting success.
@@ -183,6 +216,9 @@ type Result struct {
 	ImageURL string `json:"imageUrl,omitempty"`
 	// Code is 200 on success; the callback code or failCode otherwise.
 	Code int `json:"code"`
+	// CodeText is the failure code as the API sent it when it was not an integer (polling
+	// only, see Task.FailCodeText); Code is then 400.
+	CodeText string `json:"codeText,omitempty"`
 	// Message is msg (callbacks) or failMsg (polling), verbatim.
 	Message string `json:"msg,omitempty"`
 	// Source says whether a callback or a poll produced this result.
@@ -199,7 +235,12 @@ func (r *Result) Err() error {
 	if r.Code == 200 {
 		return nil
 	}
-	return &TaskError{TaskID: r.TaskID, Code: r.Code, Message: r.Message, Kind: Classify(r.Code, r.Message)}
+	code := r.Code
+	if r.CodeText != "" {
+		// A textual code says nothing Classify knows; the message decides the class.
+		code = 0
+	}
+	return &TaskError{TaskID: r.TaskID, Code: code, CodeText: r.CodeText, Message: r.Message, Kind: Classify(code, r.Message)}
 }
 
 // flexInt decodes a JSON number, a numeric string, an empty string or null into an int.
@@ -238,34 +279,40 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// flexTime decodes "YYYY-MM-DD HH:mm:ss" (UTC assumed, the docs name no zone), RFC 3339,
-// an empty string or null.
+// flexTime decodes a time in any form Kie has been seen to use: "YYYY-MM-DD HH:mm:ss" (UTC
+// assumed, the docs name no zone), RFC 3339, epoch milliseconds or seconds as a number or a
+// numeric string. Anything else (null, "", a bool, an unknown layout) is the zero time: a
+// timestamp is not worth failing a paid task over, and Raw keeps it.
 type flexTime time.Time
 
 var timeLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05Z07:00"}
 
+// epochMillisFrom is where epoch values are read as milliseconds: 1e11 seconds is the year
+// 5138, 1e11 milliseconds is March 1973, so no plausible time is ambiguous.
+const epochMillisFrom = 1e11
+
 func (f *flexTime) UnmarshalJSON(b []byte) error {
-	if string(bytes.TrimSpace(b)) == "null" {
-		*f = flexTime{}
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		// A number (Unix seconds or milliseconds) is tolerated rather than failing the task.
-		var n int64
-		if nerr := json.Unmarshal(b, &n); nerr != nil {
-			return err
+	*f = flexTime{}
+	b = bytes.TrimSpace(b)
+	s := string(b)
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil
 		}
-		if n > 1e12 {
-			*f = flexTime(time.UnixMilli(n).UTC())
-		} else {
-			*f = flexTime(time.Unix(n, 0).UTC())
-		}
-		return nil
 	}
 	s = strings.TrimSpace(s)
-	if s == "" {
-		*f = flexTime{}
+	if s == "" || s == "null" {
+		return nil
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n <= 0 || n >= 1e15 || math.IsNaN(n) {
+			return nil
+		}
+		if n >= epochMillisFrom {
+			*f = flexTime(time.UnixMilli(int64(n)).UTC())
+		} else {
+			*f = flexTime(time.Unix(int64(n), 0).UTC())
+		}
 		return nil
 	}
 	for _, l := range timeLayouts {
@@ -274,8 +321,60 @@ func (f *flexTime) UnmarshalJSON(b []byte) error {
 			return nil
 		}
 	}
-	// An unparseable time is not worth failing a paid task over: leave it zero; Raw keeps it.
-	*f = flexTime{}
+	return nil
+}
+
+// flexCode decodes a failure code leniently: a JSON integer or a numeric string gives the
+// number; anything else (text such as "E_MODERATION", a bool, an object) gives 0 and keeps the
+// text. It never fails, so an odd code cannot make a finished task undecodable.
+type flexCode struct {
+	n    int
+	text string // the value as sent when it was not a JSON number; see Task.FailCodeText
+}
+
+func (f *flexCode) UnmarshalJSON(b []byte) error {
+	*f = flexCode{}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	s := string(b)
+	if b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil
+		}
+		f.text = s
+	} else if b[0] == '{' || b[0] == '[' || b[0] == 't' || b[0] == 'f' {
+		f.text = s
+		return nil
+	}
+	var n flexInt
+	if n.UnmarshalJSON([]byte(strings.TrimSpace(s))) == nil {
+		f.n = int(n)
+	} else if f.text == "" {
+		f.text = s // a number that is not an integer, such as 4.5 or 1e99
+	}
+	return nil
+}
+
+// flexFlag decodes a 0/1 flag sent as a number, a numeric string or a bool; anything else is
+// false.
+type flexFlag bool
+
+func (f *flexFlag) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if strings.HasPrefix(s, `"`) {
+		if json.Unmarshal(b, &s) != nil {
+			s = ""
+		}
+		s = strings.TrimSpace(s)
+	}
+	switch strings.ToLower(s) {
+	case "1", "true", "1.0":
+		*f = true
+	default:
+		*f = false
+	}
 	return nil
 }
 
@@ -291,9 +390,9 @@ type wireTask struct {
 		VideoURL string `json:"videoUrl"`
 		ImageURL string `json:"imageUrl"`
 	} `json:"videoInfo"`
-	FailCode   flexInt `json:"failCode"`
-	FailMsg    string  `json:"failMsg"`
-	ExpireFlag flexInt `json:"expireFlag"`
+	FailCode   flexCode `json:"failCode"`
+	FailMsg    string   `json:"failMsg"`
+	ExpireFlag flexFlag `json:"expireFlag"`
 }
 
 func decodeTask(data json.RawMessage) (*Task, error) {
@@ -302,14 +401,15 @@ func decodeTask(data json.RawMessage) (*Task, error) {
 		return nil, err
 	}
 	t := &Task{
-		ID:          w.TaskID,
-		ParentID:    w.ParentTaskID,
-		State:       State(w.State),
-		FailCode:    int(w.FailCode),
-		FailMessage: w.FailMsg,
-		Expired:     w.ExpireFlag == 1,
-		GeneratedAt: time.Time(w.GenerateTime),
-		Raw:         data,
+		ID:           w.TaskID,
+		ParentID:     w.ParentTaskID,
+		State:        State(w.State),
+		FailCode:     w.FailCode.n,
+		FailCodeText: w.FailCode.text,
+		FailMessage:  w.FailMsg,
+		Expired:      bool(w.ExpireFlag),
+		GeneratedAt:  time.Time(w.GenerateTime),
+		Raw:          data,
 	}
 	if w.VideoInfo != nil {
 		t.VideoID = w.VideoInfo.VideoID
@@ -329,9 +429,9 @@ type wireAlephTask struct {
 	} `json:"response"`
 	CompleteTime flexTime `json:"completeTime"`
 	SuccessFlag  flexInt  `json:"successFlag"`
-	ErrorCode    flexInt  `json:"errorCode"`
+	ErrorCode    flexCode `json:"errorCode"`
 	ErrorMessage string   `json:"errorMessage"`
-	ExpireFlag   flexInt  `json:"expireFlag"`
+	ExpireFlag   flexFlag `json:"expireFlag"`
 }
 
 // decodeAlephTask maps successFlag/errorMessage to a State: 1 = success; 0 with an error
@@ -342,13 +442,14 @@ func decodeAlephTask(data json.RawMessage) (*Task, error) {
 		return nil, err
 	}
 	t := &Task{
-		ID:          w.TaskID,
-		FailCode:    int(w.ErrorCode),
-		FailMessage: w.ErrorMessage,
-		Expired:     w.ExpireFlag == 1,
-		GeneratedAt: time.Time(w.CompleteTime),
-		Aleph:       true,
-		Raw:         data,
+		ID:           w.TaskID,
+		FailCode:     w.ErrorCode.n,
+		FailCodeText: w.ErrorCode.text,
+		FailMessage:  w.ErrorMessage,
+		Expired:      bool(w.ExpireFlag),
+		GeneratedAt:  time.Time(w.CompleteTime),
+		Aleph:        true,
+		Raw:          data,
 	}
 	if w.Response != nil {
 		t.VideoURL = w.Response.ResultVideoURL
@@ -359,7 +460,7 @@ func decodeAlephTask(data json.RawMessage) (*Task, error) {
 		t.State = StateSuccess
 	case w.SuccessFlag == 0 && strings.TrimSpace(w.ErrorMessage) != "":
 		t.State = StateFail
-	case w.SuccessFlag == 0 && w.ErrorCode != 0:
+	case w.SuccessFlag == 0 && (w.ErrorCode.n != 0 || strings.TrimSpace(w.ErrorCode.text) != ""):
 		t.State = StateFail
 	case w.SuccessFlag == 0:
 		t.State = StateGenerating

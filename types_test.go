@@ -60,6 +60,12 @@ func TestFlexTimeDecodesBothFormats(t *testing.T) {
 		{`" 2023-08-15 14:30:45 "`, want},
 		{`1692109845`, want},
 		{`1692109845000`, want},
+		{`"1692109845000"`, want},
+		{`"1692109845"`, want},
+		{`1692109845000.0`, want},
+		{`true`, time.Time{}},
+		{`{}`, time.Time{}},
+		{`-5`, time.Time{}},
 		{`""`, time.Time{}},
 		{`null`, time.Time{}},
 		{`"yesterday"`, time.Time{}},
@@ -71,10 +77,51 @@ func TestFlexTimeDecodesBothFormats(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(`{"generateTime":`+tt.in+`}`), &got), tt.in)
 		require.True(t, tt.want.Equal(time.Time(got.T)), "%s: got %v", tt.in, time.Time(got.T))
 	}
-	var bad struct {
-		T flexTime `json:"generateTime"`
+}
+
+// TestLenientTaskFields pins the forms Kie does not promise but has sent: a failCode or
+// expireFlag of any JSON type decodes, and never fails the task.
+func TestLenientTaskFields(t *testing.T) {
+	t.Parallel()
+	codes := []struct {
+		in   string
+		n    int
+		text string
+	}{
+		{`400`, 400, ""},
+		{`"400"`, 400, "400"},
+		{`" 400 "`, 400, " 400 "},
+		{`400.0`, 400, ""},
+		{`""`, 0, ""},
+		{`null`, 0, ""},
+		{`"E_MODERATION"`, 0, "E_MODERATION"},
+		{`4.5`, 0, "4.5"},
+		{`true`, 0, "true"},
+		{`{"a":1}`, 0, `{"a":1}`},
+		{`1e99`, 0, "1e99"},
 	}
-	require.Error(t, json.Unmarshal([]byte(`{"generateTime":{}}`), &bad))
+	for _, tt := range codes {
+		var got struct {
+			C flexCode `json:"failCode"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(`{"failCode":`+tt.in+`}`), &got), tt.in)
+		require.Equal(t, tt.n, got.C.n, tt.in)
+		require.Equal(t, tt.text, got.C.text, tt.in)
+	}
+	flags := []struct {
+		in   string
+		want bool
+	}{
+		{`1`, true}, {`"1"`, true}, {`true`, true}, {`"true"`, true},
+		{`0`, false}, {`"0"`, false}, {`false`, false}, {`null`, false}, {`""`, false}, {`"yes"`, false}, {`2`, false},
+	}
+	for _, tt := range flags {
+		var got struct {
+			F flexFlag `json:"expireFlag"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(`{"expireFlag":`+tt.in+`}`), &got), tt.in)
+		require.Equal(t, tt.want, bool(got.F), tt.in)
+	}
 }
 
 func TestStateKnownAndTerminal(t *testing.T) {
@@ -142,4 +189,28 @@ func TestTaskResult(t *testing.T) {
 	require.NoError(t, nilResult.Err())
 	server := (&Result{TaskID: "t4", Code: 500, Message: "internal"}).Err()
 	require.ErrorIs(t, server, ErrServer)
+}
+
+// FuzzDecodeTaskLenientFields: whatever JSON value failCode, expireFlag and generateTime hold,
+// a task with a string state decodes (Runway and Aleph shapes alike).
+func FuzzDecodeTaskLenientFields(f *testing.F) {
+	f.Add(`"E_MODERATION"`, `true`, `1692109845000`)
+	f.Add(`null`, `"1"`, `"2023-08-15 14:30:45"`)
+	f.Add(`""`, `0`, `"2023-08-15T14:30:45Z"`)
+	f.Add(`4.5`, `{}`, `[1]`)
+	f.Add(`1e400`, `"x"`, `-1e300`)
+	f.Fuzz(func(t *testing.T, code, flag, when string) {
+		if !json.Valid([]byte(code)) || !json.Valid([]byte(flag)) || !json.Valid([]byte(when)) {
+			return
+		}
+		runway := `{"taskId":"t","state":"fail","failCode":` + code + `,"failMsg":"m","expireFlag":` + flag + `,"generateTime":` + when + `}`
+		task, err := decodeTask(json.RawMessage(runway))
+		require.NoError(t, err, runway)
+		require.Equal(t, StateFail, task.State)
+		require.Error(t, task.Result().Err(), "a failed task stays failed")
+		aleph := `{"taskId":"t","successFlag":0,"errorCode":` + code + `,"errorMessage":"m","expireFlag":` + flag + `,"completeTime":` + when + `}`
+		task, err = decodeAlephTask(json.RawMessage(aleph))
+		require.NoError(t, err, aleph)
+		require.Equal(t, StateFail, task.State)
+	})
 }

@@ -1,7 +1,11 @@
 package runway
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -15,32 +19,117 @@ const (
 
 // wire bodies: field names and JSON types as the API documents them.
 type generateBody struct {
-	Prompt      string      `json:"prompt"`
-	ImageURL    string      `json:"imageUrl,omitempty"`
-	Duration    int         `json:"duration"`
-	Quality     Quality     `json:"quality"`
-	AspectRatio AspectRatio `json:"aspectRatio,omitempty"`
-	WaterMark   string      `json:"waterMark"`
-	CallBackURL string      `json:"callBackUrl,omitempty"`
+	Prompt      string         `json:"prompt"`
+	ImageURL    string         `json:"imageUrl,omitempty"`
+	Duration    int            `json:"duration"`
+	Quality     Quality        `json:"quality"`
+	AspectRatio AspectRatio    `json:"aspectRatio,omitempty"`
+	WaterMark   string         `json:"waterMark"`
+	CallBackURL string         `json:"callBackUrl,omitempty"`
+	Extra       map[string]any `json:"-"`
 }
 
 type extendBody struct {
-	TaskID      string  `json:"taskId"`
-	Prompt      string  `json:"prompt"`
-	Quality     Quality `json:"quality"`
-	WaterMark   string  `json:"waterMark"`
-	CallBackURL string  `json:"callBackUrl,omitempty"`
+	TaskID      string         `json:"taskId"`
+	Prompt      string         `json:"prompt"`
+	Quality     Quality        `json:"quality"`
+	WaterMark   string         `json:"waterMark"`
+	CallBackURL string         `json:"callBackUrl,omitempty"`
+	Extra       map[string]any `json:"-"`
 }
 
 type alephBody struct {
-	Prompt         string      `json:"prompt"`
-	VideoURL       string      `json:"videoUrl"`
-	AspectRatio    AspectRatio `json:"aspectRatio,omitempty"`
-	Seed           *int        `json:"seed,omitempty"`
-	ReferenceImage string      `json:"referenceImage,omitempty"`
-	WaterMark      string      `json:"waterMark"`
-	CallBackURL    string      `json:"callBackUrl,omitempty"`
-	UploadCN       bool        `json:"uploadCn"`
+	Prompt         string         `json:"prompt"`
+	VideoURL       string         `json:"videoUrl"`
+	AspectRatio    AspectRatio    `json:"aspectRatio,omitempty"`
+	Seed           *int           `json:"seed,omitempty"`
+	ReferenceImage string         `json:"referenceImage,omitempty"`
+	WaterMark      string         `json:"waterMark"`
+	CallBackURL    string         `json:"callBackUrl,omitempty"`
+	UploadCN       bool           `json:"uploadCn"`
+	Extra          map[string]any `json:"-"`
+}
+
+// MarshalJSON encodes the modeled fields, then Extra's.
+func (b generateBody) MarshalJSON() ([]byte, error) {
+	type plain generateBody
+	return withExtra(plain(b), b.Extra)
+}
+
+// MarshalJSON encodes the modeled fields, then Extra's.
+func (b extendBody) MarshalJSON() ([]byte, error) {
+	type plain extendBody
+	return withExtra(plain(b), b.Extra)
+}
+
+// MarshalJSON encodes the modeled fields, then Extra's.
+func (b alephBody) MarshalJSON() ([]byte, error) {
+	type plain alephBody
+	return withExtra(plain(b), b.Extra)
+}
+
+// withExtra encodes the wire body v (a JSON object) and appends extra's fields in key order,
+// so the same request always gives the same bytes.
+func withExtra(v any, extra map[string]any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || len(extra) == 0 {
+		return b, err
+	}
+	b = b[:len(b)-1] // the closing brace
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		vb, err := json.Marshal(extra[k])
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, kb...)
+		b = append(b, ':')
+		b = append(b, vb...)
+	}
+	return append(b, '}'), nil
+}
+
+// jsonNames returns the lower-cased JSON names of a wire body's fields.
+func jsonNames(v any) map[string]bool {
+	names := make(map[string]bool)
+	t := reflect.TypeOf(v)
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			names[strings.ToLower(name)] = true
+		}
+	}
+	return names
+}
+
+// Modeled field names per submission, from the wire bodies' tags so they never drift.
+var (
+	generateFields = jsonNames(generateBody{})
+	extendFields   = jsonNames(extendBody{})
+	alephFields    = jsonNames(alephBody{})
+)
+
+// validExtra refuses extra fields that would override a modeled one, have an empty name or
+// cannot be encoded.
+func validExtra(extra map[string]any, modeled map[string]bool) error {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		switch {
+		case strings.TrimSpace(k) == "":
+			return invalid("Extra", "empty field name")
+		case modeled[strings.ToLower(k)]:
+			return invalid("Extra", "%q is a field the SDK sets; use the request's own field", k)
+		}
+		if _, err := json.Marshal(extra[k]); err != nil {
+			return invalid("Extra", "field %q cannot be encoded as JSON: %v", k, err)
+		}
+	}
+	return nil
 }
 
 func invalid(field, format string, args ...any) *ValidationError {
@@ -139,7 +228,10 @@ func (r *GenerateRequest) validate() error {
 	} else if err := validAspect(r.AspectRatio, false); err != nil {
 		return err
 	}
-	return validURL("CallBackURL", r.CallBackURL, false)
+	if err := validURL("CallBackURL", r.CallBackURL, false); err != nil {
+		return err
+	}
+	return validExtra(r.Extra, generateFields)
 }
 
 func (r *ExtendRequest) validate() error {
@@ -152,7 +244,10 @@ func (r *ExtendRequest) validate() error {
 	if err := validQuality(r.Quality); err != nil {
 		return err
 	}
-	return validURL("CallBackURL", r.CallBackURL, false)
+	if err := validURL("CallBackURL", r.CallBackURL, false); err != nil {
+		return err
+	}
+	return validExtra(r.Extra, extendFields)
 }
 
 func (r *AlephRequest) validate() error {
@@ -170,5 +265,8 @@ func (r *AlephRequest) validate() error {
 	if err := validURL("ReferenceImage", r.ReferenceImage, false); err != nil {
 		return err
 	}
-	return validURL("CallBackURL", r.CallBackURL, false)
+	if err := validURL("CallBackURL", r.CallBackURL, false); err != nil {
+		return err
+	}
+	return validExtra(r.Extra, alephFields)
 }

@@ -174,7 +174,7 @@ func (s *Server) lookup(x *exchange, aleph bool) (*task, bool) {
 	t, ok := s.tasks[id]
 	s.mu.Unlock()
 	if !ok || (t.kind == KindAleph) != aleph {
-		s.fail(x, 404, "Task not found")
+		s.failNotFound(x)
 		return nil, false
 	}
 	return t, true

@@ -1,5 +1,7 @@
 package runwaytest_test
 
+//lint:file-ignore SA1019 these tests cover Aleph, which is deprecated but must keep working for existing tasks
+
 import (
 	"encoding/json"
 	"errors"

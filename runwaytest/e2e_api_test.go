@@ -52,6 +52,13 @@ func TestE2EPollFaults(t *testing.T) {
 		{"50 MB body", runwaytest.HugeBody(50 << 20), 1},
 		{"404 right after creation", runwaytest.BodyError(404, "Task not found"), 2},
 	}
+	for _, f := range runwaytest.NotFoundForms() {
+		tests = append(tests, struct {
+			name  string
+			fault runwaytest.APIFault
+			n     int
+		}{"not found right after creation: " + f.String(), runwaytest.NotFound(f), 2})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -274,4 +281,23 @@ func TestE2EExpiredFiles(t *testing.T) {
 	refreshed, err := e.srv.WaitRequests(ctx, runwaytest.PathDownloadURL, 2)
 	require.NoError(t, err)
 	assert.Len(t, refreshed, 2, "one refresh per file")
+}
+
+// TestE2ENotFoundForms: the fake answers an unknown id in each of Kie's spellings, and the
+// client reads every one as ErrNotFound, on both details endpoints.
+func TestE2ENotFoundForms(t *testing.T) {
+	t.Parallel()
+	for _, f := range runwaytest.NotFoundForms() {
+		t.Run(f.String(), func(t *testing.T) {
+			t.Parallel()
+			srv := start(t, runwaytest.WithNotFoundForm(f))
+			c := client(t, srv)
+			_, err := c.GetTask(ctx(t), "no-such-task")
+			require.ErrorIs(t, err, runway.ErrNotFound)
+			assert.NotErrorIs(t, err, runway.ErrValidation)
+			//lint:ignore SA1019 the Aleph endpoint still answers for existing tasks
+			_, err = c.GetAlephTask(ctx(t), "no-such-task")
+			require.ErrorIs(t, err, runway.ErrNotFound)
+		})
+	}
 }

@@ -45,6 +45,8 @@ type config struct {
 	ratePer         time.Duration
 	seed            uint64
 	statusErrors    bool
+	notFound        NotFoundForm
+	notFoundSet     bool
 	defaultScript   Script
 	chaos           *Chaos
 	fileSize        int

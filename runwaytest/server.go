@@ -2,7 +2,8 @@
 // the runway client uses, with Kie's envelope, field names and error codes; scripted tasks that
 // walk wait -> queueing -> generating -> success|fail; Kie-like signed callbacks with retries;
 // switchable faults (dropped, duplicated, delayed and early callbacks, 429, 5xx bursts,
-// connection resets, non-JSON bodies, unknown states, expired files); and introspection with
+// connection resets, non-JSON bodies, unknown states, expired files, each of Kie's spellings of
+// "not found"); and introspection with
 // wait helpers so tests synchronise on events instead of sleeping.
 //
 // It runs on loopback (httptest) and needs no network and no key:

@@ -1,0 +1,155 @@
+package runway
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Error text is built here, in one place, for every Error() method of the package: values
+// that came from the network (an API message, a response body, a failCode, a callback msg, a
+// URL path) are untrusted. They are redacted, bounded and escaped before they reach a string
+// that ends up in logs; the error's fields keep them verbatim.
+
+const (
+	// errPrefix starts every error text of the package, once.
+	errPrefix = "runway: "
+	// maxErrValue bounds one untrusted value inside an error text, in bytes.
+	maxErrValue = 300
+	// redactedMark replaces a secret.
+	redactedMark = "[REDACTED]"
+)
+
+// secretPatterns match credentials whatever key they belong to: an Authorization-style
+// scheme and its token, and the query of any URL (a signed link carries its signature there).
+var secretPatterns = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`(?i)\b(bearer|basic|token)(\s+)[^\s"',;]+`), "${1}${2}" + redactedMark},
+	{regexp.MustCompile(`(?i)\b(https?://[^\s"'?#]*)\?[^\s"'#]*`), "${1}?" + redactedMark},
+	{regexp.MustCompile(`(?i)\b((?:api[_-]?key|apikey|hmac[_-]?key|secret|signature|sign|token|x-amz-signature|x-amz-credential)\s*[=:]\s*)[^\s"'&,;]+`), "${1}" + redactedMark},
+}
+
+// errText makes an untrusted value safe for an error text: each secret (a key the caller
+// knows, such as the API key) and every credential-looking pattern is replaced, control and
+// format characters are escaped (\n, \r, \x1b, \u202e), invalid UTF-8 becomes U+FFFD, and the
+// result is cut at maxErrValue bytes on a rune boundary, marked with how much was left out.
+func errText(s string, secrets ...string) string {
+	return errTextMax(s, maxErrValue, secrets...)
+}
+
+// maxErrCause bounds the text of a wrapped cause that may carry network values of its own
+// (a transport error, a header value), which can hold several bounded values.
+const maxErrCause = 4 * maxErrValue
+
+// errCause is the text of a wrapped cause, made safe like errText under a wider bound.
+func errCause(err error) string {
+	return errTextMax(err.Error(), maxErrCause)
+}
+
+// errTextMax is errText with its bound in bytes.
+func errTextMax(s string, maxLen int, secrets ...string) string {
+	if s == "" {
+		return ""
+	}
+	// Look at a bounded prefix only: the cut happens anyway, and the patterns must not scan a
+	// megabyte per Error() call. The margin keeps a secret that straddles the cut redacted.
+	cut := 0
+	if len(s) > 4*maxLen {
+		cut = len(s) - 4*maxLen
+		s = s[:4*maxLen]
+	}
+	for _, k := range secrets {
+		if k != "" {
+			s = strings.ReplaceAll(s, k, redactedMark)
+		}
+	}
+	for _, p := range secretPatterns {
+		s = p.re.ReplaceAllString(s, p.repl)
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		var piece string
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			piece = "\uFFFD"
+		case r == '\n':
+			piece = `\n`
+		case r == '\r':
+			piece = `\r`
+		case r == '\t':
+			piece = `\t`
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
+			piece = `\x` + strconv.FormatUint(uint64(r)|0x100, 16)[1:]
+		case unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029':
+			piece = `\u` + strconv.FormatUint(uint64(r)|0x10000, 16)[1:]
+		default:
+			piece = s[i : i+size]
+		}
+		if b.Len()+len(piece) > maxLen {
+			cut += len(s) - i
+			break
+		}
+		b.WriteString(piece)
+		i += size
+	}
+	if cut > 0 {
+		b.WriteString("…[" + strconv.Itoa(cut) + " more bytes]")
+	}
+	return b.String()
+}
+
+// onePrefix keeps the first "runway: " of an error text and drops the ones that wrapping
+// repeats after it (at the start of a line or after ": "), so a message reads
+// "runway: NewClient: missing API key", not "runway: NewClient: runway: missing API key".
+func onePrefix(s string) string {
+	rest, had := strings.CutPrefix(s, errPrefix)
+	if !strings.Contains(rest, errPrefix) {
+		return s
+	}
+	rest = strings.ReplaceAll(rest, ": "+errPrefix, ": ")
+	rest = strings.ReplaceAll(rest, "\n"+errPrefix, "\n")
+	rest = strings.TrimPrefix(rest, errPrefix)
+	if had {
+		return errPrefix + rest
+	}
+	return rest
+}
+
+// prefixed wraps an error built with fmt.Errorf so that its text has one "runway: " prefix;
+// errors.Is and errors.As see through it.
+type prefixed struct{ err error }
+
+func (p *prefixed) Error() string { return onePrefix(p.err.Error()) }
+func (p *prefixed) Unwrap() error { return p.err }
+
+// errorf is fmt.Errorf with one "runway: " prefix in the result's text.
+func errorf(format string, args ...any) error {
+	return &prefixed{err: fmt.Errorf(format, args...)}
+}
+
+// printable returns s truncated to max bytes with invalid UTF-8 and control characters
+// replaced, for short untrusted values in log attributes.
+func printable(s string, max int) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i >= max {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case r == utf8.RuneError:
+			b.WriteRune('�')
+		case r < 0x20 || r == 0x7f:
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
