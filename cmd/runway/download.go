@@ -9,7 +9,7 @@ import (
 var downloadCmd = &command{
 	name: "download",
 	args: "ID --out DIR [flags]",
-	summary: "Save a finished task's video and cover into a directory (ID.mp4, ID-cover.jpg).\n" +
+	summary: "Save a finished task's video and cover into a directory (ID.mp4, ID.cover.jpg).\n" +
 		"Prints the saved video's path. Files already there are kept; Ctrl-C leaves no partial file.",
 	example: "runway download 3f1c0e54-... --out videos/",
 	run:     (*app).download,

@@ -229,7 +229,10 @@ func TestRunFakeAndListen(t *testing.T) {
 	require.NoError(t, err)
 	got := listen.stdout.await(guard(t), t, id)
 	assert.Equal(t, id+" success "+filepath.Join(dir, id+".mp4"), got, "plain: id, state, saved path")
-	fi, err := os.Stat(filepath.Join(dir, id+"-cover.png"))
+	saved, err := runway.FindSavedFiles(dir, id)
+	require.NoError(t, err)
+	require.NotEmpty(t, saved.ImagePath, "the cover is saved beside the video")
+	fi, err := os.Stat(saved.ImagePath)
 	require.NoError(t, err)
 	assert.Positive(t, fi.Size())
 
