@@ -66,7 +66,7 @@ import (
 )
 
 // Version is the SDK version sent in the User-Agent.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Defaults.
 const (
