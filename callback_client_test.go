@@ -206,4 +206,3 @@ func TestCallbackRefetch(t *testing.T) {
 	require.ErrorIs(t, rc.result().Err(), ErrModeration)
 	require.Equal(t, 2, api.count("/api/v1/aleph/record-info"))
 }
-

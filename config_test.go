@@ -75,7 +75,9 @@ func TestNewCallbackHandlerPanicsOnMisconfiguration(t *testing.T) {
 			"no WithResultFunc: a standalone handler would drop every result; pass WithResultFunc(fn), or use Client.CallbackHandler to wake WaitForResult callers",
 		func() { NewCallbackHandler(WithTolerance(-time.Second), WithRefetch()) },
 		"every problem, one per line")
-	require.NotPanics(t, func() { NewCallbackHandler(WithResultFunc(noopResult), WithCallbackLogger(slog.New(slog.DiscardHandler))) })
+	require.NotPanics(t, func() {
+		NewCallbackHandler(WithResultFunc(noopResult), WithCallbackLogger(slog.New(slog.DiscardHandler)))
+	})
 }
 
 // TestCallbackOptionRanges: every callback option refuses the values that cannot work, on
@@ -106,7 +108,7 @@ func TestCallbackOptionRanges(t *testing.T) {
 	for _, tc := range bad {
 		t.Run(tc.want, func(t *testing.T) {
 			for name, build := range map[string]func(){
-				"NewCallbackHandler":    func() { NewCallbackHandler(quiet, WithResultFunc(noopResult), tc.opt) },
+				"NewCallbackHandler":     func() { NewCallbackHandler(quiet, WithResultFunc(noopResult), tc.opt) },
 				"Client.CallbackHandler": func() { c.CallbackHandler(quiet, tc.opt) },
 			} {
 				var got any
