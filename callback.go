@@ -72,8 +72,8 @@ type flights struct {
 
 func newFlights() *flights { return &flights{m: make(map[string]*flight)} }
 
-// flight is one task id's processing on this handler; concurrent duplicates wait for it.
-// Guarded by the handler's mu.
+// flight is one task id's processing on the handler (or the handlers sharing its flights);
+// concurrent duplicates wait for it. Guarded by the flights' mu.
 type flight struct {
 	done    chan struct{} // made when a duplicate joins (the leader needs none); closed when settled
 	settled bool
@@ -149,7 +149,8 @@ func (c *Client) fetchResult(ctx context.Context, taskID string, aleph bool) (*R
 }
 
 // newCallbackHandler applies opts and fills in the defaults, except the deduper when none was
-// given and the handler is a client's (forClient), which shares the client's. It returns the options' errors.
+// given and the handler is a client's (forClient): that one is the client's, shared. It
+// returns the options' errors.
 func newCallbackHandler(clientLog *slog.Logger, forClient bool, opts []CallbackOption) (*CallbackHandler, []error) {
 	cfg := callbackConfig{
 		tolerance:     DefaultCallbackTolerance,
