@@ -39,22 +39,41 @@ var errTaskNotFinished = errors.New("runway: API does not report the task as fin
 // any Content-Encoding; 500 the result func (or publishing, or the re-fetch) failed or
 // panicked; 503 still processing past the budget, or busy on another replica. Every 4xx and
 // 5xx is retried by Kie; bodies are generic and the precise reason is logged.
+//
+// Logging: a refused callback is logged at warn level with a short reason (method_not_allowed,
+// content_encoding, content_type, body_too_large, read_body, undecodable, missing_signature,
+// invalid_signature, timestamp_out_of_range), the task id once the body was decoded, the
+// status and the peer address; never a key or a signature. So that a flood of bad requests
+// cannot flood the log, each reason logs its first refusal at once and then at most one line
+// per RejectLogInterval, measured on the handler's clock (WithClock); that line carries
+// "suppressed", the number of refusals with that reason left out since the previous line.
+// The other reasons are not affected.
 type CallbackHandler struct {
 	callbackConfig           // the options, defaults filled in
-	macs           []*macKey // prepared from WithHMACKey's non-empty keys
+	macs           []*macKey // prepared from WithHMACKey's keys
 
 	// Set by Client.CallbackHandler.
 	publish func(ctx context.Context, r *Result) error
 	fetch   func(ctx context.Context, taskID string, aleph bool) (*Result, error)
 
-	unsignedOnce sync.Once
-
-	mu       sync.Mutex
-	inflight map[string]*flight // deliveries being processed by this handler, by task id
+	rejects *logLimiter
+	flights *flights // shared by the handlers of one client that share its default deduper
 }
 
-// flight is one task id's processing on this handler; concurrent duplicates wait for it.
-// Guarded by the handler's mu.
+// RejectLogInterval is how often, at most, a CallbackHandler logs a refused callback per
+// reason after the first one (see CallbackHandler).
+const RejectLogInterval = 10 * time.Second
+
+// flights are the deliveries being processed, by task id.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+func newFlights() *flights { return &flights{m: make(map[string]*flight)} }
+
+// flight is one task id's processing on the handler (or the handlers sharing its flights);
+// concurrent duplicates wait for it. Guarded by the flights' mu.
 type flight struct {
 	done    chan struct{} // made when a duplicate joins (the leader needs none); closed when settled
 	settled bool
@@ -62,20 +81,54 @@ type flight struct {
 }
 
 // NewCallbackHandler returns a standalone handler; no API key is needed. Results reach only
-// the WithResultFunc function; use Client.CallbackHandler to also wake WaitForResult callers.
+// the WithResultFunc function, which is therefore required; use Client.CallbackHandler to also
+// wake WaitForResult callers. It panics, naming the option and what to do, when an option
+// holds a value that cannot work, when WithResultFunc is missing and when WithRefetch is given
+// (there is no client to fetch with).
 func NewCallbackHandler(opts ...CallbackOption) *CallbackHandler {
-	return newCallbackHandler(nil, opts)
+	h, errs := newCallbackHandler(nil, false, opts)
+	if h.refetch {
+		errs = append(errs, errors.New("WithRefetch: a standalone handler has no client to fetch with; use Client.CallbackHandler(WithRefetch()), or drop WithRefetch"))
+	}
+	if h.fn == nil {
+		errs = append(errs, errors.New("no WithResultFunc: a standalone handler would drop every result; pass WithResultFunc(fn), or use Client.CallbackHandler to wake WaitForResult callers"))
+	}
+	if len(errs) > 0 {
+		panic("runway: NewCallbackHandler: " + errors.Join(errs...).Error())
+	}
+	h.logStart()
+	return h
 }
 
 // CallbackHandler returns a handler wired to this client: every accepted result is also
 // published on the client's ResultBus, which wakes its WaitForResult callers (on every replica
 // when the bus is shared) and keeps the result for a WaitForResult that starts later. Its
-// logger defaults to the client's. Mount one handler per client.
+// logger defaults to the client's. WithResultFunc is optional here.
+//
+// Mounting it more than once is safe: the handlers of one client that do not set WithDeduper
+// share one in-memory deduper (created with the first handler's clock) and one set of
+// deliveries in flight, so a task delivered to two mounts, even at once, runs the result func
+// once, exactly as on a single handler; a duplicate waits for the first delivery's outcome.
+// Each handler keeps its own result func, keys and limits. A handler given WithDeduper uses
+// that store alone.
+//
+// It panics, naming the option and what to do, when an option holds a value that cannot work.
 func (c *Client) CallbackHandler(opts ...CallbackOption) *CallbackHandler {
-	h := newCallbackHandler(c.logger, opts)
+	h, errs := newCallbackHandler(c.logger, true, opts)
+	if len(errs) > 0 {
+		panic("runway: Client.CallbackHandler: " + errors.Join(errs...).Error())
+	}
 	c.addSecrets(h.keys...)
+	if h.dedupe == nil {
+		c.cbOnce.Do(func() {
+			c.cbDedupe = newMemoryDeduper(DefaultDedupeTTL, maxMemoryDedupeKeys, h.now)
+			c.cbFlights = newFlights()
+		})
+		h.dedupe, h.flights = c.cbDedupe, c.cbFlights
+	}
 	h.publish = c.bus.Publish
 	h.fetch = c.fetchResult
+	h.logStart()
 	return h
 }
 
@@ -96,47 +149,52 @@ func (c *Client) fetchResult(ctx context.Context, taskID string, aleph bool) (*R
 	return r, nil
 }
 
-func newCallbackHandler(logger *slog.Logger, opts []CallbackOption) *CallbackHandler {
-	var cfg callbackConfig
+// newCallbackHandler applies opts and fills in the defaults, except the deduper when none was
+// given and the handler is a client's (forClient): that one is the client's, shared. It
+// returns the options' errors.
+func newCallbackHandler(clientLog *slog.Logger, forClient bool, opts []CallbackOption) (*CallbackHandler, []error) {
+	cfg := callbackConfig{
+		tolerance:     DefaultCallbackTolerance,
+		maxBody:       DefaultMaxCallbackBytes,
+		now:           time.Now,
+		resultTimeout: DefaultResultTimeout,
+		log:           clientLog,
+	}
+	var errs []error
 	for _, o := range opts {
-		if o.apply != nil {
-			o.apply(&cfg)
+		if o.apply == nil {
+			continue
+		}
+		if err := o.apply(&cfg); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	h := &CallbackHandler{
 		callbackConfig: cfg,
 		macs:           newMACKeys(cfg.keys),
-		inflight:       make(map[string]*flight),
 	}
 	if h.log == nil {
-		h.log = logger
+		h.log = slog.Default()
 	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	if h.tolerance <= 0 {
-		h.tolerance = DefaultCallbackTolerance
-	}
-	if h.maxBody <= 0 {
-		h.maxBody = DefaultMaxCallbackBytes
-	}
-	if h.now == nil {
-		h.now = time.Now
-	}
-	if h.resultTimeout <= 0 {
-		h.resultTimeout = DefaultResultTimeout
-	}
-	if h.dedupe == nil {
+	h.rejects = newLogLimiter(RejectLogInterval, h.now)
+	if !forClient && h.dedupe == nil {
 		h.dedupe = newMemoryDeduper(DefaultDedupeTTL, maxMemoryDedupeKeys, h.now)
 	}
+	if h.flights == nil {
+		h.flights = newFlights()
+	}
+	return h, errs
+}
+
+// logStart reports, once per handler, configuration that cannot work as intended.
+func (h *CallbackHandler) logStart() {
 	if h.resultTimeout >= kieCallbackTimeout {
-		h.log.Warn("runway: callback result timeout is not below Kie's 15 s delivery timeout",
+		h.log.Error("runway: callback result timeout is not below Kie's 15 s delivery timeout; Kie gives up before the handler answers",
 			slog.Duration("result_timeout", h.resultTimeout))
 	}
-	if h.keysSet && len(h.macs) == 0 {
-		h.log.Error("runway: WithHMACKey was given no non-empty key; every callback will be refused")
+	if !h.keysSet {
+		h.log.Error("runway: callback signature verification is off (no WithHMACKey); unsigned callbacks are accepted")
 	}
-	return h
 }
 
 // ServeHTTP implements http.Handler.
@@ -164,32 +222,31 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *CallbackHandler) admit(w http.ResponseWriter, r *http.Request) (*Result, bool, int) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return nil, false, h.reject(r, http.StatusMethodNotAllowed, "method not allowed", slog.String("method", printable(r.Method, 16)))
+		return nil, false, h.reject(r, http.StatusMethodNotAllowed, "method_not_allowed", "", slog.String("method", printable(r.Method, 16)))
 	}
 	if enc := r.Header.Values("Content-Encoding"); len(enc) > 0 {
-		return nil, false, h.reject(r, http.StatusUnsupportedMediaType, "content encoding not accepted", slog.String("content_encoding", printable(strings.Join(enc, ","), 64)))
+		return nil, false, h.reject(r, http.StatusUnsupportedMediaType, "content_encoding", "", slog.String("content_encoding", printable(strings.Join(enc, ","), 64)))
 	}
 	if err := checkJSONType(r.Header.Get("Content-Type")); err != nil {
-		return nil, false, h.reject(r, http.StatusUnsupportedMediaType, err.Error(), slog.String("content_type", printable(r.Header.Get("Content-Type"), 64)))
+		return nil, false, h.reject(r, http.StatusUnsupportedMediaType, "content_type", "", slog.String("error", err.Error()), slog.String("content_type", printable(r.Header.Get("Content-Type"), 64)))
 	}
 	if r.ContentLength > h.maxBody {
-		return nil, false, h.reject(r, http.StatusRequestEntityTooLarge, "body too large", slog.Int64("content_length", r.ContentLength), slog.Int64("limit", h.maxBody))
+		return nil, false, h.reject(r, http.StatusRequestEntityTooLarge, "body_too_large", "", slog.Int64("content_length", r.ContentLength), slog.Int64("limit", h.maxBody))
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, false, h.reject(r, http.StatusRequestEntityTooLarge, "body too large", slog.Int64("limit", h.maxBody))
+			return nil, false, h.reject(r, http.StatusRequestEntityTooLarge, "body_too_large", "", slog.Int64("limit", h.maxBody))
 		}
-		return nil, false, h.reject(r, http.StatusBadRequest, "reading body failed", slog.String("reason", printable(err.Error(), 128)))
+		return nil, false, h.reject(r, http.StatusBadRequest, "read_body", "", slog.String("error", printable(err.Error(), 128)))
 	}
 	res, aleph, err := parseCallback(body)
 	if err != nil {
-		return nil, false, h.reject(r, http.StatusBadRequest, "undecodable callback", slog.String("reason", err.Error()))
+		return nil, false, h.reject(r, http.StatusBadRequest, "undecodable", "", slog.String("error", err.Error()))
 	}
 	if err := h.verify(r, res.TaskID); err != nil {
-		return nil, false, h.reject(r, http.StatusUnauthorized, "callback signature rejected",
-			slog.String("task_id", res.TaskID), slog.String("reason", err.Error()))
+		return nil, false, h.reject(r, http.StatusUnauthorized, signatureReason(err), res.TaskID, slog.String("error", err.Error()))
 	}
 	return res, aleph, 0
 }
@@ -216,13 +273,7 @@ func checkJSONType(ct string) error {
 // verify checks the signature headers when a key is configured.
 func (h *CallbackHandler) verify(r *http.Request, taskID string) error {
 	if !h.keysSet {
-		h.unsignedOnce.Do(func() {
-			h.log.Warn("runway: callback signature verification is off (no WithHMACKey); unsigned callbacks are accepted")
-		})
-		return nil
-	}
-	if len(h.macs) == 0 {
-		return errors.New("no usable HMAC key configured")
+		return nil // logged at construction
 	}
 	ts, sig := r.Header.Get(HeaderWebhookTimestamp), r.Header.Get(HeaderWebhookSignature)
 	if ts == "" || sig == "" {
@@ -236,28 +287,30 @@ func (h *CallbackHandler) verify(r *http.Request, taskID string) error {
 
 // join returns the in-flight processing of taskID, creating it (leader true) if there is none.
 func (h *CallbackHandler) join(taskID string) (f *flight, leader bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if f := h.inflight[taskID]; f != nil {
+	fl := h.flights
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	if f := fl.m[taskID]; f != nil {
 		if f.done == nil {
 			f.done = make(chan struct{})
 		}
 		return f, false
 	}
 	f = &flight{}
-	h.inflight[taskID] = f
+	fl.m[taskID] = f
 	return f, true
 }
 
 // finish records the answer for f's waiters and ends the flight.
 func (h *CallbackHandler) finish(taskID string, f *flight, status int) {
-	h.mu.Lock()
-	delete(h.inflight, taskID)
+	fl := h.flights
+	fl.mu.Lock()
+	delete(fl.m, taskID)
 	f.status, f.settled = status, true
 	if f.done != nil {
 		close(f.done)
 	}
-	h.mu.Unlock()
+	fl.mu.Unlock()
 }
 
 // lead claims the task id and starts processing, or settles the flight at once when the task
@@ -275,7 +328,7 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 		// A panicking Deduper must not leave the flight open: later deliveries would wait on
 		// it forever.
 		if p := recover(); p != nil {
-			h.log.Error("runway: callback dedupe claim panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
+			h.log.Warn("runway: callback dedupe claim panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 		}
 		if !started {
 			cancel()
@@ -285,12 +338,12 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 	st, token, err := h.dedupe.Claim(ctx, id, h.resultTimeout+claimMargin)
 	switch {
 	case err != nil:
-		h.log.Error("runway: callback dedupe claim failed", slog.String("task_id", id), slog.String("reason", err.Error()))
+		h.log.Warn("runway: callback dedupe claim failed", slog.String("task_id", id), slog.String("error", err.Error()))
 	case st == ClaimDone:
 		h.log.LogAttrs(ctx, slog.LevelDebug, "runway: duplicate callback for a processed task", slog.String("task_id", id))
 		status = http.StatusOK
 	case st == ClaimBusy:
-		h.log.Warn("runway: callback task is being processed elsewhere", slog.String("task_id", id))
+		h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback task is being processed elsewhere", slog.String("task_id", id))
 	case st == ClaimAcquired:
 		started = true
 		go h.work(base, ctx, cancel, f, res, aleph, token)
@@ -336,7 +389,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 // is not settled yet).
 func (h *CallbackHandler) settle(id string, f *flight, cancel context.CancelFunc, status *int) {
 	if p := recover(); p != nil {
-		h.log.Error("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
+		h.log.Warn("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 	}
 	h.finish(id, f, *status)
 	cancel()
@@ -356,9 +409,9 @@ func (h *CallbackHandler) release(ctx context.Context, id, token string, err err
 	return status
 }
 
-// logFailure logs msg at error level with the task id and the reason.
+// logFailure logs msg at warn level with the task id and the error.
 func (h *CallbackHandler) logFailure(msg, id string, err error) {
-	h.log.Error(msg, slog.String("task_id", id), slog.String("reason", err.Error()))
+	h.log.Warn(msg, slog.String("task_id", id), slog.String("error", err.Error()))
 }
 
 // logProcessed logs a processed task at debug level.
@@ -384,14 +437,11 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %s", printable(fmt.Sprint(p), 256))
-			h.log.Error("runway: callback processing panicked", slog.String("task_id", id),
+			h.log.Warn("runway: callback processing panicked", slog.String("task_id", id),
 				slog.String("panic", printable(fmt.Sprint(p), 256)), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	if h.refetch {
-		if h.fetch == nil {
-			return errors.New("WithRefetch needs Client.CallbackHandler; this handler cannot fetch")
-		}
+	if h.refetch { // only on a client's handler: NewCallbackHandler refuses WithRefetch
 		if res, err = h.fetch(ctx, id, aleph); err != nil {
 			return fmt.Errorf("refetch: %w", err)
 		}
@@ -416,9 +466,9 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 func (h *CallbackHandler) awaitLead(ctx context.Context, f *flight, taskID string, budget <-chan struct{}) int {
 	select {
 	case <-budget:
-		h.mu.Lock()
+		h.flights.mu.Lock()
 		settled, status := f.settled, f.status
-		h.mu.Unlock()
+		h.flights.mu.Unlock()
 		if settled {
 			return status
 		}
@@ -445,16 +495,82 @@ func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) i
 
 // overBudget logs an answer given while the work still runs.
 func (h *CallbackHandler) overBudget(taskID string) int {
-	h.log.Error("runway: callback processing exceeded its budget; answered 503, still running",
+	h.log.Warn("runway: callback processing exceeded its budget; answered 503, still running",
 		slog.String("task_id", taskID), slog.Duration("budget", h.resultTimeout))
 	return http.StatusServiceUnavailable
 }
 
-// reject logs why a request was refused and returns status.
-func (h *CallbackHandler) reject(r *http.Request, status int, msg string, attrs ...slog.Attr) int {
-	attrs = append(attrs, slog.Int("status", status), slog.String("remote", printable(r.RemoteAddr, 64)))
-	h.log.LogAttrs(r.Context(), slog.LevelWarn, "runway: callback rejected: "+msg, attrs...)
+// reject logs why a request was refused, rate limited per reason (see CallbackHandler), and
+// returns status. reason is one of a fixed set of short names; taskID is "" until the body
+// was decoded (the decoder refuses ids that are not short and printable).
+func (h *CallbackHandler) reject(r *http.Request, status int, reason, taskID string, attrs ...slog.Attr) int {
+	ok, suppressed := h.rejects.allow(reason)
+	if !ok {
+		return status
+	}
+	all := make([]slog.Attr, 0, len(attrs)+5)
+	all = append(all, slog.String("reason", reason))
+	if taskID != "" {
+		all = append(all, slog.String("task_id", taskID))
+	}
+	all = append(all, attrs...)
+	all = append(all, slog.Int("status", status), slog.String("remote", printable(r.RemoteAddr, 64)))
+	if suppressed > 0 {
+		all = append(all, slog.Int("suppressed", suppressed))
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "runway: callback rejected", all...)
 	return status
+}
+
+// signatureReason names a signature refusal for the log.
+func signatureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrMissingSignature):
+		return "missing_signature"
+	case errors.Is(err, ErrTimestampOutOfRange):
+		return "timestamp_out_of_range"
+	default:
+		return "invalid_signature"
+	}
+}
+
+// logLimiter lets through the first event per key at once, then at most one per interval,
+// and counts the ones it held back. Keys come from a small fixed set.
+type logLimiter struct {
+	interval time.Duration
+	now      func() time.Time
+
+	mu   sync.Mutex
+	keys map[string]*limitState
+}
+
+type limitState struct {
+	last       time.Time
+	suppressed int
+}
+
+func newLogLimiter(interval time.Duration, now func() time.Time) *logLimiter {
+	return &logLimiter{interval: interval, now: now, keys: make(map[string]*limitState)}
+}
+
+// allow reports whether an event for key may be logged now and, if so, how many events for
+// key were held back since the last one logged.
+func (l *logLimiter) allow(key string) (ok bool, suppressed int) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.keys[key]
+	if st == nil {
+		l.keys[key] = &limitState{last: now}
+		return true, 0
+	}
+	if d := now.Sub(st.last); d >= 0 && d < l.interval {
+		st.suppressed++
+		return false, 0
+	}
+	suppressed = st.suppressed
+	st.last, st.suppressed = now, 0
+	return true, suppressed
 }
 
 // respond writes a short generic answer; the reason is only logged.

@@ -206,17 +206,3 @@ func TestCallbackRefetch(t *testing.T) {
 	require.ErrorIs(t, rc.result().Err(), ErrModeration)
 	require.Equal(t, 2, api.count("/api/v1/aleph/record-info"))
 }
-
-// TestCallbackRefetchWithoutClient: a standalone handler cannot fetch, so WithRefetch fails
-// closed instead of silently trusting the body.
-func TestCallbackRefetchWithoutClient(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		var rc recorder
-		var logs logBuffer
-		h := NewCallbackHandler(WithRefetch(), WithResultFunc(rc.resultFunc()), WithCallbackLogger(logs.logger()))
-		require.Equal(t, http.StatusInternalServerError, serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil)).Code)
-		require.Zero(t, rc.calls.Load())
-		require.Contains(t, logs.String(), "Client.CallbackHandler")
-	})
-}

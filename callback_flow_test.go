@@ -120,7 +120,7 @@ func TestCallbackSlowFunc(t *testing.T) {
 				if budget == 0 {
 					budget = DefaultResultTimeout
 				}
-				h := NewCallbackHandler(WithResultFunc(rc.resultFunc()), WithResultTimeout(tc.budget))
+				h := NewCallbackHandler(WithResultFunc(rc.resultFunc()), WithResultTimeout(budget))
 				body := runwayBody(testID, 200, "ok")
 
 				start := time.Now()
@@ -353,7 +353,7 @@ func TestCallbackDeduperFaults(t *testing.T) {
 					require.EqualValues(t, 1, tc.dd.releases.Load())
 				}
 				// The flight was settled: a redelivery is answered, not left waiting on it.
-				require.Empty(t, h.inflight)
+				require.Empty(t, h.flights.m)
 			})
 		})
 	}

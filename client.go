@@ -68,7 +68,7 @@ import (
 )
 
 // Version is the SDK version sent in the User-Agent.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Defaults.
 const (
@@ -120,6 +120,11 @@ type Client struct {
 	// secrets are kept out of error texts: the API key and the HMAC keys of the client's
 	// callback handlers. Copy on write.
 	secrets atomic.Pointer[[]string]
+
+	// Shared by the client's callback handlers that use the default deduper.
+	cbOnce    sync.Once
+	cbDedupe  Deduper
+	cbFlights *flights
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -171,10 +176,16 @@ func WithHTTPClient(hc *http.Client) Option {
 	}}
 }
 
-// WithLogger sets the logger (default: discard; nil also means discard). Retries are logged at
-// debug level. The API key and HMAC keys are never logged.
+// WithLogger sets the logger of the client and of its callback handlers (default:
+// slog.Default() as it is when NewClient is called). l must not be nil: to silence the SDK,
+// pass slog.New(slog.DiscardHandler). Routine events, such as retries, are logged at debug
+// level, refused input and failures at warn level, configuration that cannot work at error
+// level. The API key and HMAC keys are never logged.
 func WithLogger(l *slog.Logger) Option {
 	return Option{func(c *clientConfig) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger; pass slog.New(slog.DiscardHandler) to discard")
+		}
 		c.logger = l
 		return nil
 	}}
@@ -263,7 +274,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		cfg.hc = defaultHTTPClient()
 	}
 	if cfg.logger == nil {
-		cfg.logger = noLogger
+		cfg.logger = slog.Default()
 	}
 	if cfg.bus == nil {
 		cfg.bus = NewMemoryResultBus(0, 0)

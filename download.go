@@ -1095,22 +1095,10 @@ func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...Download
 func (q *SaveQueue) work() {
 	for r := range q.jobs {
 		if _, err := q.c.SaveResult(q.ctx, r, q.dir, q.opts...); err != nil {
-			q.c.queueLogger().LogAttrs(q.ctx, slog.LevelWarn, "runway: background save failed",
+			q.c.logger.LogAttrs(q.ctx, slog.LevelWarn, "runway: background save failed",
 				slog.String("task_id", printable(r.TaskID, 128)), slog.String("error", err.Error()))
 		}
 	}
-}
-
-// noLogger is the client's logger when none was given.
-var noLogger = slog.New(slog.DiscardHandler)
-
-// queueLogger is where SaveQueue reports failures: the client's logger, or slog.Default()
-// when the client was given none.
-func (c *Client) queueLogger() *slog.Logger {
-	if c.logger == noLogger {
-		return slog.Default()
-	}
-	return c.logger
 }
 
 // Enqueue hands r to the workers without waiting. A failed task is skipped (nil). It returns

@@ -26,7 +26,9 @@ const (
 )
 
 // WaitOption configures one WaitForResult call. Build it only with the With* functions; the
-// zero WaitOption does nothing.
+// zero WaitOption does nothing. A value that cannot work is refused, never replaced by the
+// default (leave the option out for that): WaitForResult then returns every refused option in
+// one error, one per line, before anything is sent.
 type WaitOption struct {
 	apply func(*waitConfig) error
 }
@@ -39,18 +41,15 @@ type waitConfig struct {
 }
 
 // WithPollInterval sets the mean interval between polls (default DefaultPollInterval). Each
-// interval is jittered by ±20% so that many waiters spread their polls. 0 selects the
-// default, values under one second are raised to one second, a negative value is an error.
+// interval is jittered by ±20% so that many waiters spread their polls. It must be positive;
+// values under one second are raised to one second, so that a typo cannot turn a wait into a
+// request storm.
 func WithPollInterval(d time.Duration) WaitOption {
 	return WaitOption{func(c *waitConfig) error {
-		switch {
-		case d < 0:
-			return invalid("WithPollInterval", "negative interval %s", d)
-		case d == 0:
-			c.interval = DefaultPollInterval
-		default:
-			c.interval = max(d, minPollInterval)
+		if d <= 0 {
+			return invalid("WithPollInterval", "%s is not a positive interval; leave the option out for the default %s", d, DefaultPollInterval)
 		}
+		c.interval = max(d, minPollInterval)
 		return nil
 	}}
 }
@@ -84,9 +83,13 @@ func WithAleph() WaitOption {
 
 // WithProgress calls fn with the polled task each time polling sees a new state (wait,
 // queueing, generating, then success or fail), once per change. fn runs on the waiting
-// goroutine: keep it short. A result delivered by a callback does not call fn.
+// goroutine: keep it short. A result delivered by a callback does not call fn. fn must not be
+// nil.
 func WithProgress(fn func(*Task)) WaitOption {
 	return WaitOption{func(c *waitConfig) error {
+		if fn == nil {
+			return invalid("WithProgress", "nil func")
+		}
 		c.progress = fn
 		return nil
 	}}
@@ -118,16 +121,23 @@ func WithProgress(fn func(*Task)) WaitOption {
 // A wait holds no goroutine of its own and leaves no timer or registration behind.
 func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitOption) (*Result, error) {
 	cfg := waitConfig{interval: DefaultPollInterval, timeout: DefaultWaitTimeout}
+	var errs []error
 	for _, o := range opts {
 		if o.apply == nil {
 			continue
 		}
 		if err := o.apply(&cfg); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if err := validTaskID("taskID", taskID); err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	if len(errs) > 1 {
+		return nil, errors.Join(errs...)
 	}
 	run := &waitRun{c: c, taskID: taskID, cfg: cfg, aleph: cfg.aleph || c.aleph.has(taskID), start: c.now()}
 	if cfg.timeout > 0 {

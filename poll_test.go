@@ -683,7 +683,6 @@ func TestWaitForResultPollIntervalOption(t *testing.T) {
 		want time.Duration
 	}{
 		{WaitOption{}, DefaultPollInterval},
-		{WithPollInterval(0), DefaultPollInterval},
 		{WithPollInterval(time.Millisecond), minPollInterval},
 		{WithPollInterval(2 * time.Minute), 2 * time.Minute},
 	}

@@ -134,7 +134,6 @@ func TestDoneMarkerRetention(t *testing.T) {
 	}{
 		{"default", nil, DefaultDoneRetention},
 		{"configured", []Option{WithDoneRetention(2 * time.Hour)}, 2 * time.Hour},
-		{"zero keeps default", []Option{WithDoneRetention(0)}, DefaultDoneRetention},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

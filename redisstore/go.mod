@@ -2,14 +2,17 @@ module github.com/b9c9aec2/runway-go/redisstore
 
 go 1.26.0
 
-replace github.com/b9c9aec2/runway-go => ../
-
 require (
-	github.com/b9c9aec2/runway-go v0.0.0-00010101000000-000000000000
+	github.com/b9c9aec2/runway-go v0.2.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )
+
+// Local development builds against the root module in this repository. Users get the root at
+// the version required above (replace directives apply only inside this module); RELEASING.md
+// says how the two are released together.
+replace github.com/b9c9aec2/runway-go => ../
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -33,6 +33,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -88,7 +89,8 @@ type Store struct {
 }
 
 // New returns a Store that uses rdb, which the caller keeps owning (Close does not close
-// it). Options left out or given zero values take the defaults above.
+// it). Options left out take the defaults above. New panics when rdb is nil or an option holds
+// a value that cannot work (see Option), naming each such option and what to do.
 func New(rdb redis.UniversalClient, opts ...Option) *Store {
 	s := &Store{
 		rdb:           rdb,
@@ -99,14 +101,26 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		backoffMin:    DefaultBackoffMin,
 		backoffMax:    DefaultBackoffMax,
 		healthCheck:   defaultHealthCheck,
-		log:           slog.New(slog.DiscardHandler),
+		log:           slog.Default(),
 		origin:        randomHex(),
 		listeners:     make(map[uint64]func(*runway.Result)),
 		resyncs:       make(map[uint64]func(context.Context)),
 		done:          make(chan struct{}),
 	}
+	var errs []error
+	if rdb == nil {
+		errs = append(errs, errors.New("nil redis client; pass a go-redis client such as redis.NewClient(...)"))
+	}
 	for _, o := range opts {
-		o(s)
+		if o == nil {
+			continue
+		}
+		if err := o(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		panic("redisstore: New: " + errors.Join(errs...).Error())
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s

@@ -28,7 +28,7 @@ func (s *Store) subscribe() {
 			wait = s.backoffMin
 		}
 		s.log.Warn("redisstore: not subscribed; results published meanwhile reach waiters by the resync lookup after re-subscribing",
-			"channel", s.channel(), "retry_in", wait, "err", err)
+			"channel", s.channel(), "wait", wait, "error", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-s.ctx.Done():
@@ -77,7 +77,7 @@ func (s *Store) receive(ps *redis.PubSub) (subscribed bool, err error) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" && !subscribed {
 				subscribed = true
-				s.log.Info("redisstore: subscribed", "channel", m.Channel)
+				s.log.Debug("redisstore: subscribed", "channel", m.Channel)
 				s.resynced()
 			}
 		case *redis.Message:
@@ -91,7 +91,7 @@ func (s *Store) receive(ps *redis.PubSub) (subscribed bool, err error) {
 func (s *Store) handle(payload string) {
 	r, origin, err := decodeResult([]byte(payload))
 	if err != nil {
-		s.log.Warn("redisstore: ignoring undecodable message", "channel", s.channel(), "err", err)
+		s.log.Warn("redisstore: ignoring undecodable message", "channel", s.channel(), "error", err)
 		return
 	}
 	if origin == s.origin {

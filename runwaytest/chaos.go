@@ -10,7 +10,8 @@ import (
 //
 // Task faults are drawn per task from a source seeded with (Seed, creation index), so the n-th
 // task created always gets the same script for a seed; which caller's submission becomes the
-// n-th depends on arrival order, so assert against Server.Task(id).Script.Outcome. Request
+// n-th depends on arrival order, so assert against the Script.Outcome of the TaskInfo that
+// Server.Task(id) returns. Request
 // faults are drawn in arrival order from a source seeded with Seed.
 //
 // Request faults are chosen so that a correct client loses nothing: submissions only ever

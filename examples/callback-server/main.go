@@ -12,7 +12,9 @@
 //	KIE_SAVE_DIR          when set, finished videos are saved there by a background SaveQueue
 //
 // With -selftest it runs offline instead: a runwaytest fake Kie API sends one signed callback
-// to this server on a loopback port, then the server shuts down and the command exits 0.
+// to this server on a loopback port, the SaveQueue saves the task's video and cover (into
+// KIE_SAVE_DIR, or a temporary directory removed afterwards), then the server shuts down and
+// the command exits 0.
 //
 //	go run ./examples/callback-server -selftest
 package main
@@ -40,7 +42,7 @@ func main() {
 
 	var err error
 	if *selftest {
-		err = runSelftest(ctx, logger)
+		err = selftestMain(ctx, logger)
 	} else {
 		err = runServer(ctx, logger)
 	}

@@ -26,11 +26,12 @@ type app struct {
 }
 
 // newApp builds the server: the application's own routes plus the callback handler. Results
-// go to onResult (may be nil), and to a SaveQueue in saveDir when saveDir is set.
-func newApp(c *runway.Client, hmacKey, saveDir string, logger *slog.Logger, onResult func(*runway.Result)) (*app, error) {
+// go to onResult (may be nil), and to a SaveQueue in saveDir when saveDir is set; saveOpts
+// go to the queue (WithOnSaved, and WithAllowPrivateHosts for the selftest's loopback files).
+func newApp(c *runway.Client, hmacKey, saveDir string, logger *slog.Logger, onResult func(*runway.Result), saveOpts ...runway.DownloadOption) (*app, error) {
 	a := &app{logger: logger}
 	if saveDir != "" {
-		q, err := runway.NewSaveQueue(c, saveDir, 2, 64)
+		q, err := runway.NewSaveQueue(c, saveDir, 2, 64, saveOpts...)
 		if err != nil {
 			return nil, err
 		}
