@@ -47,6 +47,8 @@ type CallbackHandler struct {
 	publish func(ctx context.Context, r *Result) error
 	fetch   func(ctx context.Context, taskID string, aleph bool) (*Result, error)
 
+	obs *observer // nil without an observer
+
 	unsignedOnce sync.Once
 
 	mu       sync.Mutex
@@ -75,6 +77,9 @@ func (c *Client) CallbackHandler(opts ...CallbackOption) *CallbackHandler {
 	h := newCallbackHandler(c.logger, opts)
 	h.publish = c.bus.Publish
 	h.fetch = c.fetchResult
+	if h.obs == nil {
+		h.obs = c.obs
+	}
 	return h
 }
 
@@ -128,6 +133,7 @@ func newCallbackHandler(logger *slog.Logger, opts []CallbackOption) *CallbackHan
 	if h.dedupe == nil {
 		h.dedupe = newMemoryDeduper(DefaultDedupeTTL, maxMemoryDedupeKeys, h.now)
 	}
+	h.obs = newObserver(cfg.observer, h.log, h.now)
 	if h.resultTimeout >= kieCallbackTimeout {
 		h.log.Warn("runway: callback result timeout is not below Kie's 15 s delivery timeout",
 			slog.Duration("result_timeout", h.resultTimeout))
@@ -140,11 +146,14 @@ func newCallbackHandler(logger *slog.Logger, opts []CallbackOption) *CallbackHan
 
 // ServeHTTP implements http.Handler.
 func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w, r = h.obs.callbackStart(w, r)
+	defer h.obs.callbackEnd(w, r)
 	res, aleph, status := h.admit(w, r)
 	if status != 0 {
 		respond(w, status)
 		return
 	}
+	h.obs.callbackTask(w, res.TaskID)
 	f, leader := h.join(res.TaskID)
 	if !leader {
 		respond(w, h.await(r.Context(), f, res.TaskID))
@@ -379,6 +388,7 @@ func (h *CallbackHandler) storeContext(base context.Context) (context.Context, c
 // anywhere in it becomes an error: this runs on its own goroutine, where net/http's recovery
 // does not reach.
 func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) (err error) {
+	defer h.obs.processed(ctx, h.obs.processing(ctx), &err)
 	id := res.TaskID
 	defer func() {
 		if p := recover(); p != nil {
@@ -406,6 +416,7 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 			return fmt.Errorf("result func: %w", err)
 		}
 	}
+	h.obs.result(ctx, res)
 	return nil
 }
 

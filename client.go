@@ -112,6 +112,7 @@ type Client struct {
 
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
+	obs     *observer      // nil without WithObserver
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -133,6 +134,8 @@ type clientConfig struct {
 	submitLimit    int
 	submitWindow   time.Duration
 	submitLimitSet bool
+
+	observer Observer
 }
 
 // WithBaseURL sets the API base URL (default DefaultBaseURL). It must be an absolute http(s)
@@ -279,6 +282,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
+	c.obs = newObserver(cfg.observer, c.logger, func() time.Time { return c.now() })
 	c.stopListen = c.bus.Listen(c.hub.deliver)
 	c.stopResync = func() {}
 	if rn, ok := c.bus.(ResyncNotifier); ok {
@@ -354,7 +358,9 @@ func redactURLError(err error) error {
 }
 
 // Generate submits a text-to-video or image-to-video task and returns its id.
-func (c *Client) Generate(ctx context.Context, req GenerateRequest) (string, error) {
+func (c *Client) Generate(ctx context.Context, req GenerateRequest) (id string, err error) {
+	ctx, op := c.obs.start(ctx, OpGenerate, "")
+	defer c.obs.submitEnd(op, &id, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
@@ -365,7 +371,9 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest) (string, err
 }
 
 // Extend submits an extension of a finished generation and returns the new task's id.
-func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) {
+func (c *Client) Extend(ctx context.Context, req ExtendRequest) (id string, err error) {
+	ctx, op := c.obs.start(ctx, OpExtend, "")
+	defer c.obs.submitEnd(op, &id, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
@@ -377,14 +385,16 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) 
 
 // GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
 // the id so that WaitForResult polls the Aleph details endpoint for it.
-func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, error) {
+func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (id string, err error) {
+	ctx, op := c.obs.start(ctx, OpGenerateAleph, "")
+	defer c.obs.submitEnd(op, &id, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	id, err := c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
+	id, err = c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
 	if err == nil {
 		c.aleph.add(id)
 	}
@@ -405,7 +415,9 @@ func (c *Client) GetAlephTask(ctx context.Context, taskID string) (*Task, error)
 
 // getTask fetches either details endpoint with retries retries; the poller passes 0 because
 // it runs its own backoff charged against the wait deadline.
-func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries int) (*Task, error) {
+func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries int) (t *Task, err error) {
+	ctx, op := c.obs.start(ctx, OpGetTask, taskID)
+	defer c.obs.pollEnd(op, taskID, aleph, &t, &err)
 	if err := validTaskID("taskID", taskID); err != nil {
 		return nil, err
 	}
@@ -420,7 +432,7 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 	if isNull(data) {
 		return nil, c.decodeError(http.MethodGet, path, data, errors.New("no task in data"))
 	}
-	t, err := decode(data)
+	t, err = decode(data)
 	if err != nil {
 		return nil, c.decodeError(http.MethodGet, path, data, err)
 	}
@@ -590,6 +602,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 				ra = retryAfterFrom(resp, c.now())
 			}
 			wait := backoff(c.waitMin, c.waitMax, attempt, ra)
+			c.obs.retried(ctx)
 			c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: retrying request",
 				slog.String("method", method), slog.String("path", path),
 				slog.Int("attempt", attempt+1), slog.Duration("wait", wait),

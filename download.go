@@ -230,6 +230,7 @@ type download struct {
 	noRange       bool
 	refreshed     bool
 	restarted     bool // the current attempt started over from zero
+	attempts      int  // requests made
 	lastStatus    int
 	reported      int64 // last done passed to the progress callback
 	reportedTotal int64
@@ -252,7 +253,9 @@ type attemptError struct {
 	retryAfter time.Duration // the server's hint
 }
 
-func (d *download) run(ctx context.Context) (int64, error) {
+func (d *download) run(ctx context.Context) (_ int64, err error) {
+	ctx, op := d.c.obs.start(ctx, OpDownload, "")
+	defer d.c.obs.downloadEnd(op, d, &err)
 	u, err := checkURL(d.origURL, d.cfg.allowPrivate)
 	if err != nil {
 		return 0, d.fail(u, err)
@@ -325,6 +328,7 @@ func (d *download) fail(u *url.URL, err error) *DownloadError {
 
 // attempt makes one request and copies its body; nil means the file is complete.
 func (d *download) attempt(ctx context.Context) *attemptError {
+	d.attempts++
 	if d.cfg.attemptTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.attemptTimeout)

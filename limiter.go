@@ -61,6 +61,7 @@ func (c *Client) waitSubmitSlot(ctx context.Context) error {
 	now := c.now()
 	at := c.limiter.reserve(now)
 	if d := at.Sub(now); d > 0 {
+		c.obs.slotWaited(ctx, d)
 		if err := c.sleep(ctx, d); err != nil {
 			return fmt.Errorf("runway: waiting for a submission slot: %w", err)
 		}
