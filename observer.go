@@ -94,11 +94,11 @@ type SubmitEvent struct {
 
 // PollEvent reports one details request.
 type PollEvent struct {
-	Ctx      context.Context
-	TaskID   string
-	Aleph    bool  // the Aleph details endpoint
-	State    State // the task's state; empty when Err is set
-	Err      error
+	Ctx    context.Context
+	TaskID string
+	Aleph  bool  // the Aleph details endpoint
+	State  State // the task's state; empty when Err is set
+	Err    error
 	// Class is State when the request succeeded, else a fixed error class: "not_found",
 	// "unauthorized", "rate_limited", "server_error", "api_error" (any other answer),
 	// "malformed" (a 2xx that is not the API's envelope), "invalid" (refused locally),
