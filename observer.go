@@ -275,6 +275,13 @@ type opRun struct {
 	start    time.Time
 	retries  atomic.Int32
 	slotWait time.Duration // the submitting goroutine only
+
+	// OpCallback only. The processing goroutine may outlive the answer (over budget), hence
+	// the atomics.
+	taskID    string
+	status    int
+	processed atomic.Int32 // 0 none, 1 running, 2 ok, 3 error
+	procNanos atomic.Int64
 }
 
 type opRunKey struct{}
@@ -499,22 +506,10 @@ func (o *observer) downloadEnd(run *opRun, d *download, err *error) {
 	}
 }
 
-// callbackRun is one observed callback request. The processing goroutine may outlive the
-// answer (over budget), hence the atomics.
-type callbackRun struct {
-	*opRun
-	taskID    string
-	status    int
-	processed atomic.Int32 // a ProcessOutcome index: 0 none, 1 running, 2 ok, 3 error
-	procNanos atomic.Int64
-}
-
-type callbackRunKey struct{}
-
 // callbackWriter records the status answered. The handler writes nothing else through it.
 type callbackWriter struct {
 	http.ResponseWriter
-	run *callbackRun
+	run *opRun
 }
 
 func (w *callbackWriter) WriteHeader(status int) {
@@ -535,10 +530,8 @@ func (o *observer) callbackStart(w http.ResponseWriter, r *http.Request) (http.R
 }
 
 func (o *observer) callbackStartRun(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
-	cr := &callbackRun{}
-	ctx, run := o.startRun(context.WithValue(r.Context(), callbackRunKey{}, cr), OpCallback, "")
-	cr.opRun = run
-	return &callbackWriter{ResponseWriter: w, run: cr}, r.WithContext(ctx)
+	ctx, run := o.startRun(r.Context(), OpCallback, "")
+	return &callbackWriter{ResponseWriter: w, run: run}, r.WithContext(ctx)
 }
 
 // callbackTask notes the task id of a request that passed the checks.
@@ -561,7 +554,7 @@ func (o *observer) processing(ctx context.Context) time.Time {
 }
 
 func (o *observer) markProcessing(ctx context.Context) time.Time {
-	if cr, _ := ctx.Value(callbackRunKey{}).(*callbackRun); cr != nil {
+	if cr := runFrom(ctx); cr != nil && cr.op == OpCallback {
 		cr.processed.Store(1)
 	}
 	return o.now()
@@ -573,7 +566,7 @@ func (o *observer) processed(ctx context.Context, start time.Time, err *error) {
 	if o == nil {
 		return
 	}
-	if cr, _ := ctx.Value(callbackRunKey{}).(*callbackRun); cr != nil {
+	if cr := runFrom(ctx); cr != nil && cr.op == OpCallback {
 		cr.procNanos.Store(int64(o.now().Sub(start)))
 		if *err == nil {
 			cr.processed.Store(2)

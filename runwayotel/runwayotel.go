@@ -129,7 +129,8 @@ type Instrumentation struct {
 	downloadBytes    metric.Int64Counter
 	downloadDuration metric.Float64Histogram
 
-	attrs sync.Map // attrKey -> metric.MeasurementOption, built once per combination
+	mu    sync.RWMutex
+	attrs map[attrKey]metric.MeasurementOption // built once per combination
 }
 
 // Bucket boundaries, in seconds.
@@ -154,7 +155,10 @@ func New(opts ...Option) (*Instrumentation, error) {
 		cfg.tp = otel.GetTracerProvider()
 	}
 	meter := cfg.mp.Meter(ScopeName, metric.WithInstrumentationVersion(runway.Version))
-	i := &Instrumentation{tracer: cfg.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(runway.Version))}
+	i := &Instrumentation{
+		tracer: cfg.tp.Tracer(ScopeName, trace.WithInstrumentationVersion(runway.Version)),
+		attrs:  make(map[attrKey]metric.MeasurementOption),
+	}
 	var b builder
 	i.submissions = b.counter(meter, "runway.submissions", "{submission}", "Task submissions (Generate, Extend, GenerateAleph) by outcome.")
 	i.submitDuration = b.histogram(meter, "runway.submission.duration", "s", "Time a submission took, rate-slot wait and retries included.", requestBuckets)
@@ -229,16 +233,35 @@ func (i *Instrumentation) CallbackOption() runway.CallbackOption {
 	return runway.WithCallbackObserver(i.Observer())
 }
 
+var internalSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+
+// spanNames are the span names of the SDK's operations, built once.
+var spanNames = func() map[runway.Op]string {
+	m := make(map[runway.Op]string)
+	for _, op := range []runway.Op{runway.OpGenerate, runway.OpExtend, runway.OpGenerateAleph,
+		runway.OpGetTask, runway.OpWait, runway.OpCallback, runway.OpDownload} {
+		m[op] = "runway." + string(op)
+	}
+	return m
+}()
+
+func spanName(op runway.Op) string {
+	if n, ok := spanNames[op]; ok {
+		return n
+	}
+	return "runway." + string(op)
+}
+
 // spanKey marks the spans this package started, so that an end event never ends a span of
 // the caller's.
 type spanKey struct{}
 
 func (i *Instrumentation) start(ctx context.Context, op runway.Op, taskID string) context.Context {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	opts := internalSpan
 	if taskID != "" {
-		opts = append(opts, trace.WithAttributes(AttrTaskID.String(taskID)))
+		opts = []trace.SpanStartOption{internalSpan[0], trace.WithAttributes(AttrTaskID.String(taskID))}
 	}
-	ctx, span := i.tracer.Start(ctx, "runway."+string(op), opts...)
+	ctx, span := i.tracer.Start(ctx, spanName(op), opts...)
 	return context.WithValue(ctx, spanKey{}, span)
 }
 
@@ -276,11 +299,20 @@ type attrKey struct {
 // set returns the measurement option for k, building it on first use. The combinations come
 // from fixed sets, so the cache stays small.
 func (i *Instrumentation) set(k attrKey, build func() []attribute.KeyValue) metric.MeasurementOption {
-	if o, ok := i.attrs.Load(k); ok {
-		return o.(metric.MeasurementOption)
+	i.mu.RLock()
+	o, ok := i.attrs[k]
+	i.mu.RUnlock()
+	if ok {
+		return o
 	}
-	o, _ := i.attrs.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(build()...)))
-	return o.(metric.MeasurementOption)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if o, ok := i.attrs[k]; ok {
+		return o
+	}
+	o = metric.WithAttributeSet(attribute.NewSet(build()...))
+	i.attrs[k] = o
+	return o
 }
 
 func (i *Instrumentation) onSubmit(e runway.SubmitEvent) {
