@@ -193,8 +193,8 @@ func TestMetricsAndSpansThroughTheFake(t *testing.T) {
 		values(m["runway.submission.duration"]))
 	assert.Equal(t, map[string]int64{"runway.operation=generate": 3}, values(m["runway.submission.slot_wait"]))
 	assert.Equal(t, map[string]int64{
-		"http.response.status_code=200,runway.callback.outcome=accepted":                                2,
-		"http.response.status_code=200,runway.callback.outcome=duplicate":                               1,
+		"http.response.status_code=200,runway.callback.outcome=accepted":                                 2,
+		"http.response.status_code=200,runway.callback.outcome=duplicate":                                1,
 		"http.response.status_code=401,runway.callback.outcome=refused,runway.callback.reason=signature": 1,
 	}, values(m["runway.callbacks"]))
 	assert.Equal(t, map[string]int64{
@@ -205,8 +205,8 @@ func TestMetricsAndSpansThroughTheFake(t *testing.T) {
 	assert.Equal(t, map[string]int64{"runway.callback.processing.outcome=ok": 2},
 		values(m["runway.callback.processing.duration"]))
 	assert.Equal(t, map[string]int64{
-		"runway.result.source=callback,runway.task.state=success":                            1,
-		"runway.result.source=poll,runway.task.state=success":                                1,
+		"runway.result.source=callback,runway.task.state=success":                           1,
+		"runway.result.source=poll,runway.task.state=success":                               1,
 		"runway.error.kind=moderation,runway.result.source=callback,runway.task.state=fail": 1,
 	}, values(m["runway.results"]))
 	assert.Equal(t, map[string]int64{
