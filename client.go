@@ -358,9 +358,9 @@ func redactURLError(err error) error {
 }
 
 // Generate submits a text-to-video or image-to-video task and returns its id.
-func (c *Client) Generate(ctx context.Context, req GenerateRequest) (id string, err error) {
+func (c *Client) Generate(ctx context.Context, req GenerateRequest) (taskID string, err error) {
 	ctx, op := c.obs.start(ctx, OpGenerate, "")
-	defer c.obs.submitEnd(op, &id, &err)
+	defer c.obs.submitEnd(op, &taskID, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
@@ -371,9 +371,9 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest) (id string, 
 }
 
 // Extend submits an extension of a finished generation and returns the new task's id.
-func (c *Client) Extend(ctx context.Context, req ExtendRequest) (id string, err error) {
+func (c *Client) Extend(ctx context.Context, req ExtendRequest) (taskID string, err error) {
 	ctx, op := c.obs.start(ctx, OpExtend, "")
-	defer c.obs.submitEnd(op, &id, &err)
+	defer c.obs.submitEnd(op, &taskID, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
@@ -385,20 +385,20 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (id string, err 
 
 // GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
 // the id so that WaitForResult polls the Aleph details endpoint for it.
-func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (id string, err error) {
+func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (taskID string, err error) {
 	ctx, op := c.obs.start(ctx, OpGenerateAleph, "")
-	defer c.obs.submitEnd(op, &id, &err)
+	defer c.obs.submitEnd(op, &taskID, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	id, err = c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
+	taskID, err = c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
 	if err == nil {
-		c.aleph.add(id)
+		c.aleph.add(taskID)
 	}
-	return id, err
+	return taskID, err
 }
 
 // GetTask fetches a Runway task's details (GET /api/v1/runway/record-detail).

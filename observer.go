@@ -506,7 +506,9 @@ func (o *observer) downloadEnd(run *opRun, d *download, err *error) {
 	}
 }
 
-// callbackWriter records the status answered. The handler writes nothing else through it.
+// callbackWriter records the status answered. It hides the server's own writer from
+// http.MaxBytesReader, which then cannot ask the server to close the connection after a body
+// over the cap; the 413 answer is the same. Only an observed handler wraps its writer.
 type callbackWriter struct {
 	http.ResponseWriter
 	run *opRun

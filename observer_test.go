@@ -256,6 +256,9 @@ func TestObserverPollRescueAndModeration(t *testing.T) {
 	f.srv.InjectFault(runwaytest.PathRecordDetail, 1, runwaytest.BodyError(401, "unauthorized"))
 	_, err = f.c.GetTask(ctx, id)
 	require.ErrorIs(t, err, runway.ErrUnauthorized)
+	f.srv.InjectFault(runwaytest.PathRecordDetail, 2, runwaytest.ServerError(http.StatusServiceUnavailable))
+	_, err = f.c.GetTask(ctx, id)
+	require.NoError(t, err)
 
 	l := f.log.snapshot()
 	assert.Empty(t, l.callbacks)
@@ -272,7 +275,7 @@ func TestObserverPollRescueAndModeration(t *testing.T) {
 	assert.Equal(t, 1, l.waits[0].Polls)
 	assert.Equal(t, runway.WaitFailed, l.waits[1].Outcome)
 
-	require.Len(t, l.polls, 3)
+	require.Len(t, l.polls, 4)
 	assert.Equal(t, "success", l.polls[0].Class)
 	assert.Equal(t, runway.StateSuccess, l.polls[0].State)
 	assert.Equal(t, id, l.polls[0].TaskID)
@@ -280,9 +283,11 @@ func TestObserverPollRescueAndModeration(t *testing.T) {
 	assert.Equal(t, "fail", l.polls[1].Class)
 	assert.Equal(t, "unauthorized", l.polls[2].Class)
 	assert.Error(t, l.polls[2].Err)
+	assert.Equal(t, "success", l.polls[3].Class, "a details request that succeeded after retries")
+	assert.Equal(t, 2, l.polls[3].Retries)
 	// Start ran for every operation, in order, and its wait nests the poll.
 	assert.Equal(t, []runway.Op{runway.OpGenerate, runway.OpWait, runway.OpGetTask,
-		runway.OpGenerate, runway.OpWait, runway.OpGetTask, runway.OpGetTask}, l.starts)
+		runway.OpGenerate, runway.OpWait, runway.OpGetTask, runway.OpGetTask, runway.OpGetTask}, l.starts)
 }
 
 func TestObserverDownload(t *testing.T) {
