@@ -220,6 +220,7 @@ type download struct {
 	cfg     downloadConfig
 	w       io.Writer
 	origURL string
+	taskID  string // the task the file belongs to, when known (SaveResult), for the observer
 
 	cur           *url.URL // URL of the next attempt
 	hc            *http.Client
@@ -254,7 +255,7 @@ type attemptError struct {
 }
 
 func (d *download) run(ctx context.Context) (_ int64, err error) {
-	ctx, op := d.c.obs.start(ctx, OpDownload, "")
+	ctx, op := d.c.obs.start(ctx, OpDownload, d.taskID)
 	defer d.c.obs.downloadEnd(op, d, &err)
 	u, err := checkURL(d.origURL, d.cfg.allowPrivate)
 	if err != nil {
@@ -684,9 +685,9 @@ func (c *Client) saveResult(ctx context.Context, r *Result, dir string, cfg down
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return SavedFiles{}, fmt.Errorf("runway: save task %s: %w", r.TaskID, err)
 	}
-	jobs := []saveJob{{url: r.VideoURL, name: base, exts: videoExts, def: ".mp4"}}
+	jobs := []saveJob{{url: r.VideoURL, name: base, exts: videoExts, def: ".mp4", taskID: r.TaskID}}
 	if r.ImageURL != "" {
-		jobs = append(jobs, saveJob{url: r.ImageURL, name: base + "-cover", exts: imageExts, def: ".jpg"})
+		jobs = append(jobs, saveJob{url: r.ImageURL, name: base + "-cover", exts: imageExts, def: ".jpg", taskID: r.TaskID})
 	}
 	agg := newProgressSum(cfg.progress, len(jobs))
 	paths := make([]string, len(jobs))
@@ -732,6 +733,7 @@ type saveJob struct {
 	url, name string
 	exts      []string // extensions accepted from the URL path
 	def       string   // extension when neither URL nor Content-Type tells
+	taskID    string   // for the observer
 }
 
 var (
@@ -768,6 +770,7 @@ func (c *Client) saveFile(ctx context.Context, dir string, job saveJob, cfg down
 		}
 	}()
 	d := c.newDownload(job.url, tmp, cfg)
+	d.taskID = job.taskID
 	if _, err := d.run(ctx); err != nil {
 		return "", err
 	}

@@ -44,8 +44,8 @@ const (
 // Fields may be added in later versions; set them by name.
 type Observer struct {
 	// Start is called when an operation begins, before any request is sent, with the
-	// caller's ctx and the task id when it is known at that point (OpGetTask, OpWait; empty
-	// otherwise). The ctx it returns is the one the SDK uses for the operation's requests and
+	// caller's ctx and the task id when it is known at that point (OpGetTask, OpWait, and
+	// OpDownload from SaveResult; empty otherwise). The ctx it returns is the one the SDK uses for the operation's requests and
 	// hands back as the end event's Ctx. Start a span here: an HTTP client span made by an
 	// instrumented transport (otelhttp) then nests inside it. Returning nil keeps ctx.
 	Start func(ctx context.Context, op Op, taskID string) context.Context
@@ -201,6 +201,7 @@ const (
 // DownloadEvent reports one file download.
 type DownloadEvent struct {
 	Ctx      context.Context
+	TaskID   string // the task the file belongs to for SaveResult and its kin; empty for Download
 	Outcome  DownloadOutcome
 	Err      error
 	Bytes    int64 // bytes written by this download
@@ -492,7 +493,7 @@ func (o *observer) downloadEnd(run *opRun, d *download, err *error) {
 	if o == nil || run == nil {
 		return
 	}
-	ev := DownloadEvent{Ctx: run.ctx, Outcome: DownloadOK, Err: *err, Bytes: d.written,
+	ev := DownloadEvent{Ctx: run.ctx, TaskID: d.taskID, Outcome: DownloadOK, Err: *err, Bytes: d.written,
 		Attempts: d.attempts, Start: run.start, Duration: o.now().Sub(run.start)}
 	if *err != nil {
 		ev.Outcome = DownloadFailed

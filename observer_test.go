@@ -305,9 +305,18 @@ func TestObserverDownload(t *testing.T) {
 	_, err = f.c.Download(ctx, task.VideoURL, &buf) // a loopback host is refused without the option
 	require.Error(t, err)
 
+	res := task.Result()
+	_, err = f.c.SaveResult(ctx, res, t.TempDir(), runway.WithAllowPrivateHosts())
+	require.NoError(t, err)
+
 	l := f.log.snapshot()
-	require.Len(t, l.downloads, 2)
+	require.Len(t, l.downloads, 4, "two downloads, then SaveResult's video and cover")
+	for _, e := range l.downloads[2:] {
+		assert.Equal(t, runway.DownloadOK, e.Outcome)
+		assert.Equal(t, id, e.TaskID, "SaveResult's downloads carry the task id")
+	}
 	ok, failed := l.downloads[0], l.downloads[1]
+	assert.Empty(t, ok.TaskID, "Download has a URL, not a task")
 	assert.Equal(t, runway.DownloadOK, ok.Outcome)
 	assert.Equal(t, n, ok.Bytes)
 	assert.Equal(t, 1, ok.Attempts)
