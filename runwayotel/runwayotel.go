@@ -37,7 +37,8 @@
 // One span per operation, started before the SDK sends its first request: runway.generate,
 // runway.extend, runway.generate_aleph, runway.get_task (every details request, so a wait's
 // polls are its children), runway.wait, runway.callback and runway.download. They carry the
-// task id as runway.task.id when it is known. The SDK sends its requests with the span's
+// task id as runway.task.id when it is known (a download's only when SaveResult or its kin
+// made it). The SDK sends its requests with the span's
 // context, so when the http.Client given to runway.WithHTTPClient uses an otelhttp
 // transport, each HTTP client span is a child of the SDK's span. A result entering the SDK is
 // an event ("runway.result") on the span of the callback or the wait that brought it.
