@@ -255,7 +255,8 @@ type observer struct {
 	panicked  [obsKinds]atomic.Bool
 }
 
-// newObserver returns nil for the zero Observer.
+// newObserver returns nil for the zero Observer. A field added to Observer joins the check
+// below and gets an obs* kind above.
 func newObserver(o Observer, log *slog.Logger, now func() time.Time) *observer {
 	if o.Start == nil && o.OnSubmit == nil && o.OnPoll == nil && o.OnWaitEnd == nil &&
 		o.OnCallback == nil && o.OnResult == nil && o.OnDownload == nil {
