@@ -318,6 +318,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 	status := http.StatusInternalServerError
 	defer h.settle(id, f, cancel, &status)
 	err := h.deliver(ctx, res, aleph)
+	h.obs.callbackResult(ctx)
 	sctx, scancel := h.storeContext(base)
 	defer scancel()
 	if err != nil {
@@ -388,7 +389,7 @@ func (h *CallbackHandler) storeContext(base context.Context) (context.Context, c
 // anywhere in it becomes an error: this runs on its own goroutine, where net/http's recovery
 // does not reach.
 func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) (err error) {
-	defer h.obs.processed(ctx, h.obs.processing(ctx), &err)
+	defer h.obs.processed(ctx, h.obs.processing(ctx), &res, &err)
 	id := res.TaskID
 	defer func() {
 		if p := recover(); p != nil {
@@ -416,7 +417,6 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 			return fmt.Errorf("result func: %w", err)
 		}
 	}
-	h.obs.result(ctx, res)
 	return nil
 }
 

@@ -47,7 +47,8 @@ type Observer struct {
 	// caller's ctx and the task id when it is known at that point (OpGetTask, OpWait, and
 	// OpDownload from SaveResult; empty otherwise). The ctx it returns is the one the SDK uses for the operation's requests and
 	// hands back as the end event's Ctx. Start a span here: an HTTP client span made by an
-	// instrumented transport (otelhttp) then nests inside it. Returning nil keeps ctx.
+	// instrumented transport (otelhttp) then nests inside it. Derive the returned ctx from
+	// ctx (the SDK keeps its own bookkeeping there); returning nil keeps ctx.
 	Start func(ctx context.Context, op Op, taskID string) context.Context
 
 	// OnSubmit reports the end of a Generate, Extend or GenerateAleph call.
@@ -284,6 +285,7 @@ type opRun struct {
 	status    int
 	processed atomic.Int32 // 0 none, 1 running, 2 ok, 3 error
 	procNanos atomic.Int64
+	delivered *Result // the processing goroutine only
 }
 
 type opRunKey struct{}
@@ -564,19 +566,32 @@ func (o *observer) markProcessing(ctx context.Context) time.Time {
 	return o.now()
 }
 
-// processed records the end of a callback's processing (deferred with a pointer to its
-// error).
-func (o *observer) processed(ctx context.Context, start time.Time, err *error) {
+// processed records the end of a callback's processing (deferred with pointers to the
+// result delivered, re-fetched or not, and the error).
+func (o *observer) processed(ctx context.Context, start time.Time, res **Result, err *error) {
 	if o == nil {
 		return
 	}
 	if cr := runFrom(ctx); cr != nil && cr.op == OpCallback {
 		cr.procNanos.Store(int64(o.now().Sub(start)))
 		if *err == nil {
+			cr.delivered = *res
 			cr.processed.Store(2)
 		} else {
 			cr.processed.Store(3)
 		}
+	}
+}
+
+// callbackResult reports the result a callback's processing delivered, if it succeeded. It is
+// called after the processing returned rather than inside it: that keeps the processing
+// goroutine's deepest frame where it was, so its small initial stack does not have to grow.
+func (o *observer) callbackResult(ctx context.Context) {
+	if o == nil || o.o.OnResult == nil {
+		return
+	}
+	if cr := runFrom(ctx); cr != nil && cr.op == OpCallback && cr.delivered != nil {
+		o.reportResult(ctx, cr.delivered)
 	}
 }
 
