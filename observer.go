@@ -45,10 +45,11 @@ const (
 type Observer struct {
 	// Start is called when an operation begins, before any request is sent, with the
 	// caller's ctx and the task id when it is known at that point (OpGetTask, OpWait, and
-	// OpDownload from SaveResult; empty otherwise). The ctx it returns is the one the SDK uses for the operation's requests and
-	// hands back as the end event's Ctx. Start a span here: an HTTP client span made by an
-	// instrumented transport (otelhttp) then nests inside it. Derive the returned ctx from
-	// ctx (the SDK keeps its own bookkeeping there); returning nil keeps ctx.
+	// OpDownload from SaveResult; empty otherwise). The ctx it returns is the one the SDK
+	// uses for the operation's requests and hands back as the end event's Ctx. Start a span
+	// here: an HTTP client span made by an instrumented transport (otelhttp) then nests
+	// inside it. Derive the returned ctx from ctx (the SDK keeps its own bookkeeping there);
+	// returning nil keeps ctx.
 	Start func(ctx context.Context, op Op, taskID string) context.Context
 
 	// OnSubmit reports the end of a Generate, Extend or GenerateAleph call.
