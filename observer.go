@@ -286,8 +286,16 @@ type opRun struct {
 	status    int
 	processed atomic.Int32 // 0 none, 1 running, 2 ok, 3 error
 	procNanos atomic.Int64
-	delivered *Result // the processing goroutine only
+	delivered *Result       // set by the processing goroutine before it moves handoff on
+	handoff   atomic.Int32 // who reports delivered: see callbackResult
 }
+
+// States of opRun.handoff.
+const (
+	handoffPending  = iota // neither the processing nor the answer is over
+	handoffResult          // the processing delivered a result; the answer reports it
+	handoffAnswered        // answered first (over budget, or nothing processed)
+)
 
 type opRunKey struct{}
 
@@ -584,14 +592,20 @@ func (o *observer) processed(ctx context.Context, start time.Time, res **Result,
 	}
 }
 
-// callbackResult reports the result a callback's processing delivered, if it succeeded. It is
-// called after the processing returned rather than inside it: that keeps the processing
-// goroutine's deepest frame where it was, so its small initial stack does not have to grow.
+// callbackResult hands the result a callback's processing delivered, if it succeeded, to
+// the request's answer, which reports it on the request's goroutine before OnCallback. The
+// processing goroutine starts with a small stack that the delivery fills; an observer called
+// there would make it grow (a copy per delivery). Only when the answer went first (over
+// budget) is the result reported here.
 func (o *observer) callbackResult(ctx context.Context) {
 	if o == nil || o.o.OnResult == nil {
 		return
 	}
-	if cr := runFrom(ctx); cr != nil && cr.op == OpCallback && cr.delivered != nil {
+	cr := runFrom(ctx)
+	if cr == nil || cr.op != OpCallback || cr.delivered == nil {
+		return
+	}
+	if !cr.handoff.CompareAndSwap(handoffPending, handoffResult) {
 		o.reportResult(ctx, cr.delivered)
 	}
 }
@@ -606,6 +620,9 @@ func (o *observer) callbackEnd(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	cr := cw.run
+	if !cr.handoff.CompareAndSwap(handoffPending, handoffAnswered) && o.o.OnResult != nil {
+		o.reportResult(cr.ctx, cr.delivered) // handoffResult: see callbackResult
+	}
 	ev := CallbackEvent{Ctx: cr.ctx, TaskID: cr.taskID, Status: cr.status, Start: cr.start,
 		Duration: o.now().Sub(cr.start)}
 	if ev.Status == 0 {

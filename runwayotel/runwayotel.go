@@ -48,6 +48,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -422,28 +423,45 @@ func (i *Instrumentation) onCallback(e runway.CallbackEvent) {
 	span.End()
 }
 
+// onResult runs at the deepest point of the callback's processing goroutine, whose stack
+// starts small: it keeps its own frame small and leaves the rarer work to helpers, so that the
+// stack does not have to grow for it.
 func (i *Instrumentation) onResult(e runway.ResultEvent) {
-	source, state, kind := string(e.Source), string(e.State), string(e.ErrorKind)
-	full := i.set(attrKey{metric: "result", a: source, b: state, c: kind}, func() []attribute.KeyValue {
+	i.results.Add(e.Ctx, 1, i.resultAttrs(e.Source, e.State, e.ErrorKind))
+	if e.SinceSubmit > 0 {
+		i.recordTaskDuration(e.Ctx, e.Source, e.State, e.SinceSubmit)
+	}
+	if span := trace.SpanFromContext(e.Ctx); span.IsRecording() {
+		resultSpanEvent(span, e)
+	}
+}
+
+func (i *Instrumentation) resultAttrs(src runway.Source, st runway.State, k runway.ErrorKind) metric.MeasurementOption {
+	source, state, kind := string(src), string(st), string(k)
+	return i.set(attrKey{metric: "result", a: source, b: state, c: kind}, func() []attribute.KeyValue {
 		kv := []attribute.KeyValue{AttrResultSource.String(source), AttrTaskState.String(state)}
 		if kind != "" {
 			kv = append(kv, AttrErrorKind.String(kind))
 		}
 		return kv
 	})
-	i.results.Add(e.Ctx, 1, full)
-	if e.SinceSubmit > 0 {
-		i.taskDuration.Record(e.Ctx, e.SinceSubmit.Seconds(), i.set(attrKey{metric: "task", a: source, b: state}, func() []attribute.KeyValue {
-			return []attribute.KeyValue{AttrResultSource.String(source), AttrTaskState.String(state)}
-		}))
+}
+
+func (i *Instrumentation) recordTaskDuration(ctx context.Context, src runway.Source, st runway.State, d time.Duration) {
+	source, state := string(src), string(st)
+	i.taskDuration.Record(ctx, d.Seconds(), i.set(attrKey{metric: "task", a: source, b: state}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{AttrResultSource.String(source), AttrTaskState.String(state)}
+	}))
+}
+
+// resultSpanEvent records the result on the span of the callback or the wait that brought it.
+func resultSpanEvent(span trace.Span, e runway.ResultEvent) {
+	attrs := []attribute.KeyValue{AttrTaskID.String(e.TaskID), AttrResultSource.String(string(e.Source)),
+		AttrTaskState.String(string(e.State))}
+	if e.ErrorKind != "" {
+		attrs = append(attrs, AttrErrorKind.String(string(e.ErrorKind)))
 	}
-	if span := trace.SpanFromContext(e.Ctx); span.IsRecording() {
-		attrs := []attribute.KeyValue{AttrTaskID.String(e.TaskID), AttrResultSource.String(source), AttrTaskState.String(state)}
-		if kind != "" {
-			attrs = append(attrs, AttrErrorKind.String(kind))
-		}
-		span.AddEvent("runway.result", trace.WithAttributes(attrs...))
-	}
+	span.AddEvent("runway.result", trace.WithAttributes(attrs...))
 }
 
 func (i *Instrumentation) onDownload(e runway.DownloadEvent) {
