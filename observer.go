@@ -286,7 +286,7 @@ type opRun struct {
 	status    int
 	processed atomic.Int32 // 0 none, 1 running, 2 ok, 3 error
 	procNanos atomic.Int64
-	delivered *Result       // set by the processing goroutine before it moves handoff on
+	delivered *Result      // set by the processing goroutine before it moves handoff on
 	handoff   atomic.Int32 // who reports delivered: see callbackResult
 }
 
