@@ -416,3 +416,39 @@ func TestCallbackObserverOption(t *testing.T) {
 	require.Len(t, got, 1, "a client's handler inherits the client's observer")
 	assert.Equal(t, runway.CallbackBadMediaType, got[0].Reason)
 }
+
+// A delivery answered 503 over budget reports its result when the processing ends later.
+func TestObserverResultAfterOverBudgetAnswer(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	results := make(chan runway.ResultEvent, 1)
+	var log eventLog
+	o := log.observer()
+	o.OnResult = func(e runway.ResultEvent) { results <- e }
+	release := make(chan struct{})
+	h := runway.NewCallbackHandler(runway.WithCallbackObserver(o), runway.WithResultTimeout(time.Millisecond),
+		runway.WithResultFunc(func(context.Context, *runway.Result) error { <-release; return nil }))
+
+	const id = "ee603959-debb-48d1-98c4-000000000001"
+	body := `{"code":200,"msg":"ok","data":{"task_id":"` + id + `","video_id":"v","video_url":"https://example.com/v.mp4","image_url":""}}`
+	req := httptest.NewRequest(http.MethodPost, "/kie/callback", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req) // the func blocks: the budget passes first
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+
+	cb := log.snapshot().callbacks
+	require.Len(t, cb, 1)
+	assert.Equal(t, runway.CallbackUnavailable, cb[0].Reason)
+	assert.Equal(t, runway.ProcessRunning, cb[0].Processed)
+	select {
+	case e := <-results:
+		t.Fatalf("result reported before the processing ended: %+v", e)
+	default:
+	}
+
+	close(release)
+	e := <-results
+	assert.Equal(t, id, e.TaskID)
+	assert.Equal(t, runway.SourceCallback, e.Source)
+	assert.Zero(t, e.SinceSubmit, "a standalone handler knows no submission times")
+}
