@@ -57,7 +57,8 @@ type CallbackHandler struct {
 	fetch   func(ctx context.Context, taskID string, aleph bool) (*Result, error)
 
 	rejects *logLimiter
-	flights *flights // shared by the handlers of one client that share its default deduper
+	flights *flights  // shared by the handlers of one client that share its default deduper
+	obs     *observer // nil without an observer
 }
 
 // RejectLogInterval is how often, at most, a CallbackHandler logs a refused callback per
@@ -129,6 +130,9 @@ func (c *Client) CallbackHandler(opts ...CallbackOption) *CallbackHandler {
 	h.publish = c.bus.Publish
 	h.fetch = c.fetchResult
 	h.logStart()
+	if h.obs == nil {
+		h.obs = c.obs
+	}
 	return h
 }
 
@@ -183,6 +187,7 @@ func newCallbackHandler(clientLog *slog.Logger, forClient bool, opts []CallbackO
 	if h.flights == nil {
 		h.flights = newFlights()
 	}
+	h.obs = newObserver(cfg.observer, h.log, h.now)
 	return h, errs
 }
 
@@ -199,11 +204,14 @@ func (h *CallbackHandler) logStart() {
 
 // ServeHTTP implements http.Handler.
 func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w, r = h.obs.callbackStart(w, r)
+	defer h.obs.callbackEnd(w, r)
 	res, aleph, status := h.admit(w, r)
 	if status != 0 {
 		respond(w, status)
 		return
 	}
+	h.obs.callbackTask(w, res.TaskID)
 	f, leader := h.join(res.TaskID)
 	if !leader {
 		respond(w, h.await(r.Context(), f, res.TaskID))
@@ -363,6 +371,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 	status := http.StatusInternalServerError
 	defer h.settle(id, f, cancel, &status)
 	err := h.deliver(ctx, res, aleph)
+	h.obs.callbackResult(ctx)
 	sctx, scancel := h.storeContext(base)
 	defer scancel()
 	if err != nil {
@@ -433,6 +442,7 @@ func (h *CallbackHandler) storeContext(base context.Context) (context.Context, c
 // anywhere in it becomes an error: this runs on its own goroutine, where net/http's recovery
 // does not reach.
 func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) (err error) {
+	defer h.obs.processed(ctx, h.obs.processing(ctx), &res, &err)
 	id := res.TaskID
 	defer func() {
 		if p := recover(); p != nil {

@@ -36,6 +36,7 @@ type callbackConfig struct {
 	log           *slog.Logger
 	resultTimeout time.Duration
 	refetch       bool
+	observer      Observer
 }
 
 // WithHMACKey sets Kie's webhookHmacKey (from https://kie.ai/settings). Several keys are

@@ -125,6 +125,7 @@ type Client struct {
 	cbOnce    sync.Once
 	cbDedupe  Deduper
 	cbFlights *flights
+	obs       *observer // nil without WithObserver
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -146,6 +147,8 @@ type clientConfig struct {
 	submitLimit    int
 	submitWindow   time.Duration
 	submitLimitSet bool
+
+	observer Observer
 }
 
 // WithBaseURL sets the API base URL (default DefaultBaseURL). It must be an absolute http(s)
@@ -300,6 +303,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
 	c.secrets.Store(&[]string{apiKey})
+	c.obs = newObserver(cfg.observer, c.logger, func() time.Time { return c.now() })
 	c.stopListen = c.bus.Listen(c.hub.deliver)
 	c.stopResync = func() {}
 	if rn, ok := c.bus.(ResyncNotifier); ok {
@@ -375,7 +379,9 @@ func redactURLError(err error) error {
 }
 
 // Generate submits a text-to-video or image-to-video task and returns its id.
-func (c *Client) Generate(ctx context.Context, req GenerateRequest) (string, error) {
+func (c *Client) Generate(ctx context.Context, req GenerateRequest) (taskID string, err error) {
+	ctx, op := c.obs.start(ctx, OpGenerate, "")
+	defer c.obs.submitEnd(op, &taskID, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
@@ -386,7 +392,9 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest) (string, err
 }
 
 // Extend submits an extension of a finished generation and returns the new task's id.
-func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) {
+func (c *Client) Extend(ctx context.Context, req ExtendRequest) (taskID string, err error) {
+	ctx, op := c.obs.start(ctx, OpExtend, "")
+	defer c.obs.submitEnd(op, &taskID, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
@@ -403,18 +411,20 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) 
 // are expected to fail. The method is kept so that existing code compiles; GetAlephTask,
 // WaitForResult (with WithAleph) and the callback handler still work for Aleph tasks created
 // before the shutdown. Generate and Extend are unaffected.
-func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, error) {
+func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (taskID string, err error) {
+	ctx, op := c.obs.start(ctx, OpGenerateAleph, "")
+	defer c.obs.submitEnd(op, &taskID, &err)
 	if req.CallBackURL == "" {
 		req.CallBackURL = c.callbackURL
 	}
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	id, err := c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
+	taskID, err = c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
 	if err == nil {
-		c.aleph.add(id)
+		c.aleph.add(taskID)
 	}
-	return id, err
+	return taskID, err
 }
 
 // GetTask fetches a Runway task's details (GET /api/v1/runway/record-detail).
@@ -435,7 +445,9 @@ func (c *Client) GetAlephTask(ctx context.Context, taskID string) (*Task, error)
 
 // getTask fetches either details endpoint with retries retries; the poller passes 0 because
 // it runs its own backoff charged against the wait deadline.
-func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries int) (*Task, error) {
+func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries int) (t *Task, err error) {
+	ctx, op := c.obs.start(ctx, OpGetTask, taskID)
+	defer c.obs.pollEnd(op, taskID, aleph, &t, &err)
 	if err := validTaskID("taskID", taskID); err != nil {
 		return nil, err
 	}
@@ -456,7 +468,7 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 		return nil, &APIError{StatusCode: http.StatusOK, Code: 200, Method: http.MethodGet, Path: path,
 			Message: "no task with this id (data is null)", notFound: true}
 	}
-	t, err := decode(data)
+	t, err = decode(data)
 	if err != nil {
 		return nil, c.decodeError(http.MethodGet, path, data, err)
 	}
@@ -634,6 +646,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 				ra = retryAfterFrom(resp, c.now())
 			}
 			wait := backoff(c.waitMin, c.waitMax, attempt, ra)
+			c.obs.retried(ctx)
 			c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: retrying request",
 				slog.String("method", method), slog.String("path", path),
 				slog.Int("attempt", attempt+1), slog.Duration("wait", wait),

@@ -337,6 +337,7 @@ type download struct {
 	cfg     downloadConfig
 	w       io.Writer
 	origURL string
+	taskID  string // the task the file belongs to, when known (SaveResult), for the observer
 
 	cur           *url.URL // URL of the next attempt
 	hc            *http.Client
@@ -347,6 +348,7 @@ type download struct {
 	noRange       bool
 	refreshed     bool
 	restarted     bool // the current attempt started over from zero
+	attempts      int  // requests made
 	lastStatus    int
 	reported      int64 // last done passed to the progress callback
 	reportedTotal int64
@@ -369,7 +371,9 @@ type attemptError struct {
 	retryAfter time.Duration // the server's hint
 }
 
-func (d *download) run(ctx context.Context) (int64, error) {
+func (d *download) run(ctx context.Context) (_ int64, err error) {
+	ctx, op := d.c.obs.start(ctx, OpDownload, d.taskID)
+	defer d.c.obs.downloadEnd(op, d, &err)
 	u, err := checkURL(d.origURL, d.cfg.allowPrivate)
 	if err != nil {
 		return 0, d.fail(u, err)
@@ -451,6 +455,7 @@ func (d *download) fail(u *url.URL, err error) *DownloadError {
 
 // attempt makes one request and copies its body; nil means the file is complete.
 func (d *download) attempt(ctx context.Context) *attemptError {
+	d.attempts++
 	if d.cfg.attemptTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.attemptTimeout)
@@ -743,9 +748,9 @@ func (c *Client) saveResult(ctx context.Context, r *Result, dir string, cfg down
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return SavedFiles{}, fmt.Errorf("runway: save task %s: %w", r.TaskID, err)
 	}
-	jobs := []saveJob{{url: r.VideoURL, name: base, exts: videoExts, def: ".mp4"}}
+	jobs := []saveJob{{url: r.VideoURL, name: base, exts: videoExts, def: ".mp4", taskID: r.TaskID}}
 	if r.ImageURL != "" {
-		jobs = append(jobs, saveJob{url: r.ImageURL, name: base + coverSuffix, exts: imageExts, def: ".jpg"})
+		jobs = append(jobs, saveJob{url: r.ImageURL, name: base + coverSuffix, exts: imageExts, def: ".jpg", taskID: r.TaskID})
 	}
 	agg := newProgressSum(cfg.progress, len(jobs))
 	paths := make([]string, len(jobs))
@@ -791,6 +796,7 @@ type saveJob struct {
 	url, name string
 	exts      []string // extensions accepted from the URL path
 	def       string   // extension when neither URL nor Content-Type tells
+	taskID    string   // for the observer
 }
 
 var (
@@ -824,6 +830,7 @@ func (c *Client) saveFile(ctx context.Context, dir string, job saveJob, cfg down
 		}
 	}()
 	d := c.newDownload(job.url, tmp, cfg)
+	d.taskID = job.taskID
 	if _, err := d.run(ctx); err != nil {
 		return "", err
 	}

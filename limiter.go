@@ -98,6 +98,7 @@ func (c *Client) waitSubmitSlot(ctx context.Context) error {
 	if d <= 0 {
 		return nil
 	}
+	c.obs.slotWaited(ctx, d)
 	if d > slowSlotWait {
 		c.logger.LogAttrs(ctx, slog.LevelInfo, "runway: submission waits for a rate-limit slot",
 			slog.Duration("wait", d))

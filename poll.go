@@ -119,7 +119,7 @@ func WithProgress(fn func(*Task)) WaitOption {
 // larger, and never past the wait timeout. Invalid arguments return a *ValidationError before anything is sent.
 //
 // A wait holds no goroutine of its own and leaves no timer or registration behind.
-func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitOption) (*Result, error) {
+func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitOption) (res *Result, err error) {
 	cfg := waitConfig{interval: DefaultPollInterval, timeout: DefaultWaitTimeout}
 	var errs []error
 	for _, o := range opts {
@@ -143,6 +143,8 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 	if cfg.timeout > 0 {
 		run.deadline = run.start.Add(cfg.timeout)
 	}
+	ctx, op := c.obs.start(ctx, OpWait, taskID)
+	defer c.obs.waitEnd(op, run, &res, &err)
 
 	// Register before the lookup: a result published between the two reaches the channel.
 	w := c.hub.register(taskID)
@@ -171,6 +173,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 			return nil, err
 		}
 		if r != nil {
+			c.obs.result(ctx, r)
 			if err := c.bus.Publish(ctx, r); err != nil {
 				c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: publishing a polled result failed",
 					slog.String("task_id", taskID), slog.String("error", err.Error()))
@@ -224,6 +227,7 @@ type waitRun struct {
 	last     State     // last known state polling saw
 	lastErr  error     // error of the last poll; nil after a successful one
 	failures int       // consecutive transient poll errors
+	polls    int       // details requests made
 }
 
 // poll fetches the task once. It returns the result of a terminal task, or the delay before
@@ -235,6 +239,7 @@ func (run *waitRun) poll(ctx context.Context) (*Result, time.Duration, error) {
 		pctx, cancel = context.WithTimeout(ctx, run.deadline.Sub(run.c.now()))
 		defer cancel()
 	}
+	run.polls++
 	t, err := run.c.getTask(pctx, run.taskID, run.aleph, 0)
 	if err != nil {
 		delay, err := run.retryDelay(ctx, pctx, err)

@@ -54,6 +54,7 @@ var imports = map[string]string{
 	"redisstore": "github.com/b9c9aec2/runway-go/redisstore",
 	"require":    "github.com/stretchr/testify/require",
 	"runway":     "github.com/b9c9aec2/runway-go",
+	"runwayotel": "github.com/b9c9aec2/runway-go/runwayotel",
 	"runwaytest": "github.com/b9c9aec2/runway-go/runwaytest",
 	"slog":       "log/slog",
 	"strings":    "strings",
