@@ -394,7 +394,8 @@ func TestCallbackObserverOption(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	for _, h := range []http.Handler{
-		runway.NewCallbackHandler(runway.WithCallbackObserver(own.observer())),
+		runway.NewCallbackHandler(runway.WithCallbackObserver(own.observer()),
+			runway.WithResultFunc(func(context.Context, *runway.Result) error { return nil })),
 		c.CallbackHandler(runway.WithCallbackObserver(own.observer())),
 	} {
 		rec := httptest.NewRecorder()

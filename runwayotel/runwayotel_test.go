@@ -359,7 +359,8 @@ func TestStandaloneHandler(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 	inst, err := runwayotel.New(runwayotel.WithMeterProvider(mp), runwayotel.WithTracerProvider(tp))
 	require.NoError(t, err)
-	h := runway.NewCallbackHandler(inst.CallbackOption())
+	h := runway.NewCallbackHandler(inst.CallbackOption(),
+		runway.WithResultFunc(func(context.Context, *runway.Result) error { return nil }))
 
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
 	for _, r := range []*http.Request{
