@@ -53,16 +53,26 @@ func requireRefused(t *testing.T, ip netip.Addr, what string) {
 	t.Helper()
 	require.True(t, blockedAddr(ip), "%s: %s must be refused", what, ip)
 	require.ErrorIs(t, dialControl("tcp", netip.AddrPortFrom(ip, 443).String(), nil), ErrHostNotAllowed, "%s: %s", what, ip)
-	_, err := checkURL("https://"+netip.AddrPortFrom(ip, 443).String()+"/v.mp4", false)
+	if !ip.IsValid() {
+		return // no URL names it
+	}
+	_, err := checkURL(literalURL(ip), false)
 	require.ErrorIs(t, err, ErrHostNotAllowed, "%s: %s", what, ip)
+	require.NotContains(t, err.Error(), "invalid URL", "%s: %s refused for its address, not for a parse error", what, ip)
 }
 
 func requireAllowed(t *testing.T, ip netip.Addr, what string) {
 	t.Helper()
 	require.False(t, blockedAddr(ip), "%s: %s must pass", what, ip)
 	require.NoError(t, dialControl("tcp", netip.AddrPortFrom(ip, 443).String(), nil), "%s: %s", what, ip)
-	_, err := checkURL("https://"+netip.AddrPortFrom(ip, 443).String()+"/v.mp4", false)
+	_, err := checkURL(literalURL(ip), false)
 	require.NoError(t, err, "%s: %s", what, ip)
+}
+
+// literalURL is an https URL naming ip on port 443; a zone's '%' is escaped as "%25", as
+// URLs require (a bare '%' would make the URL unparsable).
+func literalURL(ip netip.Addr) string {
+	return "https://" + strings.Replace(netip.AddrPortFrom(ip, 443).String(), "%", "%25", 1) + "/v.mp4"
 }
 
 // TestBlockedAddrSpecialPurposeRegistries is issue 11 item 5: every non-global entry of
@@ -97,6 +107,7 @@ func TestBlockedAddrSpecialPurposeRegistries(t *testing.T) {
 		}
 	}
 	requireRefused(t, netip.MustParseAddr("fe80::1%eth0"), "zoned link-local")
+	require.Equal(t, "https://[fe80::1%25eth0]:443/v.mp4", literalURL(netip.MustParseAddr("fe80::1%eth0")))
 	requireRefused(t, netip.Addr{}, "invalid")
 
 	// The forms named in the issue, and cloud metadata behind NAT64.
