@@ -2,6 +2,7 @@ package runway
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"net/http"
 	"os"
@@ -149,9 +150,7 @@ func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
 
 	t.Run("no logger: slog.Default", func(t *testing.T) {
 		var logs logBuffer
-		prev := slog.Default()
-		slog.SetDefault(jsonLogger(&logs))
-		defer slog.SetDefault(prev)
+		setDefaultLogger(t, jsonLogger(&logs))
 		c, _ := newDownloadClient(t, "")
 		failOne(t, c)
 		requireWarn(t, logs.String())
@@ -159,14 +158,40 @@ func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
 
 	t.Run("WithLogger", func(t *testing.T) {
 		var logs, def logBuffer
-		prev := slog.Default()
-		slog.SetDefault(jsonLogger(&def))
-		defer slog.SetDefault(prev)
+		setDefaultLogger(t, jsonLogger(&def))
 		c, _ := newDownloadClient(t, "", WithLogger(jsonLogger(&logs)))
 		failOne(t, c)
 		requireWarn(t, logs.String())
 		require.Empty(t, def.String())
 	})
+}
+
+// setDefaultLogger makes l the default slog logger until the test ends. slog.SetDefault also
+// points the log package at l, and setting the previous logger back does not undo that, so
+// the log package's writer and flags are restored too.
+func setDefaultLogger(t *testing.T, l *slog.Logger) {
+	t.Helper()
+	prev, w, flags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(l)
+	t.Cleanup(func() {
+		slog.SetDefault(prev)
+		log.SetOutput(w)
+		log.SetFlags(flags)
+	})
+}
+
+// TestSetDefaultLoggerRestoresLogPackage: after a test that swapped the default logger,
+// the log package writes where it wrote before, not into that test's buffer.
+func TestSetDefaultLoggerRestoresLogPackage(t *testing.T) {
+	w, flags := log.Writer(), log.Flags()
+	var logs logBuffer
+	t.Run("swap", func(t *testing.T) {
+		setDefaultLogger(t, slog.New(slog.NewJSONHandler(&logs, nil)))
+		log.Print("during")
+	})
+	require.Contains(t, logs.String(), "during")
+	require.True(t, log.Writer() == w, "the log package's writer is restored")
+	require.Equal(t, flags, log.Flags())
 }
 
 // decodeStem reverses fileStem for names that were not cut.
