@@ -346,11 +346,12 @@ func parseHTTPURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// redactURLError drops the URL (which may carry a signed query) from a *url.Error.
+// redactURLError drops the URL (which may carry a signed query) from a *url.Error, and
+// every query from the text of the error inside (see redactQueries).
 func redactURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		return fmt.Errorf("%s: %w", ue.Op, redactQueries(ue.Err))
 	}
 	return err
 }

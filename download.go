@@ -1168,3 +1168,53 @@ func (q *SaveQueue) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// redactQueries hides the query of every URL quoted in err's text: net/http quotes a
+// redirect's Location (a signed link) in its own errors, such as `failed to parse Location
+// header "/a%zz?X-Amz-Signature=..."`. The error still unwraps to err.
+func redactQueries(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "?") {
+		return err
+	}
+	return &redactedError{err: err, text: redactQueryText(err.Error())}
+}
+
+type redactedError struct {
+	err  error
+	text string
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactQueryText replaces what follows each '?' with "[redacted]": inside a double-quoted
+// string (as %q writes URLs) up to its closing quote, an escaped quote (\") not ending it;
+// elsewhere up to the next space or quote.
+func redactQueryText(s string) string {
+	var b strings.Builder
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		b.WriteByte(ch)
+		switch {
+		case ch == '\\' && quoted && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		case ch == '"':
+			quoted = !quoted
+		case ch == '?':
+			j := i + 1
+			for j < len(s) && s[j] != '"' && (quoted || !strings.ContainsRune(" \t\n'`", rune(s[j]))) {
+				if s[j] == '\\' && j+1 < len(s) {
+					j++
+				}
+				j++
+			}
+			if j > i+1 {
+				b.WriteString("[redacted]")
+			}
+			i = j - 1
+		}
+	}
+	return b.String()
+}
