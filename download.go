@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -39,8 +38,10 @@ const (
 var (
 	// ErrHostNotAllowed: the URL (or a redirect) is not http(s), or its host is not a public
 	// address (loopback, link-local, private, unspecified, multicast, any other
-	// special-purpose range, also inside an IPv6 form such as NAT64 or 6to4), or the client's
-	// transport is not an *http.Transport and WithAllowPrivateHosts was not given.
+	// special-purpose range, also inside an IPv6 form such as NAT64 or 6to4), or is written in
+	// a form that changes on the way (a non-ASCII name, a name ending in a number that is not
+	// a dotted-quad IPv4 address), or the client's transport is not an *http.Transport and
+	// WithAllowPrivateHosts was not given.
 	ErrHostNotAllowed = errors.New("runway: download host not allowed")
 	// ErrTooLarge: the file is larger than the WithMaxBytes cap.
 	ErrTooLarge = errors.New("runway: download larger than the size limit")
@@ -287,8 +288,11 @@ func ctxErr(ctx context.Context) error {
 // WithAllowPrivateHosts is given, the file host must have a public address: not loopback,
 // link-local, private, unspecified, multicast, nor any other entry of IANA's IPv4 and IPv6
 // special-purpose registries, also when written as an IPv6 form that carries an IPv4
-// address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4, Teredo, ISATAP). A literal address is
-// refused before any connection. A direct connection is checked on the address actually
+// address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4, Teredo, ISATAP). The host must be a
+// plain ASCII name (letters, digits and '-'; an internationalised name in its xn-- form), a
+// dotted-quad IPv4 address or an IPv6 literal: other forms ("ｌｏｃａｌｈｏｓｔ", "2130706433",
+// "0x7f.1", "127.1") become another name or address on the way and are refused. A literal
+// address is refused before any connection. A direct connection is checked on the address actually
 // dialled, so DNS rebinding cannot bypass it; the deprecated Dial and DialTLS hooks of the
 // transport are not used. When the transport's Proxy func (http.ProxyFromEnvironment in the
 // default transport: HTTPS_PROXY, HTTP_PROXY, NO_PROXY) picks a proxy for the URL, the
@@ -652,14 +656,7 @@ func checkURL(raw string, allowPrivate bool) (*url.URL, error) {
 	if allowPrivate {
 		return u, nil
 	}
-	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return u, fmt.Errorf("%w: %s", ErrHostNotAllowed, host)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && blockedAddr(ip) {
-		return u, fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
-	}
-	return u, nil
+	return u, checkHost(u.Hostname())
 }
 
 // downloadClient returns an HTTP client for file hosts, on the client's transport with the

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -142,6 +143,91 @@ func dialControl(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
+// checkHost applies the checks on the URL's host name that come before any connection,
+// when private hosts are not allowed. The name checked must be the very name that is
+// resolved and sent on, so only plain ASCII names pass: letters, digits and '-' in labels
+// of 1 to 63 bytes (an internationalised name must be given in its xn-- form, since
+// net/http would map any other form to another name). A name whose last label is a number
+// (all digits, or starting with 0x) is refused unless it is a canonical dotted-quad IPv4
+// address: "2130706433", "0x7f.1" or "127.1" mean 127.0.0.1 to inet_aton and to proxies
+// that parse addresses that way. Literal addresses are checked here; localhost names are
+// refused.
+func checkHost(host string) error {
+	if strings.Contains(host, ":") {
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return fmt.Errorf("%w: %q is not an IPv6 address", ErrHostNotAllowed, printable(host, 64))
+		}
+		if blockedAddr(ip) {
+			return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
+		}
+		return nil
+	}
+	name := strings.TrimSuffix(host, ".")
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("%w: %q is not a host name", ErrHostNotAllowed, printable(host, 64))
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if !ldhLabel(l) {
+			return fmt.Errorf("%w: host %q is not plain ASCII (letters, digits and '-'; an internationalised name must be given in its xn-- form)",
+				ErrHostNotAllowed, printable(host, 64))
+		}
+	}
+	if last := labels[len(labels)-1]; numericLabel(last) {
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !ip.Is4() {
+			return fmt.Errorf("%w: host %q ends in a number but is not a dotted-quad IPv4 address", ErrHostNotAllowed, printable(host, 64))
+		}
+		if blockedAddr(ip) {
+			return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
+		}
+		return nil
+	}
+	lower := strings.ToLower(name)
+	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+		return fmt.Errorf("%w: %s", ErrHostNotAllowed, lower)
+	}
+	return nil
+}
+
+// ldhLabel reports whether l is 1 to 63 ASCII letters, digits and '-'.
+func ldhLabel(l string) bool {
+	if l == "" || len(l) > 63 {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// numericLabel reports whether a host's last label makes it a number to URL parsers and
+// inet_aton: all digits, or starting with 0x.
+func numericLabel(l string) bool {
+	if len(l) >= 2 && l[0] == '0' && (l[1] == 'x' || l[1] == 'X') {
+		return true
+	}
+	for i := 0; i < len(l); i++ {
+		if l[i] < '0' || l[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// fqdn makes a host name fully qualified (a trailing dot), so resolvers do not try the
+// search domains of resolv.conf on it; literal addresses are returned as they are.
+func fqdn(host string) string {
+	if _, err := netip.ParseAddr(host); err == nil || strings.HasSuffix(host, ".") {
+		return host
+	}
+	return host + "."
+}
+
 // downloadHooks replace the network under the host check, for tests; nil fields mean the
 // real network.
 type downloadHooks struct {
@@ -152,7 +238,9 @@ type downloadHooks struct {
 }
 
 // checkedDial returns the dialer of direct connections to file hosts: it refuses
-// non-public addresses after resolution, on the address actually dialled.
+// non-public addresses after resolution, on the address actually dialled. Names are not
+// made fully qualified here: whatever a search domain turns a name into, the address
+// dialled is the one checked (and Go's resolver skips /etc/hosts for fully qualified names).
 func (c *Client) checkedDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if c.dlHooks.dial != nil {
 		return c.dlHooks.dial
@@ -161,8 +249,9 @@ func (c *Client) checkedDial() func(ctx context.Context, network, addr string) (
 	return d.DialContext
 }
 
-// checkProxiedTarget resolves host and refuses it if any of its addresses is not public.
-// It runs before a request is handed to a proxy, which then connects on its own.
+// checkProxiedTarget resolves host (fully qualified, so the search domains do not apply)
+// and refuses it if any of its addresses is not public. It runs before a request is handed
+// to a proxy.
 func (c *Client) checkProxiedTarget(ctx context.Context, host string) error {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if blockedAddr(ip) {
@@ -176,7 +265,7 @@ func (c *Client) checkProxiedTarget(ctx context.Context, host string) error {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		}
 	}
-	addrs, err := lookup(ctx, host)
+	addrs, err := lookup(ctx, fqdn(host))
 	if err != nil {
 		return fmt.Errorf("resolving the host for the address check: %w", err)
 	}

@@ -225,10 +225,13 @@ func TestDownloadRefusesUnknownRoundTripper(t *testing.T) {
 	require.Equal(t, int32(1), calls.Load())
 }
 
-// fakeResolver answers the host check's lookups from a table; other names do not resolve.
+// fakeResolver answers the host check's lookups from a table; other names do not resolve,
+// nor do names asked without the trailing dot of a fully qualified name (a resolver would
+// try the search domains on them).
 func fakeResolver(table map[string]string) func(context.Context, string) ([]netip.Addr, error) {
 	return func(_ context.Context, host string) ([]netip.Addr, error) {
-		if a, ok := table[host]; ok {
+		name, abs := strings.CutSuffix(host, ".")
+		if a, ok := table[name]; ok && abs {
 			return []netip.Addr{netip.MustParseAddr(a)}, nil
 		}
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
@@ -388,4 +391,59 @@ func TestDownloadThroughHTTPProxy(t *testing.T) {
 	require.Equal(t, []string{"GET http://example.com/v.mp4?sig=1"}, seen)
 	mu.Unlock()
 	require.Empty(t, dials.calls())
+}
+
+// TestDownloadRefusesHostFormsThatChangeOnTheWay: a host name is checked only in the form
+// that is resolved and sent on. Non-ASCII names (net/http maps fullwidth "ｌｏｃａｌｈｏｓｔ"
+// to "localhost"), names ending in a number that are not dotted-quad IPv4 addresses
+// ("2130706433" and "0x7f.1" are 127.0.0.1 to inet_aton) are refused before any lookup,
+// dial or proxy request, on the direct and on the proxy path; names are looked up fully
+// qualified, so search domains do not apply.
+func TestDownloadRefusesHostFormsThatChangeOnTheWay(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	refused := []string{"ｌｏｃａｌｈｏｓｔ", "bücher.example", "2130706433", "0x7f.1", "127.1", "0x7f000001",
+		"017700000001", "127.0.0.1.", "127.000.000.001", "example.0x1f", "example.123", "exa_mple.com",
+		"example.com..", "[fe80::1%25eth0]"}
+	proxy := newConnectProxy(t, "127.0.0.1:1")
+	proxyURL, err := url.Parse(proxy.URL)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var lookups []string
+	resolve := fakeResolver(map[string]string{"xn--bcher-kva.example": "93.184.215.14"})
+	for _, viaProxy := range []bool{false, true} {
+		tr := &http.Transport{}
+		if viaProxy {
+			tr.Proxy = http.ProxyURL(proxyURL)
+		}
+		c, _ := newDownloadClient(t, "", WithHTTPClient(&http.Client{Transport: tr}))
+		var dials recordingDial
+		c.dlHooks.dial = dials.dial
+		c.dlHooks.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			mu.Lock()
+			lookups = append(lookups, host)
+			mu.Unlock()
+			return resolve(ctx, host)
+		}
+		for _, h := range refused {
+			_, err := c.Download(context.Background(), "https://"+h+"/v.mp4", io.Discard, WithDownloadRetries(0))
+			require.ErrorIs(t, err, ErrHostNotAllowed, "%s (proxy %v)", h, viaProxy)
+		}
+		require.Empty(t, dials.calls(), "refused before any dial")
+		mu.Lock()
+		require.Empty(t, lookups, "refused before any lookup")
+		mu.Unlock()
+		require.Empty(t, proxy.requests(), "refused before the proxy hears of it")
+
+		// The punycode form and a canonical public dotted quad pass the name check.
+		_, err := c.Download(context.Background(), "https://xn--bcher-kva.example/v.mp4", io.Discard, WithDownloadRetries(0))
+		require.NotErrorIs(t, err, ErrHostNotAllowed)
+		_, err = c.Download(context.Background(), "https://93.184.215.14/v.mp4", io.Discard, WithDownloadRetries(0))
+		require.NotErrorIs(t, err, ErrHostNotAllowed)
+		if !viaProxy {
+			require.Equal(t, []string{"xn--bcher-kva.example:443", "93.184.215.14:443"}, dials.calls())
+		}
+	}
+	mu.Lock()
+	require.Equal(t, []string{"xn--bcher-kva.example."}, lookups, "looked up fully qualified")
+	mu.Unlock()
 }
