@@ -56,7 +56,8 @@ var (
 	ErrDownloadTimeout = errors.New("runway: download overall timeout")
 	// ErrSaveQueueFull: SaveQueue.Enqueue found the queue full.
 	ErrSaveQueueFull = errors.New("runway: save queue full")
-	// ErrSaveQueueClosed: SaveQueue.Enqueue was called after Close.
+	// ErrSaveQueueClosed: SaveQueue.Enqueue was called after Close; also the error passed to
+	// WithOnSaved for the queued results Close left unsaved when its context ended.
 	ErrSaveQueueClosed = errors.New("runway: save queue closed")
 )
 
@@ -1046,13 +1047,16 @@ func (c *Client) SaveResultFunc(dir string, opts ...DownloadOption) func(ctx con
 // callback request's, each bounded by WithDownloadTimeout (default DefaultDownloadTimeout),
 // so a slow host cannot pin a worker. Report failures with WithOnSaved; they are also logged
 // at Warn ("runway: background save failed", with task_id and error) to the client's
-// WithLogger, or to slog.Default() when the client has none.
+// WithLogger, or to slog.Default() when the client has none. Results still queued when
+// Close gives up are not saved; see Close.
 // A result lost in a crash before it was saved is not retried by Kie (it got its 200), so
 // pair the queue with a periodic sweep (GetTask + SaveResult) if every file must be kept.
 type SaveQueue struct {
 	c    *Client
 	dir  string
 	opts []DownloadOption
+
+	onSaved func(r *Result, saved SavedFiles, err error) // WithOnSaved, or nil
 
 	jobs   chan *Result
 	ctx    context.Context
@@ -1061,6 +1065,9 @@ type SaveQueue struct {
 
 	mu     sync.RWMutex
 	closed bool
+
+	dropMu  sync.Mutex
+	dropped []*Result // queued results not started because Close gave up
 }
 
 // NewSaveQueue starts workers goroutines that save results into dir, with room for capacity
@@ -1075,12 +1082,13 @@ func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...Download
 	if workers < 1 || capacity < 1 {
 		return nil, fmt.Errorf("runway: NewSaveQueue: need workers >= 1 and capacity >= 1, got %d, %d", workers, capacity)
 	}
-	if _, err := c.downloadConfig("NewSaveQueue", opts); err != nil {
+	cfg, err := c.downloadConfig("NewSaveQueue", opts)
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &SaveQueue{
-		c: c, dir: dir, opts: opts,
+		c: c, dir: dir, opts: opts, onSaved: cfg.onSaved,
 		jobs: make(chan *Result, capacity), ctx: ctx, cancel: cancel,
 	}
 	for range workers {
@@ -1091,6 +1099,13 @@ func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...Download
 
 func (q *SaveQueue) work() {
 	for r := range q.jobs {
+		if q.ctx.Err() != nil {
+			// Close gave up: a job not started is not run, only reported by Close.
+			q.dropMu.Lock()
+			q.dropped = append(q.dropped, r)
+			q.dropMu.Unlock()
+			continue
+		}
 		if _, err := q.c.SaveResult(q.ctx, r, q.dir, q.opts...); err != nil {
 			q.c.queueLogger().LogAttrs(q.ctx, slog.LevelWarn, "runway: background save failed",
 				slog.String("task_id", printable(r.TaskID, 128)), slog.String("error", err.Error()))
@@ -1140,9 +1155,14 @@ func (q *SaveQueue) Enqueue(ctx context.Context, r *Result) error {
 	}
 }
 
-// Close stops accepting results and waits for the queued ones to be saved. If ctx ends first,
-// the saves in progress are cancelled (their temp files removed), the rest are dropped, and
-// Close returns ctx's error once the workers have stopped. Close may be called more than once.
+// Close stops accepting results and waits for the queued ones to be saved. If ctx ends
+// first, the saves in progress are cancelled (their temp files removed; each is reported
+// like any failed save), and the results still queued are not started: Close calls the
+// WithOnSaved func for each of them, from its own goroutine, with an error matching
+// ErrSaveQueueClosed and ctx's error (so they can be queued elsewhere or written down for a
+// later sweep), logs them once at Warn ("runway: save queue closed with results not saved",
+// the count in reason), and returns ctx's error once the workers have stopped. Close may be
+// called more than once.
 func (q *SaveQueue) Close(ctx context.Context) error {
 	q.mu.Lock()
 	if !q.closed {
@@ -1162,8 +1182,28 @@ func (q *SaveQueue) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		q.cancel()
 		<-done
+		q.reportDropped(ctx.Err())
 		return ctx.Err()
 	}
+}
+
+// reportDropped reports the queued results that Close left unsaved, once.
+func (q *SaveQueue) reportDropped(cause error) {
+	q.dropMu.Lock()
+	dropped := q.dropped
+	q.dropped = nil
+	q.dropMu.Unlock()
+	if len(dropped) == 0 {
+		return
+	}
+	for _, r := range dropped {
+		if q.onSaved != nil {
+			q.onSaved(r, SavedFiles{}, fmt.Errorf("%w (task %s not started): %w", ErrSaveQueueClosed, printable(r.TaskID, 128), cause))
+		}
+	}
+	q.c.queueLogger().LogAttrs(context.Background(), slog.LevelWarn, "runway: save queue closed with results not saved",
+		slog.String("reason", fmt.Sprintf("%d queued results not started before Close's context ended", len(dropped))),
+		slog.String("error", cause.Error()))
 }
 
 // redactQueries hides the query of every URL quoted in err's text: net/http quotes a

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -241,4 +243,52 @@ func FuzzFileStem(f *testing.F) {
 		require.True(t, ok, stem)
 		require.Equal(t, id, got)
 	})
+}
+
+// TestSaveQueueCloseReportsUnstartedResults: when Close's context ends, the save in
+// progress is cancelled and reported as a failure, and the results still queued are not
+// run at all: WithOnSaved gets each with an error matching ErrSaveQueueClosed and the
+// context's error, and one Warn reports how many there were.
+func TestSaveQueueCloseReportsUnstartedResults(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	started := make(chan string, 4)
+	host := newFileHost(t, func(_ http.ResponseWriter, r *http.Request, _ int) {
+		started <- r.URL.Path
+		<-r.Context().Done()
+	})
+	var logs logBuffer
+	c, _ := newDownloadClient(t, "", WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	var mu sync.Mutex
+	reported := map[string]error{}
+	q, err := NewSaveQueue(c, t.TempDir(), 1, 3, WithAllowPrivateHosts(),
+		WithOnSaved(func(r *Result, saved SavedFiles, err error) {
+			assert.Equal(t, SavedFiles{}, saved)
+			mu.Lock()
+			reported[r.TaskID] = err
+			mu.Unlock()
+		}))
+	require.NoError(t, err)
+	for _, id := range []string{"a", "b", "c"} {
+		require.NoError(t, q.Enqueue(context.Background(), savableResult(id, host.URL+"/"+id+".mp4", "")))
+	}
+	require.Equal(t, "/a.mp4", <-started) // the only worker is busy with a; b and c wait
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, q.Close(ctx), context.Canceled)
+
+	require.Len(t, host.requests(), 1, "queued results are not started")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, reported, 3)
+	require.ErrorIs(t, reported["a"], context.Canceled)
+	require.NotErrorIs(t, reported["a"], ErrSaveQueueClosed, "a had started: an ordinary failure")
+	for _, id := range []string{"b", "c"} {
+		require.ErrorIs(t, reported[id], ErrSaveQueueClosed, id)
+		require.ErrorIs(t, reported[id], context.Canceled, id)
+		require.ErrorContains(t, reported[id], "task "+id+" not started")
+	}
+	out := logs.String()
+	require.Equal(t, 1, strings.Count(out, `"msg":"runway: background save failed"`), "only the started save: %s", out)
+	require.Equal(t, 1, strings.Count(out, `"level":"WARN","msg":"runway: save queue closed with results not saved"`), out)
+	require.Contains(t, out, `"reason":"2 queued results not started before Close's context ended"`)
 }
