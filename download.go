@@ -708,8 +708,12 @@ type SavedFiles struct {
 // Each file is written to a hidden temporary file in dir, synced, renamed to its final name
 // and the directory synced, so a crash or failure never leaves a partial file under the final
 // name (at worst a ".*.part" temp file after a crash). A file already present under its final
-// name is kept and not fetched again, so re-running after a completed save does no network
-// work. A failed result, or one without a video URL, is an error and nothing is written.
+// name, with any extension of its kind (a video saved as .mov is found when the link later
+// ends in .mp4), is kept and not fetched again, so re-running after a completed save does no
+// network work. Files saved by v0.1 (<task id><ext> and <task id>-cover<ext>) are recognised
+// too, for ids whose v0.1 names cannot be another task's: lower-case ASCII letters, digits,
+// '-' and '.' (not first), at most 100 bytes, which Kie's task ids are; a v0.1 file counts
+// only with an extension of its kind. A failed result, or one without a video URL, is an error and nothing is written.
 // If one file fails the other is still saved; the error joins the failures and SavedFiles
 // names what was saved. Downloads behave as in Download; progress covers both files, and
 // WithDownloadTimeout bounds the whole call.
@@ -741,10 +745,7 @@ func (c *Client) saveResult(ctx context.Context, r *Result, dir string, cfg down
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return SavedFiles{}, fmt.Errorf("runway: save task %s: %w", r.TaskID, err)
 	}
-	jobs := []saveJob{{url: r.VideoURL, name: base, exts: videoExts, def: ".mp4"}}
-	if r.ImageURL != "" {
-		jobs = append(jobs, saveJob{url: r.ImageURL, name: base + coverSuffix, exts: imageExts, def: ".jpg"})
-	}
+	jobs := saveJobs(r.TaskID, base, r.VideoURL, r.ImageURL)
 	agg := newProgressSum(cfg.progress, len(jobs))
 	paths := make([]string, len(jobs))
 	errs := make([]error, len(jobs))
@@ -787,8 +788,68 @@ func checkSavable(r *Result) error {
 
 type saveJob struct {
 	url, name string
+	legacy    string   // the name v0.1 gave the file, when unambiguous (see legacyStem), or ""
 	exts      []string // extensions accepted from the URL path
 	def       string   // extension when neither URL nor Content-Type tells
+}
+
+// saveJobs are the files of task id saved under stem: the video, and the cover when
+// coverURL is set.
+func saveJobs(id, stem, videoURL, coverURL string) []saveJob {
+	old := legacyStem(id)
+	video := saveJob{url: videoURL, name: stem, exts: videoExts, def: ".mp4"}
+	// v0.1 saved task X's cover as X-cover<ext>, possibly with a video extension: a
+	// "-cover" name with a video extension may be another task's cover.
+	if old != "" && old != stem && !strings.HasSuffix(old, "-cover") {
+		video.legacy = old
+	}
+	jobs := []saveJob{video}
+	if coverURL != "" {
+		cover := saveJob{url: coverURL, name: stem + coverSuffix, exts: imageExts, def: ".jpg"}
+		if old != "" {
+			cover.legacy = old + "-cover"
+		}
+		jobs = append(jobs, cover)
+	}
+	return jobs
+}
+
+// legacyStem returns the name v0.1 gave task id's files (<id><ext> and <id>-cover<ext>) when
+// those names cannot be taken for another task's files, else "". That holds when v0.1 kept
+// the id as it was (at most 100 bytes of lower-case ASCII letters, digits, '-' and '.', '.'
+// not first): such a name is no other id's v0.1 name (v0.1 appended a hash to every id it
+// changed), has no '_' so it is no escaped name of the current scheme, and has no upper-case
+// letter so it is no current name on a case-insensitive file system either. A v0.1 file is
+// accepted only with an extension of its kind (video or image): that tells task X's cover
+// from task "X-cover"'s video, the one pair of files v0.1 could give the same name.
+func legacyStem(id string) string {
+	if id == "" || len(id) > 100 || id[0] == '.' {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		ch := id[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.') {
+			return ""
+		}
+	}
+	return id
+}
+
+// findJobFile returns the file an earlier run saved for job in dir, or "": under the
+// current name or the v0.1 one, with any extension of its kind, the one the URL names first
+// (a file saved as .mov is found when the link later ends in .mp4).
+func findJobFile(dir string, job saveJob, urlExt string) string {
+	exts := job.exts
+	if urlExt != "" {
+		exts = append([]string{urlExt}, slices.DeleteFunc(slices.Clone(job.exts), func(e string) bool { return e == urlExt })...)
+	}
+	if p := findSaved(dir, job.name, exts); p != "" {
+		return p
+	}
+	if job.legacy != "" {
+		return findSaved(dir, job.legacy, exts)
+	}
+	return ""
 }
 
 var (
@@ -803,11 +864,7 @@ var (
 // saveFile saves one file atomically and returns its final path.
 func (c *Client) saveFile(ctx context.Context, dir string, job saveJob, cfg downloadConfig) (string, error) {
 	ext := urlExt(job.url, job.exts)
-	candidates := []string{ext}
-	if ext == "" {
-		candidates = job.exts
-	}
-	if p := findSaved(dir, job.name, candidates); p != "" {
+	if p := findJobFile(dir, job, ext); p != "" {
 		return p, nil // saved by an earlier run
 	}
 	tmp, err := os.CreateTemp(dir, "."+job.name+".*.part")
@@ -915,16 +972,18 @@ func fileStem(taskID string) (string, error) {
 }
 
 // FindSavedFiles returns the files SaveResult saved for taskID in dir, by the naming scheme
-// documented on SaveResult: each path is empty when that file is not there (the cover also
-// when the task had none). It touches no network. An invalid task id is an error.
+// documented on SaveResult (files saved by v0.1 included): each path is empty when that file
+// is not there (the cover also when the task had none). It touches no network. An invalid
+// task id is an error.
 func FindSavedFiles(dir, taskID string) (SavedFiles, error) {
 	stem, err := fileStem(taskID)
 	if err != nil {
 		return SavedFiles{}, err
 	}
+	jobs := saveJobs(taskID, stem, "", "cover")
 	return SavedFiles{
-		VideoPath: findSaved(dir, stem, videoExts),
-		ImagePath: findSaved(dir, stem+coverSuffix, imageExts),
+		VideoPath: findJobFile(dir, jobs[0], ""),
+		ImagePath: findJobFile(dir, jobs[1], ""),
 	}, nil
 }
 

@@ -292,3 +292,58 @@ func TestSaveQueueCloseReportsUnstartedResults(t *testing.T) {
 	require.Equal(t, 1, strings.Count(out, `"level":"WARN","msg":"runway: save queue closed with results not saved"`), out)
 	require.Contains(t, out, `"reason":"2 queued results not started before Close's context ended"`)
 }
+
+// TestSaveResultRecognisesEarlierFiles: an upgrade does not fetch again what v0.1 saved
+// (<id><ext>, <id>-cover<ext>) for ids whose v0.1 names cannot be another task's, nor a file
+// saved earlier under another extension of its kind; v0.1 names that could belong to
+// another task are not taken.
+func TestSaveResultRecognisesEarlierFiles(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	host := newFileHost(t, serveFile([]byte("fresh"), ""))
+	c, _ := newDownloadClient(t, "")
+	write := func(t *testing.T, dir string, names ...string) {
+		t.Helper()
+		for _, n := range names {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte("old "+n), 0o644))
+		}
+	}
+	save := func(t *testing.T, dir, id string) SavedFiles {
+		t.Helper()
+		saved, err := c.SaveResult(context.Background(), savableResult(id, host.URL+"/v.mp4?sig=1", host.URL+"/c.png?sig=2"),
+			dir, WithAllowPrivateHosts())
+		require.NoError(t, err)
+		found, err := FindSavedFiles(dir, id)
+		require.NoError(t, err)
+		require.Equal(t, saved, found, "FindSavedFiles agrees")
+		return saved
+	}
+	const kie = "ee603959-debb-48d1-98c4-a6d1c717eba6"
+
+	t.Run("v0.1 names, other extensions", func(t *testing.T) {
+		dir := t.TempDir()
+		write(t, dir, kie+".mov", kie+"-cover.jpg", "a.b.webm", "a.b-cover.gif")
+		before := len(host.requests())
+		require.Equal(t, SavedFiles{VideoPath: filepath.Join(dir, kie+".mov"), ImagePath: filepath.Join(dir, kie+"-cover.jpg")},
+			save(t, dir, kie))
+		require.Equal(t, SavedFiles{VideoPath: filepath.Join(dir, "a.b.webm"), ImagePath: filepath.Join(dir, "a.b-cover.gif")},
+			save(t, dir, "a.b"))
+		require.Len(t, host.requests(), before, "nothing fetched")
+	})
+
+	t.Run("names that may be another task's", func(t *testing.T) {
+		dir := t.TempDir()
+		// "_63on.mp4" is task "con"'s video now; "Task_1.mp4" is a v0.1 name whose
+		// case-folded form could be another task's.
+		write(t, dir, "_63on.mp4", "Task_1.mp4", "Task_1-cover.png")
+		before := len(host.requests())
+		saved := save(t, dir, "_63on")
+		require.Equal(t, filepath.Join(dir, "_5f63on.mp4"), saved.VideoPath)
+		saved = save(t, dir, "Task_1")
+		require.Equal(t, filepath.Join(dir, "_54ask_5f1.mp4"), saved.VideoPath)
+		require.Equal(t, filepath.Join(dir, "_54ask_5f1.cover.png"), saved.ImagePath)
+		require.Len(t, host.requests(), before+4, "fetched afresh")
+		got, err := os.ReadFile(filepath.Join(dir, "_63on.mp4"))
+		require.NoError(t, err)
+		require.Equal(t, "old _63on.mp4", string(got), "the other task's file is untouched")
+	})
+}
