@@ -113,7 +113,8 @@ type Client struct {
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
 
-	dlHooks downloadHooks // network seams of downloads, for tests
+	dlHooks     downloadHooks   // network seams of downloads, for tests
+	dlTransport *http.Transport // WithDownloadTransport, or nil
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -131,6 +132,7 @@ type clientConfig struct {
 	waitMax     time.Duration
 	callbackURL string
 	bus         ResultBus
+	dlTransport *http.Transport
 
 	submitLimit    int
 	submitWindow   time.Duration
@@ -155,6 +157,15 @@ func WithBaseURL(rawURL string) Option {
 
 // WithHTTPClient sets the HTTP client used for API calls. Its Timeout bounds each attempt.
 // nil is an error. The default has a DefaultRequestTimeout per attempt.
+//
+// Downloads (Download, SaveResult) use its Transport too, unless WithDownloadTransport gives
+// them another, with the host check put in: unless WithAllowPrivateHosts is given, direct
+// connections to file hosts are made by the SDK's checked dialer, which replaces the
+// transport's DialContext (and Dial, DialTLS, DialTLSContext). A custom dialer, such as a
+// SOCKS or VPN dialer, is therefore not used for downloads, which leave outside it; route
+// them with the transport's Proxy func instead, or turn the check off with
+// WithAllowPrivateHosts. A Transport that is not an *http.Transport (otelhttp, retry
+// middleware) cannot get the check: give downloads a plain one with WithDownloadTransport.
 func WithHTTPClient(hc *http.Client) Option {
 	return Option{func(c *clientConfig) error {
 		if hc == nil {
@@ -276,6 +287,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		bus:         cfg.bus,
 		hub:         newHub(),
 		aleph:       newIDSet(maxRememberedAlephTaskIDs),
+		dlTransport: cfg.dlTransport,
 	}
 	if !cfg.submitLimitSet {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow

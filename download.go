@@ -131,7 +131,11 @@ type downloadConfig struct {
 // (local test servers, a storage host on your own network). Without it such hosts are
 // refused, so a forged callback cannot make your server fetch its own metadata endpoint.
 // It is also needed when the client's http.Client has a Transport that is not an
-// *http.Transport (a wrapping RoundTripper), since the address check cannot run there.
+// *http.Transport (a wrapping RoundTripper), since the address check cannot run there;
+// rather give downloads a plain transport with the client option WithDownloadTransport and
+// keep the check. With the check on, direct connections use the SDK's checked dialer
+// instead of the transport's DialContext, so a custom (SOCKS, VPN) dialer is not used for
+// downloads; with WithAllowPrivateHosts the transport is used as it is, dialer included.
 func WithAllowPrivateHosts() DownloadOption {
 	return DownloadOption{func(c *downloadConfig) error { c.allowPrivate = true; return nil }}
 }

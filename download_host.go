@@ -280,8 +280,28 @@ func (c *Client) checkProxiedTarget(ctx context.Context, host string) error {
 	return nil
 }
 
+// WithDownloadTransport sets the transport of downloads (Download, SaveResult and the
+// callback-driven saves), in place of the Transport of the client's http.Client. Use it when
+// that Transport is a wrapping RoundTripper (otelhttp, retry middleware), where the host
+// check cannot be put in and downloads would be refused: give t, a plain *http.Transport
+// (for example the one inside the wrapper), and downloads get the full check through it
+// instead of turning the check off with WithAllowPrivateHosts. t is cloned for each download
+// and never changed. As with the client's transport, unless WithAllowPrivateHosts is given,
+// t's DialContext (and Dial, DialTLS, DialTLSContext) is replaced by the checked dialer on
+// direct connections, so a custom dialer in t is not used; t's Proxy func is. nil is an
+// error.
+func WithDownloadTransport(t *http.Transport) Option {
+	return Option{func(c *clientConfig) error {
+		if t == nil {
+			return errors.New("WithDownloadTransport: nil *http.Transport (leave the option out to use the http.Client's)")
+		}
+		c.dlTransport = t
+		return nil
+	}}
+}
+
 // errNotTransport refuses downloads through a RoundTripper the host check cannot enter.
-var errNotTransport = fmt.Errorf("%w: the client's HTTP transport is not an *http.Transport, so the address check cannot run; use an *http.Transport or pass WithAllowPrivateHosts", ErrHostNotAllowed)
+var errNotTransport = fmt.Errorf("%w: the client's HTTP transport is not an *http.Transport, so the address check cannot run; give downloads one with WithDownloadTransport, or pass WithAllowPrivateHosts", ErrHostNotAllowed)
 
 // errProxyChanged: the transport's Proxy func chose no proxy for a request it had routed
 // to a proxy a moment before; the request is refused rather than dialled unchecked.
@@ -289,9 +309,13 @@ var errProxyChanged = errors.New("the transport's Proxy func changed its answer 
 
 // downloadTransport returns the RoundTripper for file hosts with the host check in place,
 // and a func that releases its idle connections. Without allowPrivate the client's
-// transport must be an *http.Transport (errNotTransport otherwise).
+// transport (WithDownloadTransport's, else the http.Client's) must be an *http.Transport
+// (errNotTransport otherwise).
 func (c *Client) downloadTransport(allowPrivate bool) (http.RoundTripper, func(), error) {
 	rt := c.hc.Transport
+	if c.dlTransport != nil {
+		rt = c.dlTransport
+	}
 	if rt == nil {
 		rt = http.DefaultTransport
 	}

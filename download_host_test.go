@@ -447,3 +447,51 @@ func TestDownloadRefusesHostFormsThatChangeOnTheWay(t *testing.T) {
 	require.Equal(t, []string{"xn--bcher-kva.example."}, lookups, "looked up fully qualified")
 	mu.Unlock()
 }
+
+// TestWithDownloadTransport: a client whose transport is a wrapping RoundTripper downloads
+// through the plain *http.Transport given with WithDownloadTransport, with the host check
+// still on (loopback refused); the wrapper carries API calls only. nil is an error.
+func TestWithDownloadTransport(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(20 << 10)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveFile(body, "video/mp4")(w, r, 0)
+	}))
+	t.Cleanup(files.Close)
+
+	var wrapped atomic.Int32
+	inner := &http.Transport{}
+	t.Cleanup(inner.CloseIdleConnections)
+	wrapper := downloadRoundTripper(func(r *http.Request) (*http.Response, error) {
+		wrapped.Add(1)
+		return inner.RoundTrip(r)
+	})
+	var routed atomic.Int32
+	plain := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) {
+		routed.Add(1) // the download transport's Proxy func is asked, and says direct
+		return nil, nil
+	}}
+	c, _ := newDownloadClient(t, "", WithHTTPClient(&http.Client{Transport: wrapper}), WithDownloadTransport(plain))
+	var dials recordingDial
+	c.dlHooks.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.dial(ctx, network, addr)
+		var d net.Dialer
+		return d.DialContext(ctx, network, files.Listener.Addr().String()) // the "public" host
+	}
+
+	var buf bytes.Buffer
+	n, err := c.Download(context.Background(), "http://files.example.com/v.mp4", &buf)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(body)), n)
+	require.Equal(t, body, buf.Bytes())
+	require.Equal(t, []string{"files.example.com:80"}, dials.calls(), "dialled through the checked dialer")
+	require.Positive(t, routed.Load(), "through the download transport")
+	require.Zero(t, wrapped.Load(), "not through the wrapper")
+
+	_, err = c.Download(context.Background(), files.URL+"/v.mp4", io.Discard)
+	require.ErrorIs(t, err, ErrHostNotAllowed, "loopback still refused")
+	require.Len(t, dials.calls(), 1)
+
+	_, err = NewClient(testAPIKey, WithDownloadTransport(nil))
+	require.ErrorContains(t, err, "WithDownloadTransport: nil")
+}
