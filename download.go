@@ -301,14 +301,18 @@ func ctxErr(ctx context.Context) error {
 // dialled, so DNS rebinding cannot bypass it; the deprecated Dial and DialTLS hooks of the
 // transport are not used. When the transport's Proxy func (http.ProxyFromEnvironment in the
 // default transport: HTTPS_PROXY, HTTP_PROXY, NO_PROXY) picks a proxy for the URL, the
-// request goes through it, and the host name is resolved here and every address it has must
-// be public before the request is sent; the proxy's own address is your choice and is not
-// checked. A proxy resolves the name again on its own, so it may reach another address than
-// the one checked (DNS rebinding, or a split-horizon DNS that gives the proxy internal
-// addresses): let the proxy's own rules refuse internal destinations. A name that does not
-// resolve here fails the check. If the client's transport is not an *http.Transport, the
-// check cannot be put in and downloads are refused (ErrHostNotAllowed) unless
-// WithAllowPrivateHosts is given.
+// request goes through it, and the host name is resolved here (fully qualified, so search
+// domains do not apply) and every address it has must be public before the request is
+// sent; the proxy's own address is your choice and is not checked. For https the proxy is
+// asked to CONNECT to the checked address, not the name (TLS still verifies the name and
+// the Host header carries it), so DNS rebinding or a split-horizon DNS that gives the proxy
+// internal addresses cannot lead it elsewhere. A plain http request names the host to the
+// proxy (net/http writes the Host into the request line), and the proxy resolves it again,
+// so for http through a proxy those remain possible: let the proxy's own rules refuse
+// internal destinations. A name that does not resolve here fails the check. If the
+// transport is not an *http.Transport, the check cannot be put in and downloads are
+// refused (ErrHostNotAllowed) unless WithAllowPrivateHosts is given; WithDownloadTransport
+// gives downloads a plain one.
 //
 // Network errors, 408, 429 (honouring Retry-After), and 5xx except 501 are retried with the
 // client's backoff. After a cut, the download resumes with Range (and If-Range when the server

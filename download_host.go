@@ -2,13 +2,16 @@ package runway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -250,14 +253,16 @@ func (c *Client) checkedDial() func(ctx context.Context, network, addr string) (
 }
 
 // checkProxiedTarget resolves host (fully qualified, so the search domains do not apply)
-// and refuses it if any of its addresses is not public. It runs before a request is handed
-// to a proxy.
-func (c *Client) checkProxiedTarget(ctx context.Context, host string) error {
+// and refuses it if any of its addresses is not public; it returns the address to send the
+// request to (the first IPv4 one, else the first). It runs before a request is handed to a
+// proxy; an https request then asks the proxy for that very address, so a second lookup by
+// the proxy (DNS rebinding, split-horizon DNS) cannot lead it elsewhere.
+func (c *Client) checkProxiedTarget(ctx context.Context, host string) (netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if blockedAddr(ip) {
-			return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
+			return netip.Addr{}, fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
 		}
-		return nil
+		return ip.WithZone(""), nil
 	}
 	lookup := c.dlHooks.lookup
 	if lookup == nil {
@@ -267,17 +272,24 @@ func (c *Client) checkProxiedTarget(ctx context.Context, host string) error {
 	}
 	addrs, err := lookup(ctx, fqdn(host))
 	if err != nil {
-		return fmt.Errorf("resolving the host for the address check: %w", err)
+		return netip.Addr{}, fmt.Errorf("resolving the host for the address check: %w", err)
 	}
 	if len(addrs) == 0 {
-		return errors.New("resolving the host for the address check: no address")
+		return netip.Addr{}, errors.New("resolving the host for the address check: no address")
 	}
 	for _, a := range addrs {
 		if blockedAddr(a) {
-			return fmt.Errorf("%w: it resolves to %s, not a public address", ErrHostNotAllowed, a.WithZone(""))
+			return netip.Addr{}, fmt.Errorf("%w: it resolves to %s, not a public address", ErrHostNotAllowed, a.WithZone(""))
 		}
 	}
-	return nil
+	pick := addrs[0]
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			pick = a
+			break
+		}
+	}
+	return pick.Unmap().WithZone(""), nil
 }
 
 // WithDownloadTransport sets the transport of downloads (Download, SaveResult and the
@@ -302,10 +314,6 @@ func WithDownloadTransport(t *http.Transport) Option {
 
 // errNotTransport refuses downloads through a RoundTripper the host check cannot enter.
 var errNotTransport = fmt.Errorf("%w: the client's HTTP transport is not an *http.Transport, so the address check cannot run; give downloads one with WithDownloadTransport, or pass WithAllowPrivateHosts", ErrHostNotAllowed)
-
-// errProxyChanged: the transport's Proxy func chose no proxy for a request it had routed
-// to a proxy a moment before; the request is refused rather than dialled unchecked.
-var errProxyChanged = errors.New("the transport's Proxy func changed its answer for the request")
 
 // downloadTransport returns the RoundTripper for file hosts with the host check in place,
 // and a func that releases its idle connections. Without allowPrivate the client's
@@ -345,30 +353,30 @@ func (c *Client) downloadTransport(allowPrivate bool) (http.RoundTripper, func()
 		return direct, direct.CloseIdleConnections, nil
 	}
 	// Through a proxy, the transport only ever dials the proxy (the operator's choice, not
-	// checked); the target is checked by name before the request is sent.
-	proxied := t.Clone()
-	choose := t.Proxy
-	proxied.Proxy = func(req *http.Request) (*url.URL, error) {
-		u, err := choose(req)
-		if err == nil && u == nil {
-			return nil, errProxyChanged
-		}
-		return u, err
-	}
-	r := &proxyRouter{c: c, choose: choose, direct: direct, proxied: proxied}
-	return r, func() {
-		direct.CloseIdleConnections()
-		proxied.CloseIdleConnections()
-	}, nil
+	// checked); the target is resolved and checked here, and the proxy is asked for the
+	// checked address.
+	base := t.Clone()
+	r := &proxyRouter{c: c, choose: t.Proxy, direct: direct, base: base, proxied: map[proxyKey]*http.Transport{}}
+	return r, r.closeIdle, nil
 }
 
 // proxyRouter sends each request the way the caller's transport would (through the proxy
-// its Proxy func picks, or directly), with the host check of that way.
+// its Proxy func picks, or directly), with the host check of that way. A proxied https
+// request goes to the address that passed the check, not to the name: CONNECT ip:port,
+// with the TLS server name and the Host header still the name. A proxied http request
+// names the host (net/http puts the Host header into the absolute-form target), so the
+// proxy resolves it again.
 type proxyRouter struct {
-	c               *Client
-	choose          func(*http.Request) (*url.URL, error)
-	direct, proxied *http.Transport
+	c      *Client
+	choose func(*http.Request) (*url.URL, error)
+	direct *http.Transport
+	base   *http.Transport // the caller's transport, cloned for each (proxy, host)
+
+	mu      sync.Mutex
+	proxied map[proxyKey]*http.Transport
 }
+
+type proxyKey struct{ proxy, host string }
 
 func (r *proxyRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 	u, err := r.choose(req)
@@ -378,10 +386,73 @@ func (r *proxyRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if u == nil {
 		return r.direct.RoundTrip(req)
 	}
-	if err := r.c.checkProxiedTarget(req.Context(), req.URL.Hostname()); err != nil {
+	host := req.URL.Hostname()
+	ip, err := r.c.checkProxiedTarget(req.Context(), host)
+	if err != nil {
 		return nil, closeBody(req, err)
 	}
-	return r.proxied.RoundTrip(req)
+	if req.URL.Scheme != "https" {
+		// net/http writes the Host header into an http request's absolute-form target, so
+		// the proxy gets the name: the address cannot be pinned without losing the name.
+		return r.transport(u, host).RoundTrip(req)
+	}
+	port := req.URL.Port()
+	if port == "" {
+		port = "80"
+		if req.URL.Scheme == "https" {
+			port = "443"
+		}
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, closeBody(req, fmt.Errorf("%w: invalid port", ErrHostNotAllowed))
+	}
+	pinned := req.Clone(req.Context())
+	pinned.URL.Host = netip.AddrPortFrom(ip, uint16(pn)).String()
+	if pinned.Host == "" {
+		pinned.Host = req.URL.Host
+	}
+	resp, err := r.transport(u, host).RoundTrip(pinned)
+	if resp != nil {
+		resp.Request = req // redirects and resumes go on from the name, not the address
+	}
+	return resp, err
+}
+
+// transport returns the transport for requests to host through proxy u: the caller's,
+// with that proxy and, for https, host as the TLS server name (the request names the
+// address).
+func (r *proxyRouter) transport(u *url.URL, host string) *http.Transport {
+	key := proxyKey{u.String(), host}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.proxied[key]; t != nil {
+		return t
+	}
+	t := r.base.Clone()
+	t.Proxy = http.ProxyURL(u)
+	if _, err := netip.ParseAddr(host); err != nil {
+		cfg := &tls.Config{}
+		if t.TLSClientConfig != nil {
+			cfg = t.TLSClientConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = strings.TrimSuffix(host, ".")
+		}
+		t.TLSClientConfig = cfg
+	}
+	r.proxied[key] = t
+	return t
+}
+
+// closeIdle releases the idle connections of every transport the router made.
+func (r *proxyRouter) closeIdle() {
+	r.direct.CloseIdleConnections()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.proxied {
+		t.CloseIdleConnections()
+	}
 }
 
 // closeBody honours the RoundTripper contract (the body is closed even on error).

@@ -300,8 +300,8 @@ func (p *connectProxy) requests() []string {
 // TestDownloadThroughConnectProxy is issue 12 item 5: with the host check on, an https
 // download goes through the transport's proxy (a CONNECT proxy on loopback, allowed: the
 // proxy is the operator's choice), and the target is checked by its resolved addresses
-// before anything is sent to the proxy: a private target, also one reached by a redirect,
-// is refused and the proxy never hears of it. A URL the Proxy func sends direct (as
+// before anything is sent to the proxy, which is asked for the checked address: a private
+// target, also one reached by a redirect, is refused and the proxy never hears of it. A URL the Proxy func sends direct (as
 // NO_PROXY does) is dialled through the checked dialer.
 func TestDownloadThroughConnectProxy(t *testing.T) {
 	verifyNoDownloadLeaks(t)
@@ -338,7 +338,7 @@ func TestDownloadThroughConnectProxy(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(len(body)), n)
 	require.Equal(t, body, buf.Bytes())
-	require.Equal(t, []string{"CONNECT example.com:443"}, proxy.requests())
+	require.Equal(t, []string{"CONNECT 93.184.215.14:443"}, proxy.requests(), "the proxy is asked for the checked address")
 
 	for _, u := range []string{"https://private.example.com/v.mp4", "https://nat64.example.com/v.mp4",
 		"https://" + files.Listener.Addr().String() + "/v.mp4", "https://unknown.example.com/v.mp4"} {
@@ -350,7 +350,7 @@ func TestDownloadThroughConnectProxy(t *testing.T) {
 	}
 	_, err = c.Download(context.Background(), "https://example.com/redirect", io.Discard)
 	require.ErrorIs(t, err, ErrHostNotAllowed)
-	require.Equal(t, []string{"CONNECT example.com:443", "CONNECT example.com:443"}, proxy.requests(),
+	require.Equal(t, []string{"CONNECT 93.184.215.14:443", "CONNECT 93.184.215.14:443"}, proxy.requests(),
 		"refused targets never reach the proxy")
 
 	_, err = c.Download(context.Background(), "https://direct.example.com/v.mp4", io.Discard, WithDownloadRetries(0))
@@ -494,4 +494,54 @@ func TestWithDownloadTransport(t *testing.T) {
 
 	_, err = NewClient(testAPIKey, WithDownloadTransport(nil))
 	require.ErrorContains(t, err, "WithDownloadTransport: nil")
+}
+
+// TestDownloadThroughProxyPinsCheckedAddress: the proxy is asked to CONNECT to the address
+// that passed the check (the IPv4 one of the name's addresses), never to the name, so a
+// name that answers the proxy's own lookup with an internal address (DNS rebinding,
+// split-horizon DNS) cannot lead it inside; TLS still verifies the name and the Host header
+// still carries it, also on a resumed attempt, which is checked and pinned again.
+func TestDownloadThroughProxyPinsCheckedAddress(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(64 << 10)
+	var mu sync.Mutex
+	var hosts []string
+	files := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts = append(hosts, r.Host)
+		first := len(hosts) == 1
+		mu.Unlock()
+		if first {
+			cutAfter(w, body, len(body)/2, true) // the second attempt resumes
+			return
+		}
+		serveFile(body, "video/mp4")(w, r, 0)
+	}))
+	t.Cleanup(files.Close)
+	proxy := newConnectProxy(t, files.Listener.Addr().String())
+	proxyURL, err := url.Parse(proxy.URL)
+	require.NoError(t, err)
+	tr := &http.Transport{
+		TLSClientConfig: files.Client().Transport.(*http.Transport).TLSClientConfig.Clone(),
+		Proxy:           http.ProxyURL(proxyURL),
+	}
+	c, _ := newDownloadClient(t, "", WithHTTPClient(&http.Client{Transport: tr}))
+	var lookups atomic.Int32
+	c.dlHooks.lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
+		lookups.Add(1)
+		assert.Equal(t, "rebind.example.com.", host)
+		return []netip.Addr{netip.MustParseAddr("2606:4700:4700::1111"), netip.MustParseAddr("93.184.215.14")}, nil
+	}
+
+	var buf bytes.Buffer
+	n, err := c.Download(context.Background(), "https://rebind.example.com:8443/v.mp4", &buf, WithDownloadRetries(1))
+	require.NoError(t, err)
+	require.Equal(t, int64(len(body)), n)
+	require.Equal(t, body, buf.Bytes())
+	require.Equal(t, int32(2), lookups.Load(), "each attempt is checked")
+	require.Equal(t, []string{"CONNECT 93.184.215.14:8443", "CONNECT 93.184.215.14:8443"}, proxy.requests(),
+		"the checked IPv4 address, never the name")
+	mu.Lock()
+	require.Equal(t, []string{"rebind.example.com:8443", "rebind.example.com:8443"}, hosts, "the Host header keeps the name")
+	mu.Unlock()
 }
