@@ -115,7 +115,8 @@ type Client struct {
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
 
-	dlHooks downloadHooks // network seams of downloads, for tests
+	dlHooks     downloadHooks   // network seams of downloads, for tests
+	dlTransport *http.Transport // WithDownloadTransport, or nil
 
 	// secrets are kept out of error texts: the API key and the HMAC keys of the client's
 	// callback handlers. Copy on write.
@@ -143,6 +144,7 @@ type clientConfig struct {
 	waitMax     time.Duration
 	callbackURL string
 	bus         ResultBus
+	dlTransport *http.Transport
 
 	submitLimit    int
 	submitWindow   time.Duration
@@ -169,6 +171,15 @@ func WithBaseURL(rawURL string) Option {
 
 // WithHTTPClient sets the HTTP client used for API calls. Its Timeout bounds each attempt.
 // nil is an error. The default has a DefaultRequestTimeout per attempt.
+//
+// Downloads (Download, SaveResult) use its Transport too, unless WithDownloadTransport gives
+// them another, with the host check put in: unless WithAllowPrivateHosts is given, direct
+// connections to file hosts are made by the SDK's checked dialer, which replaces the
+// transport's DialContext (and Dial, DialTLS, DialTLSContext). A custom dialer, such as a
+// SOCKS or VPN dialer, is therefore not used for downloads, which leave outside it; route
+// them with the transport's Proxy func instead, or turn the check off with
+// WithAllowPrivateHosts. A Transport that is not an *http.Transport (otelhttp, retry
+// middleware) cannot get the check: give downloads a plain one with WithDownloadTransport.
 func WithHTTPClient(hc *http.Client) Option {
 	return Option{func(c *clientConfig) error {
 		if hc == nil {
@@ -297,6 +308,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		bus:         cfg.bus,
 		hub:         newHub(),
 		aleph:       newIDSet(maxRememberedAlephTaskIDs),
+		dlTransport: cfg.dlTransport,
 	}
 	if !cfg.submitLimitSet {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
@@ -369,11 +381,12 @@ func parseHTTPURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// redactURLError drops the URL (which may carry a signed query) from a *url.Error.
+// redactURLError drops the URL (which may carry a signed query) from a *url.Error, and
+// every query from the text of the error inside (see redactQueries).
 func redactURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		return fmt.Errorf("%s: %w", ue.Op, redactQueries(ue.Err))
 	}
 	return err
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -39,8 +38,10 @@ const (
 var (
 	// ErrHostNotAllowed: the URL (or a redirect) is not http(s), or its host is not a public
 	// address (loopback, link-local, private, unspecified, multicast, any other
-	// special-purpose range, also inside an IPv6 form such as NAT64 or 6to4), or the client's
-	// transport is not an *http.Transport and WithAllowPrivateHosts was not given.
+	// special-purpose range, also inside an IPv6 form such as NAT64 or 6to4), or is written in
+	// a form that changes on the way (a non-ASCII name, a name ending in a number that is not
+	// a dotted-quad IPv4 address), or the client's transport is not an *http.Transport and
+	// WithAllowPrivateHosts was not given.
 	ErrHostNotAllowed = errors.New("runway: download host not allowed")
 	// ErrTooLarge: the file is larger than the WithMaxBytes cap.
 	ErrTooLarge = errors.New("runway: download larger than the size limit")
@@ -55,7 +56,8 @@ var (
 	ErrDownloadTimeout = errors.New("runway: download overall timeout")
 	// ErrSaveQueueFull: SaveQueue.Enqueue found the queue full.
 	ErrSaveQueueFull = errors.New("runway: save queue full")
-	// ErrSaveQueueClosed: SaveQueue.Enqueue was called after Close.
+	// ErrSaveQueueClosed: SaveQueue.Enqueue was called after Close; also the error passed to
+	// WithOnSaved for the queued results Close left unsaved when its context ended.
 	ErrSaveQueueClosed = errors.New("runway: save queue closed")
 )
 
@@ -129,7 +131,11 @@ type downloadConfig struct {
 // (local test servers, a storage host on your own network). Without it such hosts are
 // refused, so a forged callback cannot make your server fetch its own metadata endpoint.
 // It is also needed when the client's http.Client has a Transport that is not an
-// *http.Transport (a wrapping RoundTripper), since the address check cannot run there.
+// *http.Transport (a wrapping RoundTripper), since the address check cannot run there;
+// rather give downloads a plain transport with the client option WithDownloadTransport and
+// keep the check. With the check on, direct connections use the SDK's checked dialer
+// instead of the transport's DialContext, so a custom (SOCKS, VPN) dialer is not used for
+// downloads; with WithAllowPrivateHosts the transport is used as it is, dialer included.
 func WithAllowPrivateHosts() DownloadOption {
 	return DownloadOption{func(c *downloadConfig) error { c.allowPrivate = true; return nil }}
 }
@@ -287,19 +293,26 @@ func ctxErr(ctx context.Context) error {
 // WithAllowPrivateHosts is given, the file host must have a public address: not loopback,
 // link-local, private, unspecified, multicast, nor any other entry of IANA's IPv4 and IPv6
 // special-purpose registries, also when written as an IPv6 form that carries an IPv4
-// address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4, Teredo, ISATAP). A literal address is
-// refused before any connection. A direct connection is checked on the address actually
+// address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4, Teredo, ISATAP). The host must be a
+// plain ASCII name (letters, digits and '-'; an internationalised name in its xn-- form), a
+// dotted-quad IPv4 address or an IPv6 literal: other forms ("ｌｏｃａｌｈｏｓｔ", "2130706433",
+// "0x7f.1", "127.1") become another name or address on the way and are refused. A literal
+// address is refused before any connection. A direct connection is checked on the address actually
 // dialled, so DNS rebinding cannot bypass it; the deprecated Dial and DialTLS hooks of the
 // transport are not used. When the transport's Proxy func (http.ProxyFromEnvironment in the
 // default transport: HTTPS_PROXY, HTTP_PROXY, NO_PROXY) picks a proxy for the URL, the
-// request goes through it, and the host name is resolved here and every address it has must
-// be public before the request is sent; the proxy's own address is your choice and is not
-// checked. A proxy resolves the name again on its own, so it may reach another address than
-// the one checked (DNS rebinding, or a split-horizon DNS that gives the proxy internal
-// addresses): let the proxy's own rules refuse internal destinations. A name that does not
-// resolve here fails the check. If the client's transport is not an *http.Transport, the
-// check cannot be put in and downloads are refused (ErrHostNotAllowed) unless
-// WithAllowPrivateHosts is given.
+// request goes through it, and the host name is resolved here (fully qualified, so search
+// domains do not apply) and every address it has must be public before the request is
+// sent; the proxy's own address is your choice and is not checked. For https the proxy is
+// asked to CONNECT to the checked address, not the name (TLS still verifies the name and
+// the Host header carries it), so DNS rebinding or a split-horizon DNS that gives the proxy
+// internal addresses cannot lead it elsewhere. A plain http request names the host to the
+// proxy (net/http writes the Host into the request line), and the proxy resolves it again,
+// so for http through a proxy those remain possible: let the proxy's own rules refuse
+// internal destinations. A name that does not resolve here fails the check. If the
+// transport is not an *http.Transport, the check cannot be put in and downloads are
+// refused (ErrHostNotAllowed) unless WithAllowPrivateHosts is given; WithDownloadTransport
+// gives downloads a plain one.
 //
 // Network errors, 408, 429 (honouring Retry-After), and 5xx except 501 are retried with the
 // client's backoff. After a cut, the download resumes with Range (and If-Range when the server
@@ -657,14 +670,7 @@ func checkURL(raw string, allowPrivate bool) (*url.URL, error) {
 	if allowPrivate {
 		return u, nil
 	}
-	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return u, fmt.Errorf("%w: %s", ErrHostNotAllowed, host)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && blockedAddr(ip) {
-		return u, fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
-	}
-	return u, nil
+	return u, checkHost(u.Hostname())
 }
 
 // downloadClient returns an HTTP client for file hosts, on the client's transport with the
@@ -715,8 +721,12 @@ type SavedFiles struct {
 // Each file is written to a hidden temporary file in dir, synced, renamed to its final name
 // and the directory synced, so a crash or failure never leaves a partial file under the final
 // name (at worst a ".*.part" temp file after a crash). A file already present under its final
-// name is kept and not fetched again, so re-running after a completed save does no network
-// work. A failed result, or one without a video URL, is an error and nothing is written.
+// name, with any extension of its kind (a video saved as .mov is found when the link later
+// ends in .mp4), is kept and not fetched again, so re-running after a completed save does no
+// network work. Files saved by v0.1 (<task id><ext> and <task id>-cover<ext>) are recognised
+// too, for ids whose v0.1 names cannot be another task's: lower-case ASCII letters, digits,
+// '-' and '.' (not first), at most 100 bytes, which Kie's task ids are; a v0.1 file counts
+// only with an extension of its kind. A failed result, or one without a video URL, is an error and nothing is written.
 // If one file fails the other is still saved; the error joins the failures and SavedFiles
 // names what was saved. Downloads behave as in Download; progress covers both files, and
 // WithDownloadTimeout bounds the whole call.
@@ -748,10 +758,7 @@ func (c *Client) saveResult(ctx context.Context, r *Result, dir string, cfg down
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return SavedFiles{}, fmt.Errorf("runway: save task %s: %w", r.TaskID, err)
 	}
-	jobs := []saveJob{{url: r.VideoURL, name: base, exts: videoExts, def: ".mp4", taskID: r.TaskID}}
-	if r.ImageURL != "" {
-		jobs = append(jobs, saveJob{url: r.ImageURL, name: base + coverSuffix, exts: imageExts, def: ".jpg", taskID: r.TaskID})
-	}
+	jobs := saveJobs(r.TaskID, base, r.VideoURL, r.ImageURL)
 	agg := newProgressSum(cfg.progress, len(jobs))
 	paths := make([]string, len(jobs))
 	errs := make([]error, len(jobs))
@@ -794,9 +801,69 @@ func checkSavable(r *Result) error {
 
 type saveJob struct {
 	url, name string
+	legacy    string   // the name v0.1 gave the file, when unambiguous (see legacyStem), or ""
 	exts      []string // extensions accepted from the URL path
 	def       string   // extension when neither URL nor Content-Type tells
 	taskID    string   // for the observer
+}
+
+// saveJobs are the files of task id saved under stem: the video, and the cover when
+// coverURL is set.
+func saveJobs(id, stem, videoURL, coverURL string) []saveJob {
+	old := legacyStem(id)
+	video := saveJob{url: videoURL, name: stem, exts: videoExts, def: ".mp4", taskID: id}
+	// v0.1 saved task X's cover as X-cover<ext>, possibly with a video extension: a
+	// "-cover" name with a video extension may be another task's cover.
+	if old != "" && old != stem && !strings.HasSuffix(old, "-cover") {
+		video.legacy = old
+	}
+	jobs := []saveJob{video}
+	if coverURL != "" {
+		cover := saveJob{url: coverURL, name: stem + coverSuffix, exts: imageExts, def: ".jpg", taskID: id}
+		if old != "" {
+			cover.legacy = old + "-cover"
+		}
+		jobs = append(jobs, cover)
+	}
+	return jobs
+}
+
+// legacyStem returns the name v0.1 gave task id's files (<id><ext> and <id>-cover<ext>) when
+// those names cannot be taken for another task's files, else "". That holds when v0.1 kept
+// the id as it was (at most 100 bytes of lower-case ASCII letters, digits, '-' and '.', '.'
+// not first): such a name is no other id's v0.1 name (v0.1 appended a hash to every id it
+// changed), has no '_' so it is no escaped name of the current scheme, and has no upper-case
+// letter so it is no current name on a case-insensitive file system either. A v0.1 file is
+// accepted only with an extension of its kind (video or image): that tells task X's cover
+// from task "X-cover"'s video, the one pair of files v0.1 could give the same name.
+func legacyStem(id string) string {
+	if id == "" || len(id) > 100 || id[0] == '.' {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		ch := id[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.') {
+			return ""
+		}
+	}
+	return id
+}
+
+// findJobFile returns the file an earlier run saved for job in dir, or "": under the
+// current name or the v0.1 one, with any extension of its kind, the one the URL names first
+// (a file saved as .mov is found when the link later ends in .mp4).
+func findJobFile(dir string, job saveJob, urlExt string) string {
+	exts := job.exts
+	if urlExt != "" {
+		exts = append([]string{urlExt}, slices.DeleteFunc(slices.Clone(job.exts), func(e string) bool { return e == urlExt })...)
+	}
+	if p := findSaved(dir, job.name, exts); p != "" {
+		return p
+	}
+	if job.legacy != "" {
+		return findSaved(dir, job.legacy, exts)
+	}
+	return ""
 }
 
 var (
@@ -811,11 +878,7 @@ var (
 // saveFile saves one file atomically and returns its final path.
 func (c *Client) saveFile(ctx context.Context, dir string, job saveJob, cfg downloadConfig) (string, error) {
 	ext := urlExt(job.url, job.exts)
-	candidates := []string{ext}
-	if ext == "" {
-		candidates = job.exts
-	}
-	if p := findSaved(dir, job.name, candidates); p != "" {
+	if p := findJobFile(dir, job, ext); p != "" {
 		return p, nil // saved by an earlier run
 	}
 	tmp, err := os.CreateTemp(dir, "."+job.name+".*.part")
@@ -924,16 +987,18 @@ func fileStem(taskID string) (string, error) {
 }
 
 // FindSavedFiles returns the files SaveResult saved for taskID in dir, by the naming scheme
-// documented on SaveResult: each path is empty when that file is not there (the cover also
-// when the task had none). It touches no network. An invalid task id is an error.
+// documented on SaveResult (files saved by v0.1 included): each path is empty when that file
+// is not there (the cover also when the task had none). It touches no network. An invalid
+// task id is an error.
 func FindSavedFiles(dir, taskID string) (SavedFiles, error) {
 	stem, err := fileStem(taskID)
 	if err != nil {
 		return SavedFiles{}, err
 	}
+	jobs := saveJobs(taskID, stem, "", "cover")
 	return SavedFiles{
-		VideoPath: findSaved(dir, stem, videoExts),
-		ImagePath: findSaved(dir, stem+coverSuffix, imageExts),
+		VideoPath: findJobFile(dir, jobs[0], ""),
+		ImagePath: findJobFile(dir, jobs[1], ""),
 	}, nil
 }
 
@@ -1056,13 +1121,16 @@ func (c *Client) SaveResultFunc(dir string, opts ...DownloadOption) func(ctx con
 // callback request's, each bounded by WithDownloadTimeout (default DefaultDownloadTimeout),
 // so a slow host cannot pin a worker. Report failures with WithOnSaved; they are also logged
 // at Warn ("runway: background save failed", with task_id and error) to the client's
-// WithLogger, or to slog.Default() when the client has none.
+// WithLogger, or to slog.Default() when the client has none. Results still queued when
+// Close gives up are not saved; see Close.
 // A result lost in a crash before it was saved is not retried by Kie (it got its 200), so
 // pair the queue with a periodic sweep (GetTask + SaveResult) if every file must be kept.
 type SaveQueue struct {
 	c    *Client
 	dir  string
 	opts []DownloadOption
+
+	onSaved func(r *Result, saved SavedFiles, err error) // WithOnSaved, or nil
 
 	jobs   chan *Result
 	ctx    context.Context
@@ -1071,6 +1139,9 @@ type SaveQueue struct {
 
 	mu     sync.RWMutex
 	closed bool
+
+	dropMu  sync.Mutex
+	dropped []*Result // queued results not started because Close gave up
 }
 
 // NewSaveQueue starts workers goroutines that save results into dir, with room for capacity
@@ -1085,12 +1156,13 @@ func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...Download
 	if workers < 1 || capacity < 1 {
 		return nil, fmt.Errorf("runway: NewSaveQueue: need workers >= 1 and capacity >= 1, got %d, %d", workers, capacity)
 	}
-	if _, err := c.downloadConfig("NewSaveQueue", opts); err != nil {
+	cfg, err := c.downloadConfig("NewSaveQueue", opts)
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &SaveQueue{
-		c: c, dir: dir, opts: opts,
+		c: c, dir: dir, opts: opts, onSaved: cfg.onSaved,
 		jobs: make(chan *Result, capacity), ctx: ctx, cancel: cancel,
 	}
 	for range workers {
@@ -1101,6 +1173,13 @@ func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...Download
 
 func (q *SaveQueue) work() {
 	for r := range q.jobs {
+		if q.ctx.Err() != nil {
+			// Close gave up: a job not started is not run, only reported by Close.
+			q.dropMu.Lock()
+			q.dropped = append(q.dropped, r)
+			q.dropMu.Unlock()
+			continue
+		}
 		if _, err := q.c.SaveResult(q.ctx, r, q.dir, q.opts...); err != nil {
 			q.c.logger.LogAttrs(q.ctx, slog.LevelWarn, "runway: background save failed",
 				slog.String("task_id", printable(r.TaskID, 128)), slog.String("error", err.Error()))
@@ -1138,9 +1217,14 @@ func (q *SaveQueue) Enqueue(ctx context.Context, r *Result) error {
 	}
 }
 
-// Close stops accepting results and waits for the queued ones to be saved. If ctx ends first,
-// the saves in progress are cancelled (their temp files removed), the rest are dropped, and
-// Close returns ctx's error once the workers have stopped. Close may be called more than once.
+// Close stops accepting results and waits for the queued ones to be saved. If ctx ends
+// first, the saves in progress are cancelled (their temp files removed; each is reported
+// like any failed save), and the results still queued are not started: Close calls the
+// WithOnSaved func for each of them, from its own goroutine, with an error matching
+// ErrSaveQueueClosed and ctx's error (so they can be queued elsewhere or written down for a
+// later sweep), logs them once at Warn ("runway: save queue closed with results not saved",
+// the count in reason), and returns ctx's error once the workers have stopped. Close may be
+// called more than once.
 func (q *SaveQueue) Close(ctx context.Context) error {
 	q.mu.Lock()
 	if !q.closed {
@@ -1160,6 +1244,76 @@ func (q *SaveQueue) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		q.cancel()
 		<-done
+		q.reportDropped(ctx.Err())
 		return ctx.Err()
 	}
+}
+
+// reportDropped reports the queued results that Close left unsaved, once.
+func (q *SaveQueue) reportDropped(cause error) {
+	q.dropMu.Lock()
+	dropped := q.dropped
+	q.dropped = nil
+	q.dropMu.Unlock()
+	if len(dropped) == 0 {
+		return
+	}
+	for _, r := range dropped {
+		if q.onSaved != nil {
+			q.onSaved(r, SavedFiles{}, fmt.Errorf("%w (task %s not started): %w", ErrSaveQueueClosed, printable(r.TaskID, 128), cause))
+		}
+	}
+	q.c.logger.LogAttrs(context.Background(), slog.LevelWarn, "runway: save queue closed with results not saved",
+		slog.String("reason", fmt.Sprintf("%d queued results not started before Close's context ended", len(dropped))),
+		slog.String("error", cause.Error()))
+}
+
+// redactQueries hides the query of every URL quoted in err's text: net/http quotes a
+// redirect's Location (a signed link) in its own errors, such as `failed to parse Location
+// header "/a%zz?X-Amz-Signature=..."`. The error still unwraps to err.
+func redactQueries(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "?") {
+		return err
+	}
+	return &redactedError{err: err, text: redactQueryText(err.Error())}
+}
+
+type redactedError struct {
+	err  error
+	text string
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactQueryText replaces what follows each '?' with "[redacted]": inside a double-quoted
+// string (as %q writes URLs) up to its closing quote, an escaped quote (\") not ending it;
+// elsewhere up to the next space or quote.
+func redactQueryText(s string) string {
+	var b strings.Builder
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		b.WriteByte(ch)
+		switch {
+		case ch == '\\' && quoted && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		case ch == '"':
+			quoted = !quoted
+		case ch == '?':
+			j := i + 1
+			for j < len(s) && s[j] != '"' && (quoted || !strings.ContainsRune(" \t\n'`", rune(s[j]))) {
+				if s[j] == '\\' && j+1 < len(s) {
+					j++
+				}
+				j++
+			}
+			if j > i+1 {
+				b.WriteString("[redacted]")
+			}
+			i = j - 1
+		}
+	}
+	return b.String()
 }

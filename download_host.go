@@ -2,12 +2,16 @@ package runway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -142,6 +146,91 @@ func dialControl(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
+// checkHost applies the checks on the URL's host name that come before any connection,
+// when private hosts are not allowed. The name checked must be the very name that is
+// resolved and sent on, so only plain ASCII names pass: letters, digits and '-' in labels
+// of 1 to 63 bytes (an internationalised name must be given in its xn-- form, since
+// net/http would map any other form to another name). A name whose last label is a number
+// (all digits, or starting with 0x) is refused unless it is a canonical dotted-quad IPv4
+// address: "2130706433", "0x7f.1" or "127.1" mean 127.0.0.1 to inet_aton and to proxies
+// that parse addresses that way. Literal addresses are checked here; localhost names are
+// refused.
+func checkHost(host string) error {
+	if strings.Contains(host, ":") {
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return fmt.Errorf("%w: %q is not an IPv6 address", ErrHostNotAllowed, printable(host, 64))
+		}
+		if blockedAddr(ip) {
+			return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
+		}
+		return nil
+	}
+	name := strings.TrimSuffix(host, ".")
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("%w: %q is not a host name", ErrHostNotAllowed, printable(host, 64))
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if !ldhLabel(l) {
+			return fmt.Errorf("%w: host %q is not plain ASCII (letters, digits and '-'; an internationalised name must be given in its xn-- form)",
+				ErrHostNotAllowed, printable(host, 64))
+		}
+	}
+	if last := labels[len(labels)-1]; numericLabel(last) {
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !ip.Is4() {
+			return fmt.Errorf("%w: host %q ends in a number but is not a dotted-quad IPv4 address", ErrHostNotAllowed, printable(host, 64))
+		}
+		if blockedAddr(ip) {
+			return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
+		}
+		return nil
+	}
+	lower := strings.ToLower(name)
+	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+		return fmt.Errorf("%w: %s", ErrHostNotAllowed, lower)
+	}
+	return nil
+}
+
+// ldhLabel reports whether l is 1 to 63 ASCII letters, digits and '-'.
+func ldhLabel(l string) bool {
+	if l == "" || len(l) > 63 {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// numericLabel reports whether a host's last label makes it a number to URL parsers and
+// inet_aton: all digits, or starting with 0x.
+func numericLabel(l string) bool {
+	if len(l) >= 2 && l[0] == '0' && (l[1] == 'x' || l[1] == 'X') {
+		return true
+	}
+	for i := 0; i < len(l); i++ {
+		if l[i] < '0' || l[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// fqdn makes a host name fully qualified (a trailing dot), so resolvers do not try the
+// search domains of resolv.conf on it; literal addresses are returned as they are.
+func fqdn(host string) string {
+	if _, err := netip.ParseAddr(host); err == nil || strings.HasSuffix(host, ".") {
+		return host
+	}
+	return host + "."
+}
+
 // downloadHooks replace the network under the host check, for tests; nil fields mean the
 // real network.
 type downloadHooks struct {
@@ -152,7 +241,9 @@ type downloadHooks struct {
 }
 
 // checkedDial returns the dialer of direct connections to file hosts: it refuses
-// non-public addresses after resolution, on the address actually dialled.
+// non-public addresses after resolution, on the address actually dialled. Names are not
+// made fully qualified here: whatever a search domain turns a name into, the address
+// dialled is the one checked (and Go's resolver skips /etc/hosts for fully qualified names).
 func (c *Client) checkedDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if c.dlHooks.dial != nil {
 		return c.dlHooks.dial
@@ -161,14 +252,17 @@ func (c *Client) checkedDial() func(ctx context.Context, network, addr string) (
 	return d.DialContext
 }
 
-// checkProxiedTarget resolves host and refuses it if any of its addresses is not public.
-// It runs before a request is handed to a proxy, which then connects on its own.
-func (c *Client) checkProxiedTarget(ctx context.Context, host string) error {
+// checkProxiedTarget resolves host (fully qualified, so the search domains do not apply)
+// and refuses it if any of its addresses is not public; it returns the address to send the
+// request to (the first IPv4 one, else the first). It runs before a request is handed to a
+// proxy; an https request then asks the proxy for that very address, so a second lookup by
+// the proxy (DNS rebinding, split-horizon DNS) cannot lead it elsewhere.
+func (c *Client) checkProxiedTarget(ctx context.Context, host string) (netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if blockedAddr(ip) {
-			return fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
+			return netip.Addr{}, fmt.Errorf("%w: %s is not a public address", ErrHostNotAllowed, ip)
 		}
-		return nil
+		return ip.WithZone(""), nil
 	}
 	lookup := c.dlHooks.lookup
 	if lookup == nil {
@@ -176,33 +270,60 @@ func (c *Client) checkProxiedTarget(ctx context.Context, host string) error {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		}
 	}
-	addrs, err := lookup(ctx, host)
+	addrs, err := lookup(ctx, fqdn(host))
 	if err != nil {
-		return fmt.Errorf("resolving the host for the address check: %w", err)
+		return netip.Addr{}, fmt.Errorf("resolving the host for the address check: %w", err)
 	}
 	if len(addrs) == 0 {
-		return errors.New("resolving the host for the address check: no address")
+		return netip.Addr{}, errors.New("resolving the host for the address check: no address")
 	}
 	for _, a := range addrs {
 		if blockedAddr(a) {
-			return fmt.Errorf("%w: it resolves to %s, not a public address", ErrHostNotAllowed, a.WithZone(""))
+			return netip.Addr{}, fmt.Errorf("%w: it resolves to %s, not a public address", ErrHostNotAllowed, a.WithZone(""))
 		}
 	}
-	return nil
+	pick := addrs[0]
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			pick = a
+			break
+		}
+	}
+	return pick.Unmap().WithZone(""), nil
+}
+
+// WithDownloadTransport sets the transport of downloads (Download, SaveResult and the
+// callback-driven saves), in place of the Transport of the client's http.Client. Use it when
+// that Transport is a wrapping RoundTripper (otelhttp, retry middleware), where the host
+// check cannot be put in and downloads would be refused: give t, a plain *http.Transport
+// (for example the one inside the wrapper), and downloads get the full check through it
+// instead of turning the check off with WithAllowPrivateHosts. t is cloned for each download
+// and never changed. As with the client's transport, unless WithAllowPrivateHosts is given,
+// t's DialContext (and Dial, DialTLS, DialTLSContext) is replaced by the checked dialer on
+// direct connections, so a custom dialer in t is not used; t's Proxy func is. nil is an
+// error.
+func WithDownloadTransport(t *http.Transport) Option {
+	return Option{func(c *clientConfig) error {
+		if t == nil {
+			return errors.New("WithDownloadTransport: nil *http.Transport (leave the option out to use the http.Client's)")
+		}
+		c.dlTransport = t
+		return nil
+	}}
 }
 
 // errNotTransport refuses downloads through a RoundTripper the host check cannot enter.
-var errNotTransport = fmt.Errorf("%w: the client's HTTP transport is not an *http.Transport, so the address check cannot run; use an *http.Transport or pass WithAllowPrivateHosts", ErrHostNotAllowed)
-
-// errProxyChanged: the transport's Proxy func chose no proxy for a request it had routed
-// to a proxy a moment before; the request is refused rather than dialled unchecked.
-var errProxyChanged = errors.New("the transport's Proxy func changed its answer for the request")
+var errNotTransport = fmt.Errorf("%w: the client's HTTP transport is not an *http.Transport, so the address check cannot run; give downloads one with WithDownloadTransport, or pass WithAllowPrivateHosts", ErrHostNotAllowed)
 
 // downloadTransport returns the RoundTripper for file hosts with the host check in place,
 // and a func that releases its idle connections. Without allowPrivate the client's
-// transport must be an *http.Transport (errNotTransport otherwise).
+// transport (WithDownloadTransport's, else the http.Client's) must be an *http.Transport
+// (errNotTransport otherwise).
 func (c *Client) downloadTransport(allowPrivate bool) (http.RoundTripper, func(), error) {
 	rt := c.hc.Transport
+	if c.dlTransport != nil {
+		rt = c.dlTransport
+	}
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
@@ -232,30 +353,30 @@ func (c *Client) downloadTransport(allowPrivate bool) (http.RoundTripper, func()
 		return direct, direct.CloseIdleConnections, nil
 	}
 	// Through a proxy, the transport only ever dials the proxy (the operator's choice, not
-	// checked); the target is checked by name before the request is sent.
-	proxied := t.Clone()
-	choose := t.Proxy
-	proxied.Proxy = func(req *http.Request) (*url.URL, error) {
-		u, err := choose(req)
-		if err == nil && u == nil {
-			return nil, errProxyChanged
-		}
-		return u, err
-	}
-	r := &proxyRouter{c: c, choose: choose, direct: direct, proxied: proxied}
-	return r, func() {
-		direct.CloseIdleConnections()
-		proxied.CloseIdleConnections()
-	}, nil
+	// checked); the target is resolved and checked here, and the proxy is asked for the
+	// checked address.
+	base := t.Clone()
+	r := &proxyRouter{c: c, choose: t.Proxy, direct: direct, base: base, proxied: map[proxyKey]*http.Transport{}}
+	return r, r.closeIdle, nil
 }
 
 // proxyRouter sends each request the way the caller's transport would (through the proxy
-// its Proxy func picks, or directly), with the host check of that way.
+// its Proxy func picks, or directly), with the host check of that way. A proxied https
+// request goes to the address that passed the check, not to the name: CONNECT ip:port,
+// with the TLS server name and the Host header still the name. A proxied http request
+// names the host (net/http puts the Host header into the absolute-form target), so the
+// proxy resolves it again.
 type proxyRouter struct {
-	c               *Client
-	choose          func(*http.Request) (*url.URL, error)
-	direct, proxied *http.Transport
+	c      *Client
+	choose func(*http.Request) (*url.URL, error)
+	direct *http.Transport
+	base   *http.Transport // the caller's transport, cloned for each (proxy, host)
+
+	mu      sync.Mutex
+	proxied map[proxyKey]*http.Transport
 }
+
+type proxyKey struct{ proxy, host string }
 
 func (r *proxyRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 	u, err := r.choose(req)
@@ -265,10 +386,73 @@ func (r *proxyRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 	if u == nil {
 		return r.direct.RoundTrip(req)
 	}
-	if err := r.c.checkProxiedTarget(req.Context(), req.URL.Hostname()); err != nil {
+	host := req.URL.Hostname()
+	ip, err := r.c.checkProxiedTarget(req.Context(), host)
+	if err != nil {
 		return nil, closeBody(req, err)
 	}
-	return r.proxied.RoundTrip(req)
+	if req.URL.Scheme != "https" {
+		// net/http writes the Host header into an http request's absolute-form target, so
+		// the proxy gets the name: the address cannot be pinned without losing the name.
+		return r.transport(u, host).RoundTrip(req)
+	}
+	port := req.URL.Port()
+	if port == "" {
+		port = "80"
+		if req.URL.Scheme == "https" {
+			port = "443"
+		}
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, closeBody(req, fmt.Errorf("%w: invalid port", ErrHostNotAllowed))
+	}
+	pinned := req.Clone(req.Context())
+	pinned.URL.Host = netip.AddrPortFrom(ip, uint16(pn)).String()
+	if pinned.Host == "" {
+		pinned.Host = req.URL.Host
+	}
+	resp, err := r.transport(u, host).RoundTrip(pinned)
+	if resp != nil {
+		resp.Request = req // redirects and resumes go on from the name, not the address
+	}
+	return resp, err
+}
+
+// transport returns the transport for requests to host through proxy u: the caller's,
+// with that proxy and, for https, host as the TLS server name (the request names the
+// address).
+func (r *proxyRouter) transport(u *url.URL, host string) *http.Transport {
+	key := proxyKey{u.String(), host}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.proxied[key]; t != nil {
+		return t
+	}
+	t := r.base.Clone()
+	t.Proxy = http.ProxyURL(u)
+	if _, err := netip.ParseAddr(host); err != nil {
+		cfg := &tls.Config{}
+		if t.TLSClientConfig != nil {
+			cfg = t.TLSClientConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = strings.TrimSuffix(host, ".")
+		}
+		t.TLSClientConfig = cfg
+	}
+	r.proxied[key] = t
+	return t
+}
+
+// closeIdle releases the idle connections of every transport the router made.
+func (r *proxyRouter) closeIdle() {
+	r.direct.CloseIdleConnections()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.proxied {
+		t.CloseIdleConnections()
+	}
 }
 
 // closeBody honours the RoundTripper contract (the body is closed even on error).

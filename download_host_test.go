@@ -53,16 +53,26 @@ func requireRefused(t *testing.T, ip netip.Addr, what string) {
 	t.Helper()
 	require.True(t, blockedAddr(ip), "%s: %s must be refused", what, ip)
 	require.ErrorIs(t, dialControl("tcp", netip.AddrPortFrom(ip, 443).String(), nil), ErrHostNotAllowed, "%s: %s", what, ip)
-	_, err := checkURL("https://"+netip.AddrPortFrom(ip, 443).String()+"/v.mp4", false)
+	if !ip.IsValid() {
+		return // no URL names it
+	}
+	_, err := checkURL(literalURL(ip), false)
 	require.ErrorIs(t, err, ErrHostNotAllowed, "%s: %s", what, ip)
+	require.NotContains(t, err.Error(), "invalid URL", "%s: %s refused for its address, not for a parse error", what, ip)
 }
 
 func requireAllowed(t *testing.T, ip netip.Addr, what string) {
 	t.Helper()
 	require.False(t, blockedAddr(ip), "%s: %s must pass", what, ip)
 	require.NoError(t, dialControl("tcp", netip.AddrPortFrom(ip, 443).String(), nil), "%s: %s", what, ip)
-	_, err := checkURL("https://"+netip.AddrPortFrom(ip, 443).String()+"/v.mp4", false)
+	_, err := checkURL(literalURL(ip), false)
 	require.NoError(t, err, "%s: %s", what, ip)
+}
+
+// literalURL is an https URL naming ip on port 443; a zone's '%' is escaped as "%25", as
+// URLs require (a bare '%' would make the URL unparsable).
+func literalURL(ip netip.Addr) string {
+	return "https://" + strings.Replace(netip.AddrPortFrom(ip, 443).String(), "%", "%25", 1) + "/v.mp4"
 }
 
 // TestBlockedAddrSpecialPurposeRegistries is issue 11 item 5: every non-global entry of
@@ -97,6 +107,7 @@ func TestBlockedAddrSpecialPurposeRegistries(t *testing.T) {
 		}
 	}
 	requireRefused(t, netip.MustParseAddr("fe80::1%eth0"), "zoned link-local")
+	require.Equal(t, "https://[fe80::1%25eth0]:443/v.mp4", literalURL(netip.MustParseAddr("fe80::1%eth0")))
 	requireRefused(t, netip.Addr{}, "invalid")
 
 	// The forms named in the issue, and cloud metadata behind NAT64.
@@ -214,10 +225,13 @@ func TestDownloadRefusesUnknownRoundTripper(t *testing.T) {
 	require.Equal(t, int32(1), calls.Load())
 }
 
-// fakeResolver answers the host check's lookups from a table; other names do not resolve.
+// fakeResolver answers the host check's lookups from a table; other names do not resolve,
+// nor do names asked without the trailing dot of a fully qualified name (a resolver would
+// try the search domains on them).
 func fakeResolver(table map[string]string) func(context.Context, string) ([]netip.Addr, error) {
 	return func(_ context.Context, host string) ([]netip.Addr, error) {
-		if a, ok := table[host]; ok {
+		name, abs := strings.CutSuffix(host, ".")
+		if a, ok := table[name]; ok && abs {
 			return []netip.Addr{netip.MustParseAddr(a)}, nil
 		}
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
@@ -286,8 +300,8 @@ func (p *connectProxy) requests() []string {
 // TestDownloadThroughConnectProxy is issue 12 item 5: with the host check on, an https
 // download goes through the transport's proxy (a CONNECT proxy on loopback, allowed: the
 // proxy is the operator's choice), and the target is checked by its resolved addresses
-// before anything is sent to the proxy: a private target, also one reached by a redirect,
-// is refused and the proxy never hears of it. A URL the Proxy func sends direct (as
+// before anything is sent to the proxy, which is asked for the checked address: a private
+// target, also one reached by a redirect, is refused and the proxy never hears of it. A URL the Proxy func sends direct (as
 // NO_PROXY does) is dialled through the checked dialer.
 func TestDownloadThroughConnectProxy(t *testing.T) {
 	verifyNoDownloadLeaks(t)
@@ -324,7 +338,7 @@ func TestDownloadThroughConnectProxy(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(len(body)), n)
 	require.Equal(t, body, buf.Bytes())
-	require.Equal(t, []string{"CONNECT example.com:443"}, proxy.requests())
+	require.Equal(t, []string{"CONNECT 93.184.215.14:443"}, proxy.requests(), "the proxy is asked for the checked address")
 
 	for _, u := range []string{"https://private.example.com/v.mp4", "https://nat64.example.com/v.mp4",
 		"https://" + files.Listener.Addr().String() + "/v.mp4", "https://unknown.example.com/v.mp4"} {
@@ -336,7 +350,7 @@ func TestDownloadThroughConnectProxy(t *testing.T) {
 	}
 	_, err = c.Download(context.Background(), "https://example.com/redirect", io.Discard)
 	require.ErrorIs(t, err, ErrHostNotAllowed)
-	require.Equal(t, []string{"CONNECT example.com:443", "CONNECT example.com:443"}, proxy.requests(),
+	require.Equal(t, []string{"CONNECT 93.184.215.14:443", "CONNECT 93.184.215.14:443"}, proxy.requests(),
 		"refused targets never reach the proxy")
 
 	_, err = c.Download(context.Background(), "https://direct.example.com/v.mp4", io.Discard, WithDownloadRetries(0))
@@ -377,4 +391,157 @@ func TestDownloadThroughHTTPProxy(t *testing.T) {
 	require.Equal(t, []string{"GET http://example.com/v.mp4?sig=1"}, seen)
 	mu.Unlock()
 	require.Empty(t, dials.calls())
+}
+
+// TestDownloadRefusesHostFormsThatChangeOnTheWay: a host name is checked only in the form
+// that is resolved and sent on. Non-ASCII names (net/http maps fullwidth "ｌｏｃａｌｈｏｓｔ"
+// to "localhost"), names ending in a number that are not dotted-quad IPv4 addresses
+// ("2130706433" and "0x7f.1" are 127.0.0.1 to inet_aton) are refused before any lookup,
+// dial or proxy request, on the direct and on the proxy path; names are looked up fully
+// qualified, so search domains do not apply.
+func TestDownloadRefusesHostFormsThatChangeOnTheWay(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	refused := []string{"ｌｏｃａｌｈｏｓｔ", "bücher.example", "2130706433", "0x7f.1", "127.1", "0x7f000001",
+		"017700000001", "127.0.0.1.", "127.000.000.001", "example.0x1f", "example.123", "exa_mple.com",
+		"example.com..", "[fe80::1%25eth0]"}
+	proxy := newConnectProxy(t, "127.0.0.1:1")
+	proxyURL, err := url.Parse(proxy.URL)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var lookups []string
+	resolve := fakeResolver(map[string]string{"xn--bcher-kva.example": "93.184.215.14"})
+	for _, viaProxy := range []bool{false, true} {
+		tr := &http.Transport{}
+		if viaProxy {
+			tr.Proxy = http.ProxyURL(proxyURL)
+		}
+		c, _ := newDownloadClient(t, "", WithHTTPClient(&http.Client{Transport: tr}))
+		var dials recordingDial
+		c.dlHooks.dial = dials.dial
+		c.dlHooks.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			mu.Lock()
+			lookups = append(lookups, host)
+			mu.Unlock()
+			return resolve(ctx, host)
+		}
+		for _, h := range refused {
+			_, err := c.Download(context.Background(), "https://"+h+"/v.mp4", io.Discard, WithDownloadRetries(0))
+			require.ErrorIs(t, err, ErrHostNotAllowed, "%s (proxy %v)", h, viaProxy)
+		}
+		require.Empty(t, dials.calls(), "refused before any dial")
+		mu.Lock()
+		require.Empty(t, lookups, "refused before any lookup")
+		mu.Unlock()
+		require.Empty(t, proxy.requests(), "refused before the proxy hears of it")
+
+		// The punycode form and a canonical public dotted quad pass the name check.
+		_, err := c.Download(context.Background(), "https://xn--bcher-kva.example/v.mp4", io.Discard, WithDownloadRetries(0))
+		require.NotErrorIs(t, err, ErrHostNotAllowed)
+		_, err = c.Download(context.Background(), "https://93.184.215.14/v.mp4", io.Discard, WithDownloadRetries(0))
+		require.NotErrorIs(t, err, ErrHostNotAllowed)
+		if !viaProxy {
+			require.Equal(t, []string{"xn--bcher-kva.example:443", "93.184.215.14:443"}, dials.calls())
+		}
+	}
+	mu.Lock()
+	require.Equal(t, []string{"xn--bcher-kva.example."}, lookups, "looked up fully qualified")
+	mu.Unlock()
+}
+
+// TestWithDownloadTransport: a client whose transport is a wrapping RoundTripper downloads
+// through the plain *http.Transport given with WithDownloadTransport, with the host check
+// still on (loopback refused); the wrapper carries API calls only. nil is an error.
+func TestWithDownloadTransport(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(20 << 10)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveFile(body, "video/mp4")(w, r, 0)
+	}))
+	t.Cleanup(files.Close)
+
+	var wrapped atomic.Int32
+	inner := &http.Transport{}
+	t.Cleanup(inner.CloseIdleConnections)
+	wrapper := downloadRoundTripper(func(r *http.Request) (*http.Response, error) {
+		wrapped.Add(1)
+		return inner.RoundTrip(r)
+	})
+	var routed atomic.Int32
+	plain := &http.Transport{Proxy: func(*http.Request) (*url.URL, error) {
+		routed.Add(1) // the download transport's Proxy func is asked, and says direct
+		return nil, nil
+	}}
+	c, _ := newDownloadClient(t, "", WithHTTPClient(&http.Client{Transport: wrapper}), WithDownloadTransport(plain))
+	var dials recordingDial
+	c.dlHooks.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.dial(ctx, network, addr)
+		var d net.Dialer
+		return d.DialContext(ctx, network, files.Listener.Addr().String()) // the "public" host
+	}
+
+	var buf bytes.Buffer
+	n, err := c.Download(context.Background(), "http://files.example.com/v.mp4", &buf)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(body)), n)
+	require.Equal(t, body, buf.Bytes())
+	require.Equal(t, []string{"files.example.com:80"}, dials.calls(), "dialled through the checked dialer")
+	require.Positive(t, routed.Load(), "through the download transport")
+	require.Zero(t, wrapped.Load(), "not through the wrapper")
+
+	_, err = c.Download(context.Background(), files.URL+"/v.mp4", io.Discard)
+	require.ErrorIs(t, err, ErrHostNotAllowed, "loopback still refused")
+	require.Len(t, dials.calls(), 1)
+
+	_, err = NewClient(testAPIKey, WithDownloadTransport(nil))
+	require.ErrorContains(t, err, "WithDownloadTransport: nil")
+}
+
+// TestDownloadThroughProxyPinsCheckedAddress: the proxy is asked to CONNECT to the address
+// that passed the check (the IPv4 one of the name's addresses), never to the name, so a
+// name that answers the proxy's own lookup with an internal address (DNS rebinding,
+// split-horizon DNS) cannot lead it inside; TLS still verifies the name and the Host header
+// still carries it, also on a resumed attempt, which is checked and pinned again.
+func TestDownloadThroughProxyPinsCheckedAddress(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(64 << 10)
+	var mu sync.Mutex
+	var hosts []string
+	files := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts = append(hosts, r.Host)
+		first := len(hosts) == 1
+		mu.Unlock()
+		if first {
+			cutAfter(w, body, len(body)/2, true) // the second attempt resumes
+			return
+		}
+		serveFile(body, "video/mp4")(w, r, 0)
+	}))
+	t.Cleanup(files.Close)
+	proxy := newConnectProxy(t, files.Listener.Addr().String())
+	proxyURL, err := url.Parse(proxy.URL)
+	require.NoError(t, err)
+	tr := &http.Transport{
+		TLSClientConfig: files.Client().Transport.(*http.Transport).TLSClientConfig.Clone(),
+		Proxy:           http.ProxyURL(proxyURL),
+	}
+	c, _ := newDownloadClient(t, "", WithHTTPClient(&http.Client{Transport: tr}))
+	var lookups atomic.Int32
+	c.dlHooks.lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
+		lookups.Add(1)
+		assert.Equal(t, "rebind.example.com.", host)
+		return []netip.Addr{netip.MustParseAddr("2606:4700:4700::1111"), netip.MustParseAddr("93.184.215.14")}, nil
+	}
+
+	var buf bytes.Buffer
+	n, err := c.Download(context.Background(), "https://rebind.example.com:8443/v.mp4", &buf, WithDownloadRetries(1))
+	require.NoError(t, err)
+	require.Equal(t, int64(len(body)), n)
+	require.Equal(t, body, buf.Bytes())
+	require.Equal(t, int32(2), lookups.Load(), "each attempt is checked")
+	require.Equal(t, []string{"CONNECT 93.184.215.14:8443", "CONNECT 93.184.215.14:8443"}, proxy.requests(),
+		"the checked IPv4 address, never the name")
+	mu.Lock()
+	require.Equal(t, []string{"rebind.example.com:8443", "rebind.example.com:8443"}, hosts, "the Host header keeps the name")
+	mu.Unlock()
 }

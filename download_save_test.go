@@ -2,14 +2,17 @@ package runway
 
 import (
 	"context"
+	"log"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -149,9 +152,7 @@ func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
 
 	t.Run("no logger: slog.Default", func(t *testing.T) {
 		var logs logBuffer
-		prev := slog.Default()
-		slog.SetDefault(jsonLogger(&logs))
-		defer slog.SetDefault(prev)
+		setDefaultLogger(t, jsonLogger(&logs))
 		c, _ := newDownloadClient(t, "")
 		failOne(t, c)
 		requireWarn(t, logs.String())
@@ -159,14 +160,40 @@ func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
 
 	t.Run("WithLogger", func(t *testing.T) {
 		var logs, def logBuffer
-		prev := slog.Default()
-		slog.SetDefault(jsonLogger(&def))
-		defer slog.SetDefault(prev)
+		setDefaultLogger(t, jsonLogger(&def))
 		c, _ := newDownloadClient(t, "", WithLogger(jsonLogger(&logs)))
 		failOne(t, c)
 		requireWarn(t, logs.String())
 		require.Empty(t, def.String())
 	})
+}
+
+// setDefaultLogger makes l the default slog logger until the test ends. slog.SetDefault also
+// points the log package at l, and setting the previous logger back does not undo that, so
+// the log package's writer and flags are restored too.
+func setDefaultLogger(t *testing.T, l *slog.Logger) {
+	t.Helper()
+	prev, w, flags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(l)
+	t.Cleanup(func() {
+		slog.SetDefault(prev)
+		log.SetOutput(w)
+		log.SetFlags(flags)
+	})
+}
+
+// TestSetDefaultLoggerRestoresLogPackage: after a test that swapped the default logger,
+// the log package writes where it wrote before, not into that test's buffer.
+func TestSetDefaultLoggerRestoresLogPackage(t *testing.T) {
+	w, flags := log.Writer(), log.Flags()
+	var logs logBuffer
+	t.Run("swap", func(t *testing.T) {
+		setDefaultLogger(t, slog.New(slog.NewJSONHandler(&logs, nil)))
+		log.Print("during")
+	})
+	require.Contains(t, logs.String(), "during")
+	require.True(t, log.Writer() == w, "the log package's writer is restored")
+	require.Equal(t, flags, log.Flags())
 }
 
 // decodeStem reverses fileStem for names that were not cut.
@@ -215,5 +242,108 @@ func FuzzFileStem(f *testing.F) {
 		got, ok := decodeStem(stem)
 		require.True(t, ok, stem)
 		require.Equal(t, id, got)
+	})
+}
+
+// TestSaveQueueCloseReportsUnstartedResults: when Close's context ends, the save in
+// progress is cancelled and reported as a failure, and the results still queued are not
+// run at all: WithOnSaved gets each with an error matching ErrSaveQueueClosed and the
+// context's error, and one Warn reports how many there were.
+func TestSaveQueueCloseReportsUnstartedResults(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	started := make(chan string, 4)
+	host := newFileHost(t, func(_ http.ResponseWriter, r *http.Request, _ int) {
+		started <- r.URL.Path
+		<-r.Context().Done()
+	})
+	var logs logBuffer
+	c, _ := newDownloadClient(t, "", WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	var mu sync.Mutex
+	reported := map[string]error{}
+	q, err := NewSaveQueue(c, t.TempDir(), 1, 3, WithAllowPrivateHosts(),
+		WithOnSaved(func(r *Result, saved SavedFiles, err error) {
+			assert.Equal(t, SavedFiles{}, saved)
+			mu.Lock()
+			reported[r.TaskID] = err
+			mu.Unlock()
+		}))
+	require.NoError(t, err)
+	for _, id := range []string{"a", "b", "c"} {
+		require.NoError(t, q.Enqueue(context.Background(), savableResult(id, host.URL+"/"+id+".mp4", "")))
+	}
+	require.Equal(t, "/a.mp4", <-started) // the only worker is busy with a; b and c wait
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, q.Close(ctx), context.Canceled)
+
+	require.Len(t, host.requests(), 1, "queued results are not started")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, reported, 3)
+	require.ErrorIs(t, reported["a"], context.Canceled)
+	require.NotErrorIs(t, reported["a"], ErrSaveQueueClosed, "a had started: an ordinary failure")
+	for _, id := range []string{"b", "c"} {
+		require.ErrorIs(t, reported[id], ErrSaveQueueClosed, id)
+		require.ErrorIs(t, reported[id], context.Canceled, id)
+		require.ErrorContains(t, reported[id], "task "+id+" not started")
+	}
+	out := logs.String()
+	require.Equal(t, 1, strings.Count(out, `"msg":"runway: background save failed"`), "only the started save: %s", out)
+	require.Equal(t, 1, strings.Count(out, `"level":"WARN","msg":"runway: save queue closed with results not saved"`), out)
+	require.Contains(t, out, `"reason":"2 queued results not started before Close's context ended"`)
+}
+
+// TestSaveResultRecognisesEarlierFiles: an upgrade does not fetch again what v0.1 saved
+// (<id><ext>, <id>-cover<ext>) for ids whose v0.1 names cannot be another task's, nor a file
+// saved earlier under another extension of its kind; v0.1 names that could belong to
+// another task are not taken.
+func TestSaveResultRecognisesEarlierFiles(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	host := newFileHost(t, serveFile([]byte("fresh"), ""))
+	c, _ := newDownloadClient(t, "")
+	write := func(t *testing.T, dir string, names ...string) {
+		t.Helper()
+		for _, n := range names {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, n), []byte("old "+n), 0o644))
+		}
+	}
+	save := func(t *testing.T, dir, id string) SavedFiles {
+		t.Helper()
+		saved, err := c.SaveResult(context.Background(), savableResult(id, host.URL+"/v.mp4?sig=1", host.URL+"/c.png?sig=2"),
+			dir, WithAllowPrivateHosts())
+		require.NoError(t, err)
+		found, err := FindSavedFiles(dir, id)
+		require.NoError(t, err)
+		require.Equal(t, saved, found, "FindSavedFiles agrees")
+		return saved
+	}
+	const kie = "ee603959-debb-48d1-98c4-a6d1c717eba6"
+
+	t.Run("v0.1 names, other extensions", func(t *testing.T) {
+		dir := t.TempDir()
+		write(t, dir, kie+".mov", kie+"-cover.jpg", "a.b.webm", "a.b-cover.gif")
+		before := len(host.requests())
+		require.Equal(t, SavedFiles{VideoPath: filepath.Join(dir, kie+".mov"), ImagePath: filepath.Join(dir, kie+"-cover.jpg")},
+			save(t, dir, kie))
+		require.Equal(t, SavedFiles{VideoPath: filepath.Join(dir, "a.b.webm"), ImagePath: filepath.Join(dir, "a.b-cover.gif")},
+			save(t, dir, "a.b"))
+		require.Len(t, host.requests(), before, "nothing fetched")
+	})
+
+	t.Run("names that may be another task's", func(t *testing.T) {
+		dir := t.TempDir()
+		// "_63on.mp4" is task "con"'s video now; "Task_1.mp4" is a v0.1 name whose
+		// case-folded form could be another task's.
+		write(t, dir, "_63on.mp4", "Task_1.mp4", "Task_1-cover.png")
+		before := len(host.requests())
+		saved := save(t, dir, "_63on")
+		require.Equal(t, filepath.Join(dir, "_5f63on.mp4"), saved.VideoPath)
+		saved = save(t, dir, "Task_1")
+		require.Equal(t, filepath.Join(dir, "_54ask_5f1.mp4"), saved.VideoPath)
+		require.Equal(t, filepath.Join(dir, "_54ask_5f1.cover.png"), saved.ImagePath)
+		require.Len(t, host.requests(), before+4, "fetched afresh")
+		got, err := os.ReadFile(filepath.Join(dir, "_63on.mp4"))
+		require.NoError(t, err)
+		require.Equal(t, "old _63on.mp4", string(got), "the other task's file is untouched")
 	})
 }

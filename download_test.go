@@ -958,3 +958,32 @@ func BenchmarkSaveResult(b *testing.B) {
 		}
 	}
 }
+
+// TestDownloadRedactsBadLocationQuery: net/http quotes an unparsable redirect Location in
+// its error; the signed query in it never reaches the DownloadError text.
+func TestDownloadRedactsBadLocationQuery(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	host := newFileHost(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.Header().Set("Location", "/a%zz?X-Amz-Signature=SECRET")
+		w.WriteHeader(http.StatusFound)
+	})
+	c, _ := newDownloadClient(t, "")
+	_, err := c.Download(context.Background(), host.URL+"/v.mp4?X-Amz-Signature=FIRST", io.Discard,
+		WithAllowPrivateHosts(), WithDownloadRetries(0))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "Location", "the cause is still told")
+	require.NotContains(t, err.Error(), "SECRET")
+	require.NotContains(t, err.Error(), "FIRST")
+	require.NotContains(t, err.Error(), "X-Amz-Signature")
+
+	for in, want := range map[string]string{
+		`failed to parse Location header "/a%zz?X-Amz-Signature=SECRET": parse "/a%zz?X-Amz-Signature=SECRET": bad`: `failed to parse Location header "/a%zz?[redacted]": parse "/a%zz?[redacted]": bad`,
+		`"/p?a=\"x y\"&s=SECRET" end`: `"/p?[redacted]" end`,
+		`what? no`:                    `what? no`,
+		`tail?sig=SECRET`:             `tail?[redacted]`,
+	} {
+		require.Equal(t, want, redactQueryText(in), in)
+	}
+	inner := fmt.Errorf("wrapped: %w", ErrHostNotAllowed)
+	require.ErrorIs(t, redactQueries(inner), ErrHostNotAllowed, "redaction keeps the chain")
+}
