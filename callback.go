@@ -46,6 +46,7 @@ type CallbackHandler struct {
 	// Set by Client.CallbackHandler.
 	publish func(ctx context.Context, r *Result) error
 	fetch   func(ctx context.Context, taskID string, aleph bool) (*Result, error)
+	client  *Client // the client's journal and API, for Meta, removals and Reconcile
 
 	unsignedOnce sync.Once
 
@@ -75,6 +76,7 @@ func (c *Client) CallbackHandler(opts ...CallbackOption) *CallbackHandler {
 	h := newCallbackHandler(c.logger, opts)
 	h.publish = c.bus.Publish
 	h.fetch = c.fetchResult
+	h.client = c
 	return h
 }
 
@@ -308,7 +310,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 	id := res.TaskID
 	status := http.StatusInternalServerError
 	defer h.settle(id, f, cancel, &status)
-	err := h.deliver(ctx, res, aleph)
+	err := h.deliver(ctx, res, aleph, false)
 	sctx, scancel := h.storeContext(base)
 	defer scancel()
 	if err != nil {
@@ -321,6 +323,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 	if derr := h.dedupe.Done(sctx, id, token); derr != nil {
 		h.logFailure("runway: callback dedupe done failed", id, derr)
 	}
+	h.forget(sctx, id)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.logProcessed(ctx, id)
 	}
@@ -375,10 +378,10 @@ func (h *CallbackHandler) storeContext(base context.Context) (context.Context, c
 	return context.WithTimeout(base, storeTimeout)
 }
 
-// deliver re-fetches the result if asked, publishes it and runs the result func. A panic
-// anywhere in it becomes an error: this runs on its own goroutine, where net/http's recovery
-// does not reach.
-func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) (err error) {
+// deliver re-fetches the result if asked (not for a polled one), adds its journaled Meta,
+// publishes it and runs the result func. A panic anywhere in it becomes an error: this runs
+// on its own goroutine, where net/http's recovery does not reach.
+func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph, polled bool) (err error) {
 	id := res.TaskID
 	defer func() {
 		if p := recover(); p != nil {
@@ -387,7 +390,7 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 				slog.String("panic", printable(fmt.Sprint(p), 256)), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	if h.refetch {
+	if h.refetch && !polled {
 		if h.fetch == nil {
 			return errors.New("WithRefetch needs Client.CallbackHandler; this handler cannot fetch")
 		}
@@ -395,6 +398,7 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 			return fmt.Errorf("refetch: %w", err)
 		}
 	}
+	h.addMeta(ctx, res)
 	if h.publish != nil {
 		if err := h.publish(ctx, res); err != nil {
 			return fmt.Errorf("publish: %w", err)

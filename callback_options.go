@@ -30,6 +30,7 @@ type callbackConfig struct {
 	log           *slog.Logger
 	resultTimeout time.Duration
 	refetch       bool
+	abandoned     func(ctx context.Context, e JournalEntry, err error)
 }
 
 // WithHMACKey sets Kie's webhookHmacKey (from https://kie.ai/settings). Several keys are

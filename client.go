@@ -112,6 +112,7 @@ type Client struct {
 
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
+	jnl     *journalHook   // nil without WithJournal
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -129,6 +130,7 @@ type clientConfig struct {
 	waitMax     time.Duration
 	callbackURL string
 	bus         ResultBus
+	journal     Journal
 
 	submitLimit    int
 	submitWindow   time.Duration
@@ -279,6 +281,9 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
+	if cfg.journal != nil {
+		c.jnl = newJournalHook(cfg.journal, c.logger)
+	}
 	c.stopListen = c.bus.Listen(c.hub.deliver)
 	c.stopResync = func() {}
 	if rn, ok := c.bus.(ResyncNotifier); ok {
@@ -361,7 +366,8 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest) (string, err
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	return c.submit(ctx, "/api/v1/runway/generate", generateBody(req))
+	id, err := c.submit(ctx, "/api/v1/runway/generate", generateBody(req))
+	return c.journaled(ctx, id, err, false, req.Meta)
 }
 
 // Extend submits an extension of a finished generation and returns the new task's id.
@@ -372,7 +378,8 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) 
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	return c.submit(ctx, "/api/v1/runway/extend", extendBody(req))
+	id, err := c.submit(ctx, "/api/v1/runway/extend", extendBody(req))
+	return c.journaled(ctx, id, err, false, req.Meta)
 }
 
 // GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
@@ -388,7 +395,7 @@ func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, e
 	if err == nil {
 		c.aleph.add(id)
 	}
-	return id, err
+	return c.journaled(ctx, id, err, true, req.Meta)
 }
 
 // GetTask fetches a Runway task's details (GET /api/v1/runway/record-detail).

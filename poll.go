@@ -133,7 +133,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: result bus lookup failed; polling",
 			slog.String("task_id", taskID), slog.String("error", err.Error()))
 	} else if r != nil {
-		return own(r)
+		return c.ownSettled(ctx, r)
 	}
 
 	var timer *time.Timer
@@ -145,7 +145,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 	for {
 		select {
 		case r := <-w.ch:
-			return own(r)
+			return c.ownSettled(ctx, r)
 		default:
 		}
 		r, delay, err := run.poll(ctx)
@@ -157,7 +157,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 				c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: publishing a polled result failed",
 					slog.String("task_id", taskID), slog.String("error", err.Error()))
 			}
-			return own(r)
+			return c.ownSettled(ctx, r)
 		}
 		delay, last := run.clip(delay)
 		if timer == nil {
@@ -167,7 +167,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		}
 		select {
 		case r := <-w.ch:
-			return own(r)
+			return c.ownSettled(ctx, r)
 		case <-ctx.Done():
 			return nil, run.fail(ctx.Err())
 		case <-timer.C:

@@ -49,6 +49,10 @@ type GenerateRequest struct {
 	WaterMark string
 	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
 	CallBackURL string
+	// Meta is yours: it is never sent to Kie. With WithJournal it is kept in the journal and
+	// comes back on Result.Meta, from a callback or a poll, so that the result func can find
+	// your own record (an order id) without a lookup.
+	Meta map[string]string
 }
 
 // ExtendRequest continues a previously generated video (POST /api/v1/runway/extend).
@@ -63,6 +67,10 @@ type ExtendRequest struct {
 	WaterMark string
 	// CallBackURL receives the completion callback. Empty falls back to WithCallbackURL.
 	CallBackURL string
+	// Meta is yours: it is never sent to Kie. With WithJournal it is kept in the journal and
+	// comes back on Result.Meta, from a callback or a poll, so that the result func can find
+	// your own record (an order id) without a lookup.
+	Meta map[string]string
 }
 
 // AlephRequest transforms an existing video with the Aleph model
@@ -84,6 +92,10 @@ type AlephRequest struct {
 	CallBackURL string
 	// UploadCN stores results on Alibaba Cloud OSS instead of overseas storage.
 	UploadCN bool
+	// Meta is yours: it is never sent to Kie. With WithJournal it is kept in the journal and
+	// comes back on Result.Meta, from a callback or a poll, so that the result func can find
+	// your own record (an order id) without a lookup.
+	Meta map[string]string
 }
 
 // State is the lifecycle state of a task as reported by the details endpoints.
@@ -189,6 +201,10 @@ type Result struct {
 	Source Source `json:"source"`
 	// Raw is the callback body or the details `data` object as received.
 	Raw json.RawMessage `json:"raw,omitempty"`
+	// Meta is the submission's Meta, found in the client's journal (WithJournal) by task id.
+	// It is nil without a journal, for a handler not built by Client.CallbackHandler, and
+	// for a callback that arrives before the submission that created its task has returned.
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // Err returns nil for a successful result and a classified *TaskError otherwise.

@@ -15,32 +15,35 @@ const (
 
 // wire bodies: field names and JSON types as the API documents them.
 type generateBody struct {
-	Prompt      string      `json:"prompt"`
-	ImageURL    string      `json:"imageUrl,omitempty"`
-	Duration    int         `json:"duration"`
-	Quality     Quality     `json:"quality"`
-	AspectRatio AspectRatio `json:"aspectRatio,omitempty"`
-	WaterMark   string      `json:"waterMark"`
-	CallBackURL string      `json:"callBackUrl,omitempty"`
+	Prompt      string            `json:"prompt"`
+	ImageURL    string            `json:"imageUrl,omitempty"`
+	Duration    int               `json:"duration"`
+	Quality     Quality           `json:"quality"`
+	AspectRatio AspectRatio       `json:"aspectRatio,omitempty"`
+	WaterMark   string            `json:"waterMark"`
+	CallBackURL string            `json:"callBackUrl,omitempty"`
+	Meta        map[string]string `json:"-"` // never sent
 }
 
 type extendBody struct {
-	TaskID      string  `json:"taskId"`
-	Prompt      string  `json:"prompt"`
-	Quality     Quality `json:"quality"`
-	WaterMark   string  `json:"waterMark"`
-	CallBackURL string  `json:"callBackUrl,omitempty"`
+	TaskID      string            `json:"taskId"`
+	Prompt      string            `json:"prompt"`
+	Quality     Quality           `json:"quality"`
+	WaterMark   string            `json:"waterMark"`
+	CallBackURL string            `json:"callBackUrl,omitempty"`
+	Meta        map[string]string `json:"-"` // never sent
 }
 
 type alephBody struct {
-	Prompt         string      `json:"prompt"`
-	VideoURL       string      `json:"videoUrl"`
-	AspectRatio    AspectRatio `json:"aspectRatio,omitempty"`
-	Seed           *int        `json:"seed,omitempty"`
-	ReferenceImage string      `json:"referenceImage,omitempty"`
-	WaterMark      string      `json:"waterMark"`
-	CallBackURL    string      `json:"callBackUrl,omitempty"`
-	UploadCN       bool        `json:"uploadCn"`
+	Prompt         string            `json:"prompt"`
+	VideoURL       string            `json:"videoUrl"`
+	AspectRatio    AspectRatio       `json:"aspectRatio,omitempty"`
+	Seed           *int              `json:"seed,omitempty"`
+	ReferenceImage string            `json:"referenceImage,omitempty"`
+	WaterMark      string            `json:"waterMark"`
+	CallBackURL    string            `json:"callBackUrl,omitempty"`
+	UploadCN       bool              `json:"uploadCn"`
+	Meta           map[string]string `json:"-"` // never sent
 }
 
 func invalid(field, format string, args ...any) *ValidationError {
