@@ -74,3 +74,14 @@ func WithLogger(l *slog.Logger) Option {
 		}
 	}
 }
+
+// WithLeaseTTL sets how long a replica's lease on a journaled task lasts without renewal
+// (default DefaultLeaseTTL). runway's Reconcile renews its leases every third of it; a
+// crashed replica's tasks are taken over once it has passed. d <= 0 keeps the default.
+func WithLeaseTTL(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.leaseTTL = d
+		}
+	}
+}
