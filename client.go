@@ -366,8 +366,7 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest) (string, err
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	id, err := c.submit(ctx, "/api/v1/runway/generate", generateBody(req))
-	return c.journaled(ctx, id, err, false, req.Meta)
+	return c.submitJournaled(ctx, "/api/v1/runway/generate", generateBody(req), false, req.Meta)
 }
 
 // Extend submits an extension of a finished generation and returns the new task's id.
@@ -378,8 +377,7 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (string, error) 
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	id, err := c.submit(ctx, "/api/v1/runway/extend", extendBody(req))
-	return c.journaled(ctx, id, err, false, req.Meta)
+	return c.submitJournaled(ctx, "/api/v1/runway/extend", extendBody(req), false, req.Meta)
 }
 
 // GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
@@ -391,11 +389,7 @@ func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (string, e
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	id, err := c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
-	if err == nil {
-		c.aleph.add(id)
-	}
-	return c.journaled(ctx, id, err, true, req.Meta)
+	return c.submitJournaled(ctx, "/api/v1/aleph/generate", alephBody(req), true, req.Meta)
 }
 
 // GetTask fetches a Runway task's details (GET /api/v1/runway/record-detail).

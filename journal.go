@@ -104,14 +104,18 @@ type journalHook struct {
 	reader JournalReader // nil when j cannot look entries up
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	settled  *idSet
-	watchers map[int]func(JournalEntry)
-	nextID   int
+	mu         sync.Mutex
+	settled    *idSet
+	watchers   map[int]func(JournalEntry)
+	nextID     int
+	seq        uint64              // submissions begun
+	submitting map[uint64]struct{} // submissions begun and not yet journaled (or failed)
+	changed    chan struct{}       // closed and replaced when a submission ends
 }
 
 func newJournalHook(j Journal, log *slog.Logger) *journalHook {
-	h := &journalHook{j: j, log: log, settled: newIDSet(maxSettledIDs), watchers: make(map[int]func(JournalEntry))}
+	h := &journalHook{j: j, log: log, settled: newIDSet(maxSettledIDs), watchers: make(map[int]func(JournalEntry)),
+		submitting: make(map[uint64]struct{}), changed: make(chan struct{})}
 	h.reader, _ = j.(JournalReader)
 	return h
 }
@@ -154,21 +158,95 @@ func (h *journalHook) remove(ctx context.Context, taskID string) {
 	}
 }
 
-// meta returns the journaled Meta of taskID, or nil.
-func (h *journalHook) meta(ctx context.Context, taskID string) map[string]string {
+// beginSubmit marks a submission in progress until the returned func is called, after its
+// journal Add (see metaWaiting).
+func (h *journalHook) beginSubmit() (end func()) {
+	h.mu.Lock()
+	h.seq++
+	n := h.seq
+	h.submitting[n] = struct{}{}
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		delete(h.submitting, n)
+		close(h.changed)
+		h.changed = make(chan struct{})
+		h.mu.Unlock()
+	}
+}
+
+// maxMetaWait bounds how long a callback waits for the journal entry of its task (see
+// metaWaiting), well inside the result budget.
+const maxMetaWait = 2 * time.Second
+
+// metaWaiting returns the journaled Meta of taskID for a callback. A callback can beat the
+// response of the submission that created its task, and so the task's journal entry: when
+// the entry is missing while submissions of this client are in progress, it waits (at most
+// maxMetaWait) until the entry appears or every one of those submissions has ended.
+func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string]string {
 	if h.reader == nil {
 		return nil
+	}
+	h.mu.Lock()
+	var earlier []uint64
+	for n := range h.submitting {
+		earlier = append(earlier, n)
+	}
+	h.mu.Unlock()
+	var timeout <-chan time.Time
+	for {
+		h.mu.Lock()
+		busy := false
+		for _, n := range earlier {
+			if _, ok := h.submitting[n]; ok {
+				busy = true
+				break
+			}
+		}
+		changed := h.changed
+		h.mu.Unlock()
+		// Looked up after reading busy and changed: an Add completing after the lookup closes
+		// changed, so it is never missed.
+		e, ok := h.lookup(ctx, taskID)
+		if ok || !busy {
+			return e
+		}
+		if timeout == nil {
+			t := time.NewTimer(maxMetaWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// meta returns the journaled Meta of taskID, or nil.
+func (h *journalHook) meta(ctx context.Context, taskID string) map[string]string {
+	m, _ := h.lookup(ctx, taskID)
+	return m
+}
+
+// lookup returns the journaled Meta of taskID and whether the entry exists.
+func (h *journalHook) lookup(ctx context.Context, taskID string) (map[string]string, bool) {
+	if h.reader == nil {
+		return nil, false
 	}
 	e, err := h.reader.Entry(ctx, taskID)
 	if err != nil {
 		h.log.Warn("runway: journal lookup failed; result without Meta",
 			slog.String("task_id", taskID), slog.String("error", err.Error()))
-		return nil
+		return nil, false
 	}
 	if e == nil {
-		return nil
+		return nil, false
 	}
-	return e.Meta
+	return e.Meta, true
 }
 
 // watch calls fn with every entry added from now on, until stop is called. fn must not block.
@@ -185,10 +263,21 @@ func (h *journalHook) watch(fn func(JournalEntry)) (stop func()) {
 	}
 }
 
-// journaled finishes a submission: with a journal, it records the task before returning.
-func (c *Client) journaled(ctx context.Context, id string, err error, aleph bool, meta map[string]string) (string, error) {
-	if err != nil || c.jnl == nil {
+// submitJournaled submits a task and, with a journal, records it before returning. aleph
+// marks a task polled on the Aleph endpoint.
+func (c *Client) submitJournaled(ctx context.Context, path string, body any, aleph bool, meta map[string]string) (string, error) {
+	if c.jnl != nil {
+		defer c.jnl.beginSubmit()()
+	}
+	id, err := c.submit(ctx, path, body)
+	if err != nil {
 		return id, err
+	}
+	if aleph {
+		c.aleph.add(id)
+	}
+	if c.jnl == nil {
+		return id, nil
 	}
 	e := JournalEntry{TaskID: id, Aleph: aleph, SubmittedAt: c.now(), Meta: cloneMeta(meta)}
 	return id, c.jnl.add(ctx, e)

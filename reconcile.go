@@ -109,7 +109,7 @@ func (h *CallbackHandler) forget(ctx context.Context, taskID string) {
 // addMeta gives a result the Meta journaled with its task, if any.
 func (h *CallbackHandler) addMeta(ctx context.Context, r *Result) {
 	if r.Meta == nil && h.client != nil && h.client.jnl != nil {
-		r.Meta = h.client.jnl.meta(ctx, r.TaskID)
+		r.Meta = h.client.jnl.metaWaiting(ctx, r.TaskID)
 	}
 }
 

@@ -416,6 +416,31 @@ func TestCallbackBeforeJournalAdd(t *testing.T) {
 	})
 }
 
+// TestEarlyCallbackWaitsForJournal: a callback that arrives while the submission of its task
+// is still being journaled waits for the entry, so it gets the Meta and removes the entry.
+func TestEarlyCallbackWaitsForJournal(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		j := newMemJournal()
+		c := newPollClient(t, newPollAPI(t), WithJournal(j))
+		defer c.Close()
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn))
+		codes := make(chan int, 1)
+		j.addHook = func(e JournalEntry) error {
+			go func() { codes <- serve(h, newCallbackRequest(runwayBody(e.TaskID, 200, "success"), nil)).Code }()
+			synctest.Wait()
+			require.Zero(t, d.count(), "the callback waits for the journal entry")
+			return nil
+		}
+		id, err := c.Generate(context.Background(), journalRequest(map[string]string{"order": "1"}))
+		require.NoError(t, err)
+		require.Equal(t, map[string]string{"order": "1"}, (<-d.calls).Meta)
+		require.Equal(t, http.StatusOK, <-codes)
+		require.False(t, j.has(id))
+	})
+}
+
 // wireCapture records request bodies.
 type wireCapture struct {
 	mu     sync.Mutex

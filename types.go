@@ -203,7 +203,9 @@ type Result struct {
 	Raw json.RawMessage `json:"raw,omitempty"`
 	// Meta is the submission's Meta, found in the client's journal (WithJournal) by task id.
 	// It is nil without a journal, for a handler not built by Client.CallbackHandler, and
-	// for a callback that arrives before the submission that created its task has returned.
+	// for a callback that arrives before the submission that created its task was journaled
+	// and that the handler stopped waiting for (it waits up to two seconds for submissions
+	// of its client still in progress).
 	Meta map[string]string `json:"meta,omitempty"`
 }
 
