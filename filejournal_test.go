@@ -250,3 +250,54 @@ func journalChild(path string) {
 		}
 	}
 }
+
+// FuzzFileJournalOpen: whatever bytes the file holds (a crash, a disk error, another
+// program), opening it never fails or panics, keeps only entries with an id, and the journal
+// works afterwards: an entry added then survives a reopen.
+func FuzzFileJournalOpen(f *testing.F) {
+	ctx := context.Background()
+	var valid []byte
+	for _, rec := range [][]byte{
+		(&FileJournal{}).record(opAdd, []byte(`{"id":"t1","aleph":true,"at":"2026-01-29T07:12:40Z","meta":{"k":"v"}}`)),
+		(&FileJournal{}).record(opAdd, []byte(`{"id":"t2"}`)),
+		(&FileJournal{}).record(opRemove, []byte(`t1`)),
+	} {
+		valid = append(valid, rec...)
+		f.Add(append([]byte(nil), valid...))
+	}
+	f.Add(valid[:len(valid)-2])
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 'a'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "journal")
+		require.NoError(t, os.WriteFile(path, data, 0o600))
+		j, err := NewFileJournal(path)
+		require.NoError(t, err)
+		es, err := j.Pending(ctx)
+		require.NoError(t, err)
+		for _, e := range es {
+			require.NotEmpty(t, e.TaskID)
+		}
+		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "fuzz-added"}))
+		require.NoError(t, j.Close())
+		j, err = NewFileJournal(path)
+		require.NoError(t, err)
+		defer j.Close()
+		e, err := j.Entry(ctx, "fuzz-added")
+		require.NoError(t, err)
+		require.NotNil(t, e)
+		again, err := j.Pending(ctx)
+		require.NoError(t, err)
+		require.Len(t, again, len(es)+1-countID(es, "fuzz-added"))
+	})
+}
+
+func countID(es []JournalEntry, id string) int {
+	n := 0
+	for _, e := range es {
+		if e.TaskID == id {
+			n++
+		}
+	}
+	return n
+}
