@@ -489,3 +489,46 @@ func TestMetaNeverSent(t *testing.T) {
 	e, _ := j.Entry(ctx, id)
 	require.Equal(t, "order-123", e.Meta["secret-order"], "the journal keeps its own copy")
 }
+
+// TestReconcileSpreadsPolls: 1 000 pending tasks are polled at phases spread over the
+// interval, not in bursts (the busiest tenth of an interval within 1.5x of the average), and
+// no task is polled twice within an interval.
+func TestReconcileSpreadsPolls(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	synctest.Test(t, func(t *testing.T) {
+		const n, interval = 1000, 30 * time.Second
+		j := newMemJournal()
+		for i := range n {
+			require.NoError(t, j.Add(context.Background(), JournalEntry{TaskID: fmt.Sprintf("t%04d", i), SubmittedAt: time.Now()}))
+		}
+		f := newPollAPI(t).script("", pollReply{body: `{"code":200,"msg":"success","data":{"state":"generating"}}`})
+		c := newPollClient(t, f, WithJournal(j))
+		defer c.Close()
+		start := time.Now()
+		stop := startReconcile(t, c.CallbackHandler(WithResultFunc(newDelivered().fn)), WithPollInterval(interval))
+		time.Sleep(4 * interval)
+		synctest.Wait()
+		stop()
+
+		windows := make([]int, 40)
+		for i := range n {
+			times := f.getTimes(fmt.Sprintf("t%04d", i))
+			require.GreaterOrEqual(t, len(times), 3, "task %d", i)
+			for k, at := range times {
+				if k > 0 {
+					require.GreaterOrEqual(t, at.Sub(times[k-1]), interval, "task %d polled twice within an interval", i)
+				}
+				if w := int(at.Sub(start) / (interval / 10)); w < len(windows) {
+					windows[w]++
+				}
+			}
+		}
+		total, peak := 0, 0
+		for _, v := range windows[10:] { // after the first interval's initial spread
+			total += v
+			peak = max(peak, v)
+		}
+		avg := float64(total) / 30
+		require.LessOrEqual(t, float64(peak)/avg, 1.5, "peak %d polls in a tenth of an interval, average %.0f", peak, avg)
+	})
+}
