@@ -35,7 +35,8 @@ type JournalEntry struct {
 	TaskID string `json:"id"`
 	// Aleph reports that the task is polled on the Aleph details endpoint.
 	Aleph bool `json:"aleph,omitempty"`
-	// SubmittedAt is when the submission returned the id.
+	// SubmittedAt is when the submission returned the id. Reconcile abandons a task older
+	// than TaskRetention; zero means unknown, and such an entry is never abandoned for age.
 	SubmittedAt time.Time `json:"at"`
 	// Meta is the request's Meta.
 	Meta map[string]string `json:"meta,omitempty"`
@@ -73,7 +74,8 @@ type LeasingJournal interface {
 // Generate, Extend or GenerateAleph returns, and remove the entry once the outcome was
 // handled: the CallbackHandler's result func returned nil for it, WaitForResult returned its
 // terminal result, or CallbackHandler.Reconcile delivered it. Run Reconcile at start-up to
-// finish the tasks a previous process left pending. nil is an error.
+// finish the tasks a previous process left pending. The client never closes j. nil is an
+// error.
 func WithJournal(j Journal) Option {
 	return Option{func(c *clientConfig) error {
 		if j == nil {

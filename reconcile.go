@@ -406,7 +406,7 @@ func (rc *reconciler) poll(ctx context.Context, t *recTask) recOutcome {
 	if ctx.Err() != nil {
 		return o
 	}
-	if age := start.Sub(e.SubmittedAt); age > TaskRetention {
+	if age := start.Sub(e.SubmittedAt); !e.SubmittedAt.IsZero() && age > TaskRetention {
 		rc.abandon(ctx, e, fmt.Errorf("%w: submitted %s ago, beyond Kie's %s retention", ErrAbandoned, age.Round(time.Hour), TaskRetention))
 		o.done = true
 		return o

@@ -277,7 +277,7 @@ func TestReconcileFailedTaskAndFuncError(t *testing.T) {
 
 // TestReconcileAbandons: a task the API does not know for longer than the grace, and a task
 // older than the retention, are reported through WithAbandoned and removed; a task still
-// running stays.
+// running stays, also one without a submission time.
 func TestReconcileAbandons(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	synctest.Test(t, func(t *testing.T) {
@@ -287,9 +287,11 @@ func TestReconcileAbandons(t *testing.T) {
 		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "gone", SubmittedAt: now.Add(-time.Hour)}))
 		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "old", SubmittedAt: now.Add(-TaskRetention - time.Hour)}))
 		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "running", SubmittedAt: now}))
+		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "undated"}))
 		f := newPollAPI(t).
 			script("gone", pollEnvelopeReply(http.StatusOK, 404, "task not found")).
-			script("running", pollStateReply("running", StateGenerating))
+			script("running", pollStateReply("running", StateGenerating)).
+			script("undated", pollStateReply("undated", StateGenerating))
 		c := newPollClient(t, f, WithJournal(j))
 		defer c.Close()
 		var mu sync.Mutex
@@ -311,8 +313,9 @@ func TestReconcileAbandons(t *testing.T) {
 		require.ErrorIs(t, abandoned["old"], ErrAbandoned)
 		require.Empty(t, f.getTimes("old"), "too old to ask")
 		require.GreaterOrEqual(t, len(f.getTimes("gone")), 2, "one 404 is not enough")
-		require.Equal(t, 1, j.len())
+		require.Equal(t, 2, j.len())
 		require.True(t, j.has("running"))
+		require.True(t, j.has("undated"), "no submission time: never too old")
 	})
 }
 
