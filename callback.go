@@ -55,6 +55,7 @@ type CallbackHandler struct {
 	// Set by Client.CallbackHandler.
 	publish func(ctx context.Context, r *Result) error
 	fetch   func(ctx context.Context, taskID string, aleph bool) (*Result, error)
+	client  *Client // the client's journal and API, for Meta, removals and Reconcile
 
 	rejects *logLimiter
 	flights *flights  // shared by the handlers of one client that share its default deduper
@@ -133,6 +134,7 @@ func (c *Client) CallbackHandler(opts ...CallbackOption) *CallbackHandler {
 	if h.obs == nil {
 		h.obs = c.obs
 	}
+	h.client = c
 	return h
 }
 
@@ -370,7 +372,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 	id := res.TaskID
 	status := http.StatusInternalServerError
 	defer h.settle(id, f, cancel, &status)
-	err := h.deliver(ctx, res, aleph)
+	err := h.deliver(ctx, res, aleph, false)
 	h.obs.callbackResult(ctx)
 	sctx, scancel := h.storeContext(base)
 	defer scancel()
@@ -384,6 +386,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 	if derr := h.dedupe.Done(sctx, id, token); derr != nil {
 		h.logFailure("runway: callback dedupe done failed", id, derr)
 	}
+	h.forget(sctx, id)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.logProcessed(ctx, id)
 	}
@@ -438,10 +441,10 @@ func (h *CallbackHandler) storeContext(base context.Context) (context.Context, c
 	return context.WithTimeout(base, storeTimeout)
 }
 
-// deliver re-fetches the result if asked, publishes it and runs the result func. A panic
-// anywhere in it becomes an error: this runs on its own goroutine, where net/http's recovery
-// does not reach.
-func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) (err error) {
+// deliver re-fetches the result if asked (not for a polled one), adds its journaled Meta,
+// publishes it and runs the result func. A panic anywhere in it becomes an error: this runs
+// on its own goroutine, where net/http's recovery does not reach.
+func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph, polled bool) (err error) {
 	defer h.obs.processed(ctx, h.obs.processing(ctx), &res, &err)
 	id := res.TaskID
 	defer func() {
@@ -451,11 +454,12 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph bool) 
 				slog.String("panic", printable(fmt.Sprint(p), 256)), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	if h.refetch { // only on a client's handler: NewCallbackHandler refuses WithRefetch
+	if h.refetch && !polled { // only on a client's handler: NewCallbackHandler refuses WithRefetch
 		if res, err = h.fetch(ctx, id, aleph); err != nil {
 			return fmt.Errorf("refetch: %w", err)
 		}
 	}
+	h.addMeta(ctx, res)
 	if h.publish != nil {
 		if err := h.publish(ctx, res); err != nil {
 			return fmt.Errorf("publish: %w", err)

@@ -37,6 +37,7 @@ type callbackConfig struct {
 	resultTimeout time.Duration
 	refetch       bool
 	observer      Observer
+	abandoned     func(ctx context.Context, e JournalEntry, err error)
 }
 
 // WithHMACKey sets Kie's webhookHmacKey (from https://kie.ai/settings). Several keys are

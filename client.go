@@ -126,7 +126,8 @@ type Client struct {
 	cbOnce    sync.Once
 	cbDedupe  Deduper
 	cbFlights *flights
-	obs       *observer // nil without WithObserver
+	obs       *observer    // nil without WithObserver
+	jnl       *journalHook // nil without WithJournal
 }
 
 // Option configures a Client. Build options only with the With* functions; the zero Option
@@ -145,6 +146,7 @@ type clientConfig struct {
 	callbackURL string
 	bus         ResultBus
 	dlTransport *http.Transport
+	journal     Journal
 
 	submitLimit    int
 	submitWindow   time.Duration
@@ -316,6 +318,9 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
 	c.secrets.Store(&[]string{apiKey})
 	c.obs = newObserver(cfg.observer, c.logger, func() time.Time { return c.now() })
+	if cfg.journal != nil {
+		c.jnl = newJournalHook(cfg.journal, c.logger)
+	}
 	c.stopListen = c.bus.Listen(c.hub.deliver)
 	c.stopResync = func() {}
 	if rn, ok := c.bus.(ResyncNotifier); ok {
@@ -401,7 +406,7 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest) (taskID stri
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	return c.submit(ctx, "/api/v1/runway/generate", generateBody(req))
+	return c.submitJournaled(ctx, "/api/v1/runway/generate", generateBody(req), false, req.Meta)
 }
 
 // Extend submits an extension of a finished generation and returns the new task's id.
@@ -414,7 +419,7 @@ func (c *Client) Extend(ctx context.Context, req ExtendRequest) (taskID string, 
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	return c.submit(ctx, "/api/v1/runway/extend", extendBody(req))
+	return c.submitJournaled(ctx, "/api/v1/runway/extend", extendBody(req), false, req.Meta)
 }
 
 // GenerateAleph submits an Aleph video-to-video task and returns its id. The client remembers
@@ -433,11 +438,7 @@ func (c *Client) GenerateAleph(ctx context.Context, req AlephRequest) (taskID st
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	taskID, err = c.submit(ctx, "/api/v1/aleph/generate", alephBody(req))
-	if err == nil {
-		c.aleph.add(taskID)
-	}
-	return taskID, err
+	return c.submitJournaled(ctx, "/api/v1/aleph/generate", alephBody(req), true, req.Meta)
 }
 
 // GetTask fetches a Runway task's details (GET /api/v1/runway/record-detail).

@@ -153,7 +153,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: result bus lookup failed; polling",
 			slog.String("task_id", taskID), slog.String("error", err.Error()))
 	} else if r != nil {
-		return c.own(r)
+		return c.ownSettled(ctx, r)
 	}
 
 	var timer *time.Timer
@@ -165,7 +165,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 	for {
 		select {
 		case r := <-w.ch:
-			return c.own(r)
+			return c.ownSettled(ctx, r)
 		default:
 		}
 		r, delay, err := run.poll(ctx)
@@ -178,7 +178,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 				c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: publishing a polled result failed",
 					slog.String("task_id", taskID), slog.String("error", err.Error()))
 			}
-			return c.own(r)
+			return c.ownSettled(ctx, r)
 		}
 		delay, last := run.clip(delay)
 		if timer == nil {
@@ -188,7 +188,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		}
 		select {
 		case r := <-w.ch:
-			return c.own(r)
+			return c.ownSettled(ctx, r)
 		case <-ctx.Done():
 			return nil, run.fail(ctx.Err())
 		case <-timer.C:

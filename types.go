@@ -55,6 +55,10 @@ type GenerateRequest struct {
 	// case), an empty key or a value that cannot be encoded is refused locally with a
 	// *ValidationError: an extra field never overrides a modeled one.
 	Extra map[string]any
+	// Meta is yours: it is never sent to Kie. With WithJournal it is kept in the journal and
+	// comes back on Result.Meta, from a callback or a poll, so that the result func can find
+	// your own record (an order id) without a lookup.
+	Meta map[string]string
 }
 
 // ExtendRequest continues a previously generated video (POST /api/v1/runway/extend).
@@ -75,6 +79,10 @@ type ExtendRequest struct {
 	// case), an empty key or a value that cannot be encoded is refused locally with a
 	// *ValidationError: an extra field never overrides a modeled one.
 	Extra map[string]any
+	// Meta is yours: it is never sent to Kie. With WithJournal it is kept in the journal and
+	// comes back on Result.Meta, from a callback or a poll, so that the result func can find
+	// your own record (an order id) without a lookup.
+	Meta map[string]string
 }
 
 // AlephRequest transforms an existing video with the Aleph model
@@ -105,6 +113,10 @@ type AlephRequest struct {
 	// case), an empty key or a value that cannot be encoded is refused locally with a
 	// *ValidationError: an extra field never overrides a modeled one.
 	Extra map[string]any
+	// Meta is yours: it is never sent to Kie. With WithJournal it is kept in the journal and
+	// comes back on Result.Meta, from a callback or a poll, so that the result func can find
+	// your own record (an order id) without a lookup.
+	Meta map[string]string
 }
 
 // State is the lifecycle state of a task as reported by the details endpoints.
@@ -225,6 +237,12 @@ type Result struct {
 	Source Source `json:"source"`
 	// Raw is the callback body or the details `data` object as received.
 	Raw json.RawMessage `json:"raw,omitempty"`
+	// Meta is the submission's Meta, found in the client's journal (WithJournal) by task id.
+	// It is nil without a journal, for a handler not built by Client.CallbackHandler, and
+	// for a callback that arrives before the submission that created its task was journaled
+	// and that the handler stopped waiting for (it waits up to two seconds for submissions
+	// of its client still in progress).
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // Err returns nil for a successful result and a classified *TaskError otherwise.

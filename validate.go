@@ -19,35 +19,38 @@ const (
 
 // wire bodies: field names and JSON types as the API documents them.
 type generateBody struct {
-	Prompt      string         `json:"prompt"`
-	ImageURL    string         `json:"imageUrl,omitempty"`
-	Duration    int            `json:"duration"`
-	Quality     Quality        `json:"quality"`
-	AspectRatio AspectRatio    `json:"aspectRatio,omitempty"`
-	WaterMark   string         `json:"waterMark"`
-	CallBackURL string         `json:"callBackUrl,omitempty"`
-	Extra       map[string]any `json:"-"`
+	Prompt      string            `json:"prompt"`
+	ImageURL    string            `json:"imageUrl,omitempty"`
+	Duration    int               `json:"duration"`
+	Quality     Quality           `json:"quality"`
+	AspectRatio AspectRatio       `json:"aspectRatio,omitempty"`
+	WaterMark   string            `json:"waterMark"`
+	CallBackURL string            `json:"callBackUrl,omitempty"`
+	Extra       map[string]any    `json:"-"`
+	Meta        map[string]string `json:"-"` // never sent
 }
 
 type extendBody struct {
-	TaskID      string         `json:"taskId"`
-	Prompt      string         `json:"prompt"`
-	Quality     Quality        `json:"quality"`
-	WaterMark   string         `json:"waterMark"`
-	CallBackURL string         `json:"callBackUrl,omitempty"`
-	Extra       map[string]any `json:"-"`
+	TaskID      string            `json:"taskId"`
+	Prompt      string            `json:"prompt"`
+	Quality     Quality           `json:"quality"`
+	WaterMark   string            `json:"waterMark"`
+	CallBackURL string            `json:"callBackUrl,omitempty"`
+	Extra       map[string]any    `json:"-"`
+	Meta        map[string]string `json:"-"` // never sent
 }
 
 type alephBody struct {
-	Prompt         string         `json:"prompt"`
-	VideoURL       string         `json:"videoUrl"`
-	AspectRatio    AspectRatio    `json:"aspectRatio,omitempty"`
-	Seed           *int           `json:"seed,omitempty"`
-	ReferenceImage string         `json:"referenceImage,omitempty"`
-	WaterMark      string         `json:"waterMark"`
-	CallBackURL    string         `json:"callBackUrl,omitempty"`
-	UploadCN       bool           `json:"uploadCn"`
-	Extra          map[string]any `json:"-"`
+	Prompt         string            `json:"prompt"`
+	VideoURL       string            `json:"videoUrl"`
+	AspectRatio    AspectRatio       `json:"aspectRatio,omitempty"`
+	Seed           *int              `json:"seed,omitempty"`
+	ReferenceImage string            `json:"referenceImage,omitempty"`
+	WaterMark      string            `json:"waterMark"`
+	CallBackURL    string            `json:"callBackUrl,omitempty"`
+	UploadCN       bool              `json:"uploadCn"`
+	Extra          map[string]any    `json:"-"`
+	Meta           map[string]string `json:"-"` // never sent
 }
 
 // MarshalJSON encodes the modeled fields, then Extra's.

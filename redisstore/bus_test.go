@@ -27,6 +27,8 @@ func fullResult(t *testing.T, taskID string) *runway.Result {
 		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Uint8:
 			// Whitespace, an escape and a byte that is not UTF-8: kept byte for byte.
 			f.SetBytes([]byte("{ \"data\" : {\"task_id\": \"x\"} }\n\xff"))
+		case f.Kind() == reflect.Map && f.Type().Key().Kind() == reflect.String && f.Type().Elem().Kind() == reflect.String:
+			f.Set(reflect.ValueOf(map[string]string{"key of " + name: "value \u00e9", "order": "1001"}))
 		default:
 			t.Fatalf("fullResult: field %s of kind %v: teach the test (and check the wire format)", name, f.Kind())
 		}

@@ -87,3 +87,17 @@ func WithLogger(l *slog.Logger) Option {
 		return nil
 	}
 }
+
+// WithLeaseTTL sets how long a replica's lease on a journaled task lasts without renewal
+// (default DefaultLeaseTTL). runway's Reconcile renews its leases every third of it; a
+// crashed replica's tasks are taken over once it has passed. d must be positive: leave the
+// option out for the default.
+func WithLeaseTTL(d time.Duration) Option {
+	return func(s *Store) error {
+		if d <= 0 {
+			return fmt.Errorf("WithLeaseTTL: %s is not a positive duration; leave the option out for the default %s", d, DefaultLeaseTTL)
+		}
+		s.leaseTTL = d
+		return nil
+	}
+}

@@ -31,6 +31,7 @@ func TestOptionRanges(t *testing.T) {
 		{WithReconnectBackoff(0, time.Second), "WithReconnectBackoff: need 0 < lo <= hi, got 0s, 1s; leave the option out for 50ms to 1s"},
 		{WithReconnectBackoff(time.Second, time.Millisecond), "WithReconnectBackoff: need 0 < lo <= hi, got 1s, 1ms; leave the option out for 50ms to 1s"},
 		{WithLogger(nil), "WithLogger: nil logger; pass slog.New(slog.DiscardHandler) to discard"},
+		{WithLeaseTTL(0), "WithLeaseTTL: 0s is not a positive duration; leave the option out for the default 1m30s"},
 	}
 	var all []Option
 	var lines []string
@@ -43,7 +44,8 @@ func TestOptionRanges(t *testing.T) {
 	require.PanicsWithValue(t, "redisstore: New: nil redis client; pass a go-redis client such as redis.NewClient(...)", func() { New(nil) })
 
 	s := New(rdb, WithPrefix("p:"), WithDoneRetention(1), WithResultTTL(1), WithTimeout(1),
-		WithReconnectBackoff(time.Millisecond, time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)))
+		WithReconnectBackoff(time.Millisecond, time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)),
+		WithLeaseTTL(time.Second))
 	require.NoError(t, s.Close())
 	require.Same(t, slog.Default(), New(rdb).log, "no WithLogger: the default logger")
 }

@@ -4,6 +4,10 @@
 // A Store implements runway.Deduper (pass it to runway.WithDeduper) and runway.ResultBus
 // (pass it to runway.WithResultBus), so that a callback delivered to any replica runs the
 // result func once across all of them and wakes WaitForResult callers on every replica.
+// It also implements runway.Journal and runway.LeasingJournal (pass it to runway.WithJournal):
+// the pending tasks live in Redis, and the replicas running CallbackHandler.Reconcile share
+// them out by leases, each task polled by one live replica at a time; a crashed replica's
+// tasks are leased by another once its leases lapse (WithLeaseTTL, default 90 s).
 //
 // # Keys and channels
 //
@@ -13,6 +17,16 @@
 //	                        the done retention (default 24 h)
 //	runway:result:<taskID>  the result as JSON, for the result TTL (default 1 h)
 //	runway:results          pub/sub channel carrying every published result to every Store
+//	runway:{journal}        hash: task id -> journal entry as JSON; no TTL, an entry stays
+//	                        until its outcome is handled (or Reconcile abandons it)
+//	runway:{journal}:lease  sorted set: task id -> its lease's expiry in Unix ms on the Redis
+//	                        server's clock, 0 when free; Lease takes the members scored up to
+//	                        now (ZRANGEBYSCORE ... LIMIT), so no tick scans every entry
+//	runway:{journal}:owner  hash: task id -> the owner token of its current lease
+//
+// The three journal keys share the hash tag {journal}, so that the scripts that touch them
+// together run on Redis Cluster too. Add, Remove and each leased, renewed or
+// freed task cost O(log n) in the number of pending tasks.
 //
 // # Failure behaviour
 //
@@ -72,6 +86,7 @@ type Store struct {
 	backoffMin    time.Duration
 	backoffMax    time.Duration
 	healthCheck   time.Duration
+	leaseTTL      time.Duration
 	log           *slog.Logger
 	origin        string // random id of this Store, to skip its own messages
 
@@ -101,6 +116,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		backoffMin:    DefaultBackoffMin,
 		backoffMax:    DefaultBackoffMax,
 		healthCheck:   defaultHealthCheck,
+		leaseTTL:      DefaultLeaseTTL,
 		log:           slog.Default(),
 		origin:        randomHex(),
 		listeners:     make(map[uint64]func(*runway.Result)),
