@@ -89,12 +89,14 @@ var (
 	fn, process func(context.Context, *runway.Result) error // a result func
 	markFailed  func(ctx context.Context, taskID string, err error) error
 	saveVideo   func(ctx context.Context, taskID, videoURL string) error
+	markDone    func(ctx context.Context, orderID string, r *runway.Result) error // the user's own record
+	alert       func(taskID, orderID string, err error) // pages a person
 	bar         interface{ Set(done, total int64) } // a progress bar
 	myCallbackHandler http.Handler                  // the code under test
 )
 
 var _, _, _, _, _, _, _ = ctx, shutdownCtx, t, c, mux, apiKey, key
-var _, _, _, _, _, _, _, _, _, _, _ = taskID, id, body, req, res, fn, process, markFailed, saveVideo, bar, myCallbackHandler
+var _, _, _, _, _, _, _, _, _, _, _, _, _ = taskID, id, body, req, res, fn, process, markFailed, saveVideo, markDone, alert, bar, myCallbackHandler
 `
 
 func main() {
