@@ -319,7 +319,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	c.secrets.Store(&[]string{apiKey})
 	c.obs = newObserver(cfg.observer, c.logger, func() time.Time { return c.now() })
 	if cfg.journal != nil {
-		c.jnl = newJournalHook(cfg.journal, c.logger)
+		c.jnl = newJournalHook(cfg.journal, c.logger, c.obs, func() time.Time { return c.now() })
 	}
 	c.stopListen = c.bus.Listen(c.hub.deliver)
 	c.stopResync = func() {}

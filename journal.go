@@ -105,6 +105,8 @@ type journalHook struct {
 	j      Journal
 	reader JournalReader // nil when j cannot look entries up
 	log    *slog.Logger
+	obs    *observer // the client's; nil without one
+	now    func() time.Time
 
 	mu         sync.Mutex
 	settled    *idSet
@@ -115,8 +117,8 @@ type journalHook struct {
 	changed    chan struct{}       // closed and replaced when a submission ends
 }
 
-func newJournalHook(j Journal, log *slog.Logger) *journalHook {
-	h := &journalHook{j: j, log: log, settled: newIDSet(maxSettledIDs), watchers: make(map[int]func(JournalEntry)),
+func newJournalHook(j Journal, log *slog.Logger, obs *observer, now func() time.Time) *journalHook {
+	h := &journalHook{j: j, log: log, obs: obs, now: now, settled: newIDSet(maxSettledIDs), watchers: make(map[int]func(JournalEntry)),
 		submitting: make(map[uint64]struct{}), changed: make(chan struct{})}
 	h.reader, _ = j.(JournalReader)
 	return h
@@ -126,7 +128,10 @@ func newJournalHook(j Journal, log *slog.Logger) *journalHook {
 func (h *journalHook) add(ctx context.Context, e JournalEntry) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalOpTimeout)
 	defer cancel()
-	if err := h.j.Add(ctx, e); err != nil {
+	start := h.now()
+	err := h.j.Add(ctx, e)
+	h.obs.journalWrite(ctx, JournalAdd, e.TaskID, start, err)
+	if err != nil {
 		return fmt.Errorf("%w: task %s created but not journaled: %w", ErrJournal, e.TaskID, err)
 	}
 	h.mu.Lock()
@@ -154,7 +159,10 @@ func (h *journalHook) remove(ctx context.Context, taskID string) {
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalOpTimeout)
 	defer cancel()
-	if err := h.j.Remove(ctx, taskID); err != nil {
+	start := h.now()
+	err := h.j.Remove(ctx, taskID)
+	h.obs.journalWrite(ctx, JournalRemove, taskID, start, err)
+	if err != nil {
 		h.log.Warn("runway: removing a handled task from the journal failed",
 			slog.String("task_id", taskID), slog.String("error", err.Error()))
 	}

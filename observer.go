@@ -67,6 +67,12 @@ type Observer struct {
 	OnResult func(ResultEvent)
 	// OnDownload reports the end of one file download.
 	OnDownload func(DownloadEvent)
+	// OnJournal reports one write to the client's journal (WithJournal): a submitted task
+	// added, a handled one removed.
+	OnJournal func(JournalEvent)
+	// OnReconcile reports what CallbackHandler.Reconcile did with one journaled task on one
+	// visit. Its poll is reported to OnPoll as well, and a result it delivers to OnResult.
+	OnReconcile func(ReconcileEvent)
 }
 
 // SubmitOutcome is how a submission ended.
@@ -212,6 +218,49 @@ type DownloadEvent struct {
 	Duration time.Duration
 }
 
+// JournalOp is a write to the journal.
+type JournalOp string
+
+// Journal writes.
+const (
+	JournalAdd    JournalOp = "add"    // a submitted task journaled
+	JournalRemove JournalOp = "remove" // a handled (or abandoned) task removed
+)
+
+// JournalEvent reports one journal write.
+type JournalEvent struct {
+	Ctx      context.Context
+	TaskID   string
+	Op       JournalOp
+	Err      error // the journal's error; nil when written
+	Start    time.Time
+	Duration time.Duration
+}
+
+// ReconcileOutcome is what Reconcile did with a journaled task on one visit.
+type ReconcileOutcome string
+
+// Reconcile outcomes.
+const (
+	ReconcilePending   ReconcileOutcome = "pending"   // polled: not finished yet (or a state the SDK does not know)
+	ReconcileDelivered ReconcileOutcome = "delivered" // finished: delivered through the result func, then removed
+	ReconcileDuplicate ReconcileOutcome = "duplicate" // finished and processed before (a callback, another replica): removed
+	ReconcileRetry     ReconcileOutcome = "retry"     // the poll or the delivery failed: visited again later
+	ReconcileAbandoned ReconcileOutcome = "abandoned" // given up on (not found, past retention) and removed
+)
+
+// ReconcileEvent reports one visit of Reconcile to a journaled task.
+type ReconcileEvent struct {
+	Ctx     context.Context
+	TaskID  string
+	Outcome ReconcileOutcome
+	Err     error // why a visit is retried or the task abandoned
+	// Age is the time since the task's submission (JournalEntry.SubmittedAt); 0 when unknown.
+	Age      time.Duration
+	Start    time.Time
+	Duration time.Duration
+}
+
 // WithObserver sets the client's observer (see Observer); a CallbackHandler made by this
 // client's CallbackHandler method reports to it as well, unless given WithCallbackObserver.
 // The default observes nothing.
@@ -245,10 +294,12 @@ const (
 	obsCallback
 	obsResult
 	obsDownload
+	obsJournal
+	obsReconcile
 	obsKinds
 )
 
-var obsKindNames = [obsKinds]string{"start", "submit", "poll", "wait", "callback", "result", "download"}
+var obsKindNames = [obsKinds]string{"start", "submit", "poll", "wait", "callback", "result", "download", "journal", "reconcile"}
 
 // observer is an Observer with what calling it needs. A nil *observer observes nothing: every
 // method checks for it first, so an SDK without an observer pays a nil check per event.
@@ -264,7 +315,8 @@ type observer struct {
 // below and gets an obs* kind above.
 func newObserver(o Observer, log *slog.Logger, now func() time.Time) *observer {
 	if o.Start == nil && o.OnSubmit == nil && o.OnPoll == nil && o.OnWaitEnd == nil &&
-		o.OnCallback == nil && o.OnResult == nil && o.OnDownload == nil {
+		o.OnCallback == nil && o.OnResult == nil && o.OnDownload == nil && o.OnJournal == nil &&
+		o.OnReconcile == nil {
 		return nil
 	}
 	ob := &observer{o: o, log: log, now: now}
@@ -484,10 +536,12 @@ func (o *observer) result(ctx context.Context, r *Result) {
 	if o == nil || o.o.OnResult == nil {
 		return
 	}
-	o.reportResult(ctx, r)
+	o.reportResult(ctx, r, time.Time{})
 }
 
-func (o *observer) reportResult(ctx context.Context, r *Result) {
+// reportResult reports r; submitted is when the task was submitted, if known, else the
+// client's memory of its own submissions is asked.
+func (o *observer) reportResult(ctx context.Context, r *Result, submitted time.Time) {
 	ev := ResultEvent{Ctx: ctx, TaskID: r.TaskID, Source: r.Source, State: StateSuccess}
 	if err := r.Err(); err != nil {
 		ev.State = StateFail
@@ -496,8 +550,11 @@ func (o *observer) reportResult(ctx context.Context, r *Result) {
 			ev.ErrorKind = te.Kind
 		}
 	}
-	if at, ok := o.submitted.get(r.TaskID); ok {
-		ev.SinceSubmit = max(o.now().Sub(at), 0)
+	if at, ok := o.submitted.get(r.TaskID); ok && submitted.IsZero() {
+		submitted = at
+	}
+	if !submitted.IsZero() {
+		ev.SinceSubmit = max(o.now().Sub(submitted), 0)
 	}
 	defer o.contain(obsResult)
 	o.o.OnResult(ev)
@@ -520,6 +577,36 @@ func (o *observer) downloadEnd(run *opRun, d *download, err *error) {
 		defer o.contain(obsDownload)
 		o.o.OnDownload(ev)
 	}
+}
+
+// journalWrite reports a journal write that started at start.
+func (o *observer) journalWrite(ctx context.Context, op JournalOp, taskID string, start time.Time, err error) {
+	if o == nil || o.o.OnJournal == nil {
+		return
+	}
+	defer o.contain(obsJournal)
+	o.o.OnJournal(JournalEvent{Ctx: ctx, TaskID: taskID, Op: op, Err: err, Start: start, Duration: o.now().Sub(start)})
+}
+
+// reconciled reports a visit of Reconcile to e that started at start, and for a delivery
+// the result delivered (r, with the entry's submission time).
+func (o *observer) reconciled(ctx context.Context, e JournalEntry, out ReconcileOutcome, err error, r *Result, start time.Time) {
+	if o == nil {
+		return
+	}
+	if r != nil && o.o.OnResult != nil {
+		o.reportResult(ctx, r, e.SubmittedAt)
+	}
+	if o.o.OnReconcile == nil {
+		return
+	}
+	now := o.now()
+	ev := ReconcileEvent{Ctx: ctx, TaskID: e.TaskID, Outcome: out, Err: err, Start: start, Duration: now.Sub(start)}
+	if !e.SubmittedAt.IsZero() {
+		ev.Age = max(now.Sub(e.SubmittedAt), 0)
+	}
+	defer o.contain(obsReconcile)
+	o.o.OnReconcile(ev)
 }
 
 // callbackWriter records the status answered. It hides the server's own writer from
@@ -609,7 +696,7 @@ func (o *observer) callbackResult(ctx context.Context) {
 		return
 	}
 	if !cr.handoff.CompareAndSwap(handoffPending, handoffResult) {
-		o.reportResult(ctx, cr.delivered)
+		o.reportResult(ctx, cr.delivered, time.Time{})
 	}
 }
 
@@ -624,7 +711,7 @@ func (o *observer) callbackEnd(w http.ResponseWriter, _ *http.Request) {
 	}
 	cr := cw.run
 	if !cr.handoff.CompareAndSwap(handoffPending, handoffAnswered) && o.o.OnResult != nil {
-		o.reportResult(cr.ctx, cr.delivered) // handoffResult: see callbackResult
+		o.reportResult(cr.ctx, cr.delivered, time.Time{}) // handoffResult: see callbackResult
 	}
 	ev := CallbackEvent{Ctx: cr.ctx, TaskID: cr.taskID, Status: cr.status, Start: cr.start,
 		Duration: o.now().Sub(cr.start)}

@@ -120,22 +120,23 @@ func (h *CallbackHandler) addMeta(ctx context.Context, r *Result) {
 }
 
 // deliverPolled delivers a terminal result found by Reconcile through the handler's
-// deduper and result func. It reports whether the task's outcome is handled (delivered now,
-// or processed before, by a callback or another replica).
-func (h *CallbackHandler) deliverPolled(ctx context.Context, r *Result, aleph bool) (bool, error) {
+// deduper and result func. Its outcome is ReconcileDelivered (the result func ran now),
+// ReconcileDuplicate (processed before, by a callback or another replica) or ReconcileRetry
+// with the error; the first two mean the task's outcome is handled.
+func (h *CallbackHandler) deliverPolled(ctx context.Context, r *Result, aleph bool) (ReconcileOutcome, error) {
 	id := r.TaskID
 	cctx, cancel := context.WithTimeout(ctx, h.resultTimeout)
 	defer cancel()
 	st, token, err := h.dedupe.Claim(cctx, id, h.resultTimeout+claimMargin)
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("dedupe claim: %w", err)
+		return ReconcileRetry, fmt.Errorf("dedupe claim: %w", err)
 	case st == ClaimDone:
-		return true, nil
+		return ReconcileDuplicate, nil
 	case st == ClaimBusy:
-		return false, errClaimBusy
+		return ReconcileRetry, errClaimBusy
 	case st != ClaimAcquired:
-		return false, fmt.Errorf("dedupe claim: unknown status %d", st)
+		return ReconcileRetry, fmt.Errorf("dedupe claim: unknown status %d", st)
 	}
 	derr := h.deliver(cctx, r, aleph, true)
 	sctx, scancel := h.storeContext(context.WithoutCancel(ctx))
@@ -144,12 +145,12 @@ func (h *CallbackHandler) deliverPolled(ctx context.Context, r *Result, aleph bo
 		if rerr := h.dedupe.Release(sctx, id, token); rerr != nil {
 			h.logFailure("runway: reconcile dedupe release failed", id, rerr)
 		}
-		return false, derr
+		return ReconcileRetry, derr
 	}
 	if err := h.dedupe.Done(sctx, id, token); err != nil {
 		h.logFailure("runway: reconcile dedupe done failed", id, err)
 	}
-	return true, nil
+	return ReconcileDelivered, nil
 }
 
 // reconciler is the state of one Reconcile call. Its fields below the line are owned by the
@@ -404,7 +405,8 @@ func (rc *reconciler) logRefresh(ctx context.Context, err error) {
 		slog.String("error", err.Error()))
 }
 
-// poll runs on a worker: it polls t once and delivers a terminal outcome.
+// poll runs on a worker: it polls t once and delivers a terminal outcome. The visit is
+// reported to the handler's observer.
 func (rc *reconciler) poll(ctx context.Context, t *recTask) recOutcome {
 	start := rc.c.now()
 	o := recOutcome{t: t, start: start, next: start.Add(rc.nextInterval())}
@@ -412,40 +414,55 @@ func (rc *reconciler) poll(ctx context.Context, t *recTask) recOutcome {
 	if ctx.Err() != nil {
 		return o
 	}
-	if age := start.Sub(e.SubmittedAt); !e.SubmittedAt.IsZero() && age > TaskRetention {
-		rc.abandon(ctx, e, fmt.Errorf("%w: submitted %s ago, beyond Kie's %s retention", ErrAbandoned, age.Round(time.Hour), TaskRetention))
+	out, delivered, err := rc.visit(ctx, t, &o)
+	rc.h.obs.reconciled(ctx, e, out, err, delivered, start)
+	return o
+}
+
+// visit does poll's work on o and says what became of the task: its outcome, the result
+// when one was delivered, and the error that made it a retry or an abandonment.
+func (rc *reconciler) visit(ctx context.Context, t *recTask, o *recOutcome) (ReconcileOutcome, *Result, error) {
+	e := t.e
+	if age := o.start.Sub(e.SubmittedAt); !e.SubmittedAt.IsZero() && age > TaskRetention {
+		err := fmt.Errorf("%w: submitted %s ago, beyond Kie's %s retention", ErrAbandoned, age.Round(time.Hour), TaskRetention)
+		rc.abandon(ctx, e, err)
 		o.done = true
-		return o
+		return ReconcileAbandoned, nil, err
 	}
 	task, err := rc.c.getTask(ctx, e.TaskID, e.Aleph, 0)
 	if err != nil {
-		return rc.pollFailed(ctx, t, o, err)
+		*o = rc.pollFailed(ctx, t, *o, err)
+		if o.done {
+			return ReconcileAbandoned, nil, err
+		}
+		return ReconcileRetry, nil, err
 	}
 	t.failures, t.notFoundSince = 0, time.Time{}
 	if !task.State.Known() {
 		rc.c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: reconcile saw an unknown task state; polling again next interval",
 			slog.String("task_id", e.TaskID), slog.String("status", printable(string(task.State), maxStateInError)))
-		return o
+		return ReconcilePending, nil, nil
 	}
 	if !task.State.Terminal() {
-		return o
+		return ReconcilePending, nil, nil
 	}
 	r := task.Result()
 	r.TaskID = e.TaskID
 	r.Meta = cloneMeta(e.Meta)
-	handled, err := rc.h.deliverPolled(ctx, r, e.Aleph)
+	out, err := rc.h.deliverPolled(ctx, r, e.Aleph)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, errClaimBusy) {
 			rc.c.logger.LogAttrs(ctx, slog.LevelError, "runway: reconcile delivery failed; retrying next interval",
 				slog.String("task_id", e.TaskID), slog.String("error", err.Error()))
 		}
-		return o
+		return out, nil, err
 	}
-	if handled {
-		rc.c.jnl.remove(ctx, e.TaskID)
-		o.done = true
+	rc.c.jnl.remove(ctx, e.TaskID)
+	o.done = true
+	if out == ReconcileDelivered {
+		return out, r, nil
 	}
-	return o
+	return out, nil, nil
 }
 
 // pollFailed decides what a failed poll means for t: a later poll, backed off for a

@@ -1,5 +1,6 @@
 // Package runwayotel reports the runway SDK's own events as OpenTelemetry metrics and spans:
-// submissions, polls, waits, callbacks, results and downloads.
+// submissions, polls, waits, callbacks, results, downloads, journal writes and Reconcile's
+// visits to journaled tasks.
 //
 //	otelRunway, err := runwayotel.New() // the global MeterProvider and TracerProvider
 //	if err != nil { ... }
@@ -29,6 +30,10 @@
 //	runway.wait.polls                    histogram  {request}    runway.wait.outcome
 //	runway.download.bytes                counter    By           runway.download.outcome
 //	runway.download.duration             histogram  s            runway.download.outcome
+//	runway.journal.operations            counter    {operation}  runway.journal.operation, runway.journal.outcome
+//	runway.journal.duration              histogram  s            runway.journal.operation, runway.journal.outcome
+//	runway.reconcile.visits              counter    {visit}      runway.reconcile.outcome
+//	runway.reconcile.age                 histogram  s            runway.reconcile.outcome
 //
 // See the README for what each one means and example queries.
 //
@@ -76,6 +81,9 @@ const (
 	AttrErrorKind         = attribute.Key("runway.error.kind")
 	AttrWaitOutcome       = attribute.Key("runway.wait.outcome")
 	AttrDownloadOutcome   = attribute.Key("runway.download.outcome")
+	AttrJournalOperation  = attribute.Key("runway.journal.operation")
+	AttrJournalOutcome    = attribute.Key("runway.journal.outcome")
+	AttrReconcileOutcome  = attribute.Key("runway.reconcile.outcome")
 	AttrHTTPStatus        = attribute.Key("http.response.status_code")
 	AttrRetries           = attribute.Key("runway.retries")  // spans only
 	AttrPolls             = attribute.Key("runway.polls")    // spans only
@@ -130,6 +138,10 @@ type Instrumentation struct {
 	waitPolls        metric.Int64Histogram
 	downloadBytes    metric.Int64Counter
 	downloadDuration metric.Float64Histogram
+	journalOps       metric.Int64Counter
+	journalDuration  metric.Float64Histogram
+	reconcileVisits  metric.Int64Counter
+	reconcileAge     metric.Float64Histogram
 
 	mu    sync.RWMutex
 	attrs map[attrKey]metric.MeasurementOption // built once per combination
@@ -177,6 +189,10 @@ func New(opts ...Option) (*Instrumentation, error) {
 	i.waitPolls = b.intHistogram(meter, "runway.wait.polls", "{request}", "Details requests made by one WaitForResult call.", pollBuckets)
 	i.downloadBytes = b.counter(meter, "runway.download.bytes", "By", "Bytes downloaded, by download outcome.")
 	i.downloadDuration = b.histogram(meter, "runway.download.duration", "s", "Time a file download took, retries included.", taskBuckets)
+	i.journalOps = b.counter(meter, "runway.journal.operations", "{operation}", "Journal writes (a submitted task added, a handled one removed), by outcome.")
+	i.journalDuration = b.histogram(meter, "runway.journal.duration", "s", "Time a journal write took.", requestBuckets)
+	i.reconcileVisits = b.counter(meter, "runway.reconcile.visits", "{visit}", "Reconcile's visits to journaled tasks, by outcome (pending, delivered, duplicate, retry, abandoned).")
+	i.reconcileAge = b.histogram(meter, "runway.reconcile.age", "s", "Time since submission of the journaled tasks Reconcile visits, by outcome.", taskBuckets)
 	if b.err != nil {
 		return nil, b.err
 	}
@@ -215,13 +231,15 @@ func (b *builder) keep(err error) {
 // Observer returns the runway.Observer that feeds this Instrumentation.
 func (i *Instrumentation) Observer() runway.Observer {
 	return runway.Observer{
-		Start:      i.start,
-		OnSubmit:   i.onSubmit,
-		OnPoll:     i.onPoll,
-		OnWaitEnd:  i.onWaitEnd,
-		OnCallback: i.onCallback,
-		OnResult:   i.onResult,
-		OnDownload: i.onDownload,
+		Start:       i.start,
+		OnSubmit:    i.onSubmit,
+		OnPoll:      i.onPoll,
+		OnWaitEnd:   i.onWaitEnd,
+		OnCallback:  i.onCallback,
+		OnResult:    i.onResult,
+		OnDownload:  i.onDownload,
+		OnJournal:   i.onJournal,
+		OnReconcile: i.onReconcile,
 	}
 }
 
@@ -472,4 +490,33 @@ func (i *Instrumentation) onDownload(e runway.DownloadEvent) {
 	i.downloadBytes.Add(e.Ctx, e.Bytes, opt)
 	i.downloadDuration.Record(e.Ctx, e.Duration.Seconds(), opt)
 	endSpan(ownSpan(e.Ctx), e.Err, AttrDownloadOutcome.String(outcome), AttrBytes.Int64(e.Bytes), AttrAttempts.Int(e.Attempts))
+}
+
+// Journal outcomes (runway.journal.outcome).
+const (
+	JournalOK    = "ok"
+	JournalError = "error"
+)
+
+func (i *Instrumentation) onJournal(e runway.JournalEvent) {
+	op, outcome := string(e.Op), JournalOK
+	if e.Err != nil {
+		outcome = JournalError
+	}
+	opt := i.set(attrKey{metric: "journal", a: op, b: outcome}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{AttrJournalOperation.String(op), AttrJournalOutcome.String(outcome)}
+	})
+	i.journalOps.Add(e.Ctx, 1, opt)
+	i.journalDuration.Record(e.Ctx, e.Duration.Seconds(), opt)
+}
+
+func (i *Instrumentation) onReconcile(e runway.ReconcileEvent) {
+	outcome := string(e.Outcome)
+	opt := i.set(attrKey{metric: "reconcile", a: outcome}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{AttrReconcileOutcome.String(outcome)}
+	})
+	i.reconcileVisits.Add(e.Ctx, 1, opt)
+	if e.Age > 0 {
+		i.reconcileAge.Record(e.Ctx, e.Age.Seconds(), opt)
+	}
 }

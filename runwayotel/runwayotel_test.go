@@ -40,7 +40,7 @@ type fixture struct {
 	spans  *tracetest.SpanRecorder
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...runway.Option) *fixture {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // registered first, so it runs last
@@ -59,8 +59,8 @@ func newFixture(t *testing.T) *fixture {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(base.CloseIdleConnections)
 	hc := &http.Client{Transport: otelhttp.NewTransport(base, otelhttp.WithTracerProvider(tp))}
-	f.c, err = runway.NewClient(f.srv.APIKey, runway.WithBaseURL(f.srv.URL), runway.WithHTTPClient(hc),
-		runway.WithRetryBackoff(time.Millisecond, time.Millisecond), inst.ClientOption())
+	f.c, err = runway.NewClient(f.srv.APIKey, append([]runway.Option{runway.WithBaseURL(f.srv.URL), runway.WithHTTPClient(hc),
+		runway.WithRetryBackoff(time.Millisecond, time.Millisecond), inst.ClientOption()}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = f.c.Close() })
 	f.h = f.c.CallbackHandler(runway.WithHMACKey(hmacKey),
@@ -319,6 +319,41 @@ func TestMetricsAndSpansThroughTheFake(t *testing.T) {
 }
 
 // Submission outcomes other than created, and retries, reach the metrics.
+// TestJournalAndReconcileMetrics: with a journal, each submission is an add and each handled
+// outcome a remove; Reconcile's visits are counted by outcome, with the age of the task.
+func TestJournalAndReconcileMetrics(t *testing.T) {
+	j, err := runway.NewFileJournal(t.TempDir() + "/journal")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, j.Close()) })
+	f := newFixture(t, runway.WithJournal(j))
+
+	f.generate(t, runwaytest.Script{}) // delivered by its callback: added, then removed
+	lost := f.generate(t, runwaytest.Script{Callback: runwaytest.CallbackFaults{Drop: true}})
+
+	delivered := make(chan string, 1)
+	h := f.c.CallbackHandler(runway.WithResultFunc(func(_ context.Context, r *runway.Result) error {
+		delivered <- r.TaskID
+		return nil
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Reconcile(ctx, runway.WithPollInterval(time.Second)) }()
+	require.Equal(t, lost, <-delivered, "Reconcile delivers the task whose callback was lost")
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	m := f.collect(t)
+	assert.Equal(t, map[string]int64{
+		"runway.journal.operation=add,runway.journal.outcome=ok":    2,
+		"runway.journal.operation=remove,runway.journal.outcome=ok": 2,
+	}, values(m["runway.journal.operations"]))
+	assert.Equal(t, map[string]int64{"runway.reconcile.outcome=delivered": 1}, values(m["runway.reconcile.visits"]))
+	assert.Equal(t, map[string]int64{"runway.reconcile.outcome=delivered": 1}, values(m["runway.reconcile.age"]))
+	assert.Contains(t, values(m["runway.results"]), "runway.result.source=poll,runway.task.state=success")
+	assert.Contains(t, values(m["runway.task.duration"]), "runway.result.source=poll,runway.task.state=success",
+		"the task's duration comes from the journal's submission time")
+}
+
 func TestSubmissionOutcomeMetrics(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -411,7 +446,7 @@ func TestNewDefaults(t *testing.T) {
 	for name, set := range map[string]bool{
 		"Start": o.Start != nil, "OnSubmit": o.OnSubmit != nil, "OnPoll": o.OnPoll != nil,
 		"OnWaitEnd": o.OnWaitEnd != nil, "OnCallback": o.OnCallback != nil, "OnResult": o.OnResult != nil,
-		"OnDownload": o.OnDownload != nil,
+		"OnDownload": o.OnDownload != nil, "OnJournal": o.OnJournal != nil, "OnReconcile": o.OnReconcile != nil,
 	} {
 		assert.True(t, set, fmt.Sprintf("%s is wired", name))
 	}
