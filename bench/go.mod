@@ -6,6 +6,7 @@ require (
 	github.com/b9c9aec2/runway-go v0.2.0
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	github.com/stripe/stripe-go/v82 v82.5.1
+	go.uber.org/goleak v1.3.0
 )
 
 require (
