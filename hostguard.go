@@ -462,3 +462,47 @@ func closeBody(req *http.Request, err error) error {
 	}
 	return err
 }
+
+// checkURL parses raw and applies the scheme and host-name checks; the dial-time check on
+// the resolved address is done by the transport from downloadClient.
+func checkURL(raw string, allowPrivate bool) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: invalid URL: %w", ErrHostNotAllowed, redactURLError(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return u, fmt.Errorf("%w: scheme %q is not http or https", ErrHostNotAllowed, printable(u.Scheme, 16))
+	}
+	if u.Hostname() == "" {
+		return u, fmt.Errorf("%w: URL has no host", ErrHostNotAllowed)
+	}
+	if allowPrivate {
+		return u, nil
+	}
+	return u, checkHost(u.Hostname())
+}
+
+// downloadClient returns an HTTP client for file hosts, on the client's transport with the
+// host check (see downloadTransport), and a func that releases its idle connections.
+// Redirects are re-checked and, since requests are built by hand, carry no credentials.
+func (c *Client) downloadClient(allowPrivate bool) (*http.Client, func(), error) {
+	rt, release, err := c.downloadTransport(allowPrivate)
+	if err != nil {
+		return nil, nil, err
+	}
+	hc := &http.Client{
+		Transport: rt,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			if _, err := checkURL(req.URL.String(), allowPrivate); err != nil {
+				return err
+			}
+			req.Header.Del("Authorization")
+			req.Header.Del("Cookie")
+			return nil
+		},
+	}
+	return hc, release, nil
+}
