@@ -1,51 +1,3 @@
-// Package runway is a Go client for the Runway AI video API served by Kie.ai
-// (https://api.kie.ai; not RunwayML's own developer API).
-//
-// It submits video tasks (Generate, Extend, GenerateAleph), receives Kie's completion
-// callbacks through an http.Handler that verifies, decodes and deduplicates them, and waits for
-// results with WaitForResult, which returns on the callback or on polling, whichever comes
-// first, so a lost callback never strands a paid task.
-//
-// # Quick start
-//
-//	c, err := runway.NewClient(os.Getenv("KIE_API_KEY"),
-//		runway.WithCallbackURL("https://example.com/kie/callback"))
-//	if err != nil { ... }
-//	id, err := c.Generate(ctx, runway.GenerateRequest{
-//		Prompt: "a cat surfing", Duration: 5, Quality: runway.Quality720p,
-//		AspectRatio: runway.AspectRatio16x9,
-//	})
-//	res, err := c.WaitForResult(ctx, id)
-//
-// # Callbacks
-//
-// Mount the client's handler in your mux; it also wakes that client's WaitForResult calls:
-//
-//	mux.Handle("/kie/callback", c.CallbackHandler(runway.WithHMACKey(key)))
-//
-// # Polling
-//
-// WaitForResult polls the details endpoint at once and then every DefaultPollInterval (with
-// jitter) until a terminal state, a callback, the wait timeout or the context ends it.
-//
-// # Errors
-//
-// A request the API refused is an *APIError (errors.Is against ErrUnauthorized,
-// ErrRateLimited, ...). A task that ran and failed is a *TaskError classified by Classify
-// (errors.Is against ErrModeration, ErrQuota, ...). A request refused locally is a
-// *ValidationError (ErrInvalidRequest). A wait that gave up is a *WaitError. A submission
-// that timed out or got a server error after it was sent matches ErrOutcomeUnknown: the task
-// may exist, so look it up before submitting again.
-//
-// # Retries
-//
-// Safe requests (the details endpoints, Credits, and DownloadURL although it is a POST) retry
-// network errors, 408, 429, 455 and 5xx other than 501 and 505, whether they come as HTTP
-// status or envelope code. Submissions (Generate, Extend, GenerateAleph) have no idempotency
-// key, so they retry only when the API certainly created nothing: a body code 429 whatever the
-// HTTP status (Kie rejects rate-limited requests rather than queueing them), and failures
-// before a connection was made. Waits are jittered, capped (WithRetryBackoff) and honour
-// Retry-After up to the cap; the context bounds everything.
 package runway
 
 import (
@@ -85,11 +37,6 @@ const (
 
 // userAgent names the SDK and its version.
 var userAgent = "runway-go/" + Version + " (+https://github.com/b9c9aec2/runway-go)"
-
-// ErrOutcomeUnknown matches a submission error after which the task may or may not exist
-// (a timeout, a reset or a 5xx after the request was sent). The SDK never re-sends such a
-// submission, since that could create and bill a second task.
-var ErrOutcomeUnknown = errors.New("runway: submission outcome unknown")
 
 // Client talks to the Kie Runway API. It is safe for concurrent use.
 type Client struct {
