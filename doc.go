@@ -46,4 +46,29 @@
 // HTTP status (Kie rejects rate-limited requests rather than queueing them), and failures
 // before a connection was made. Waits are jittered, capped (WithRetryBackoff) and honour
 // Retry-After up to the cap; the context bounds everything.
+//
+// # Downloads
+//
+// Download streams a result's file to an io.Writer, resuming with Range requests after a
+// broken connection; SaveResult writes a result's video and cover into a directory under names
+// FindSavedFiles finds again; SaveQueue saves results in the background with a bounded number
+// of workers. File hosts are checked before every connection: private, loopback and other
+// special-purpose addresses are refused unless WithAllowPrivateHosts is given.
+//
+// # Surviving restarts
+//
+// With WithJournal (NewFileJournal, or redisstore for several replicas) every submitted task
+// is recorded until its outcome is handled, and CallbackHandler.Reconcile polls the tasks a
+// previous process left pending, so a restart never loses a paid task.
+//
+// # Observing
+//
+// WithObserver (and WithCallbackObserver for a standalone handler) reports the start and end
+// of every operation, for metrics and tracing; the runwayotel module adapts it to
+// OpenTelemetry. Without a logger the SDK logs to slog.Default().
+//
+// # Command line
+//
+// The runway command (cmd/runway) submits, waits, downloads and checks credits from a
+// terminal or a script, and runs a local fake of the API (package runwaytest) for development.
 package runway
