@@ -40,21 +40,16 @@ var userAgent = "runway-go/" + Version + " (+https://github.com/b9c9aec2/runway-
 
 // Client talks to the Kie Runway API. It is safe for concurrent use.
 type Client struct {
-	apiKey      string
-	baseURL     *url.URL
-	hc          *http.Client
-	api         *http.Client // hc for retryablehttp, see keepIdle
-	logger      *slog.Logger
-	maxRetries  int
-	waitMin     time.Duration
-	waitMax     time.Duration
-	callbackURL string
+	clientConfig // the options, defaults filled in
+
+	apiKey  string
+	baseURL *url.URL     // clientConfig.rawBaseURL, parsed
+	api     *http.Client // hc for retryablehttp, see keepIdle
 
 	// Injected for tests: time and waiting.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 
-	bus        ResultBus
 	hub        *hub
 	stopListen func()
 	stopResync func()
@@ -62,8 +57,7 @@ type Client struct {
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
 
-	dlHooks     downloadHooks   // network seams of downloads, for tests
-	dlTransport *http.Transport // WithDownloadTransport, or nil
+	dlHooks downloadHooks // network seams of downloads, for tests
 
 	// secrets are kept out of error texts: the API key and the HMAC keys of the client's
 	// callback handlers. Copy on write.
@@ -84,7 +78,7 @@ type Option struct {
 }
 
 type clientConfig struct {
-	baseURL     string
+	rawBaseURL  string
 	hc          *http.Client
 	logger      *slog.Logger
 	maxRetries  int
@@ -113,7 +107,7 @@ func WithBaseURL(rawURL string) Option {
 		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			return errors.New("WithBaseURL: URL must not carry a query, fragment or user info")
 		}
-		c.baseURL = rawURL
+		c.rawBaseURL = rawURL
 		return nil
 	}}
 }
@@ -208,7 +202,7 @@ func WithResultBus(b ResultBus) Option {
 // all invalid options are reported together.
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	cfg := clientConfig{
-		baseURL:    DefaultBaseURL,
+		rawBaseURL: DefaultBaseURL,
 		maxRetries: DefaultMaxRetries,
 		waitMin:    DefaultRetryWaitMin,
 		waitMax:    DefaultRetryWaitMax,
@@ -232,7 +226,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	if len(errs) > 0 {
 		return nil, errorf("runway: NewClient: %w", errors.Join(errs...))
 	}
-	base, _ := parseHTTPURL(cfg.baseURL)
+	base, _ := parseHTTPURL(cfg.rawBaseURL)
 	if cfg.hc == nil {
 		cfg.hc = defaultHTTPClient()
 	}
@@ -242,25 +236,18 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	if cfg.bus == nil {
 		cfg.bus = NewMemoryResultBus(0, 0)
 	}
-	c := &Client{
-		apiKey:      apiKey,
-		baseURL:     base,
-		hc:          cfg.hc,
-		api:         keepIdleClient(cfg.hc),
-		logger:      cfg.logger,
-		maxRetries:  cfg.maxRetries,
-		waitMin:     cfg.waitMin,
-		waitMax:     cfg.waitMax,
-		callbackURL: cfg.callbackURL,
-		now:         time.Now,
-		sleep:       sleepCtx,
-		bus:         cfg.bus,
-		hub:         newHub(),
-		aleph:       newIDSet(maxRememberedAlephTaskIDs),
-		dlTransport: cfg.dlTransport,
-	}
 	if !cfg.submitLimitSet {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
+	}
+	c := &Client{
+		clientConfig: cfg,
+		apiKey:       apiKey,
+		baseURL:      base,
+		api:          keepIdleClient(cfg.hc),
+		now:          time.Now,
+		sleep:        sleepCtx,
+		hub:          newHub(),
+		aleph:        newIDSet(maxRememberedAlephTaskIDs),
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
 	c.secrets.Store(&[]string{apiKey})
