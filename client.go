@@ -57,7 +57,8 @@ type Client struct {
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
 
-	dlHooks downloadHooks // network seams of downloads, for tests
+	dlHooks downloadHooks   // network seams of downloads, for tests
+	dl      downloadClients // built at the first download, see downloadClient
 
 	// secrets are kept out of error texts: the API key and the HMAC keys of the client's
 	// callback handlers. Copy on write.
@@ -263,11 +264,13 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close detaches the client from its ResultBus. It does not close the bus or the HTTP client.
-// A client is usable without ever calling Close when it uses the default in-process bus.
+// Close detaches the client from its ResultBus and releases the idle connections downloads
+// kept open. It does not close the bus or the HTTP client. A client is usable without ever
+// calling Close when it uses the default in-process bus.
 func (c *Client) Close() error {
 	c.stopListen()
 	c.stopResync()
+	c.dl.closeIdle()
 	return nil
 }
 

@@ -389,11 +389,10 @@ func (d *download) run(ctx context.Context) (_ int64, err error) {
 			d.rewind, d.start = rw, off
 		}
 	}
-	hc, done, err := d.c.downloadClient(d.cfg.allowPrivate)
+	hc, err := d.c.downloadClient(d.cfg.allowPrivate)
 	if err != nil {
 		return 0, d.fail(u, err)
 	}
-	defer done()
 	d.hc = hc
 
 	failures := 0

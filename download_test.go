@@ -202,6 +202,64 @@ func TestDownloadPlainSendsNoCredentials(t *testing.T) {
 	require.Empty(t, sl.all(), "no retries expected")
 }
 
+// TestDownloadReusesConnections: the download client is built once per Client, so a second
+// download from the same host reuses the first one's connection, with the host check on (a
+// public address, dialled through the checked dialer's test seam) and with
+// WithAllowPrivateHosts. Before, each download cloned the transport and dialled anew.
+func TestDownloadReusesConnections(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	body := downloadPayload(64 << 10)
+	var mu sync.Mutex
+	conns := 0
+	files := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveFile(body, "video/mp4")(w, r, 0)
+	}))
+	files.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	files.Start()
+	t.Cleanup(files.Close)
+	newConns := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := conns
+		conns = 0
+		return n
+	}
+
+	c, _ := newDownloadClient(t, "")
+	var d net.Dialer
+	c.dlHooks.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, files.Listener.Addr().String())
+	}
+	_, port, err := net.SplitHostPort(files.Listener.Addr().String())
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts []DownloadOption
+	}{
+		{"checked", "http://93.184.215.14:" + port + "/v.mp4", nil},
+		{"private hosts allowed", files.URL + "/v.mp4", []DownloadOption{WithAllowPrivateHosts()}},
+	} {
+		for i := range 2 {
+			var buf bytes.Buffer
+			_, err := c.Download(context.Background(), tc.url, &buf, tc.opts...)
+			require.NoError(t, err, tc.name)
+			require.Equal(t, body, buf.Bytes(), tc.name)
+			want := 0
+			if i == 0 {
+				want = 1
+			}
+			require.Equal(t, want, newConns(), "%s: download %d", tc.name, i+1)
+		}
+	}
+}
+
 func TestDownloadResumesWithRange(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(256 << 10)

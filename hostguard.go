@@ -482,13 +482,44 @@ func checkURL(raw string, allowPrivate bool) (*url.URL, error) {
 	return u, checkHost(u.Hostname())
 }
 
-// downloadClient returns an HTTP client for file hosts, on the client's transport with the
-// host check (see downloadTransport), and a func that releases its idle connections.
-// Redirects are re-checked and, since requests are built by hand, carry no credentials.
-func (c *Client) downloadClient(allowPrivate bool) (*http.Client, func(), error) {
+// downloadClients are the HTTP clients for file hosts, one with the host check and one
+// without (WithAllowPrivateHosts), each built once per Client by downloadClient so that
+// downloads reuse connections.
+type downloadClients struct {
+	mu      sync.Mutex
+	hc      [2]*http.Client
+	release [2]func() // release the idle connections of hc's transports
+}
+
+// closeIdle releases the idle connections of the download clients built so far; they stay
+// usable.
+func (d *downloadClients) closeIdle() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, release := range d.release {
+		if release != nil {
+			release()
+		}
+	}
+}
+
+// downloadClient returns the HTTP client for file hosts, on the client's transport with the
+// host check (see downloadTransport). It is built at the first download and kept, so that
+// later downloads reuse its connections. Redirects are re-checked and, since requests are
+// built by hand, carry no credentials.
+func (c *Client) downloadClient(allowPrivate bool) (*http.Client, error) {
+	i := 0
+	if allowPrivate {
+		i = 1
+	}
+	c.dl.mu.Lock()
+	defer c.dl.mu.Unlock()
+	if hc := c.dl.hc[i]; hc != nil {
+		return hc, nil
+	}
 	rt, release, err := c.downloadTransport(allowPrivate)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	hc := &http.Client{
 		Transport: rt,
@@ -504,5 +535,6 @@ func (c *Client) downloadClient(allowPrivate bool) (*http.Client, func(), error)
 			return nil
 		},
 	}
-	return hc, release, nil
+	c.dl.hc[i], c.dl.release[i] = hc, release
+	return hc, nil
 }
