@@ -297,8 +297,9 @@ func (c *Client) checkProxiedTarget(ctx context.Context, host string) (netip.Add
 // that Transport is a wrapping RoundTripper (otelhttp, retry middleware), where the host
 // check cannot be put in and downloads would be refused: give t, a plain *http.Transport
 // (for example the one inside the wrapper), and downloads get the full check through it
-// instead of turning the check off with WithAllowPrivateHosts. t is cloned for each download
-// and never changed. As with the client's transport, unless WithAllowPrivateHosts is given,
+// instead of turning the check off with WithAllowPrivateHosts. t is cloned once, at the
+// client's first download, so that downloads share connections, and is never changed;
+// changes made to t afterwards do not reach downloads. As with the client's transport, unless WithAllowPrivateHosts is given,
 // t's DialContext (and Dial, DialTLS, DialTLSContext) is replaced by the checked dialer on
 // direct connections, so a custom dialer in t is not used; t's Proxy func is. nil is an
 // error.
