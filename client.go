@@ -1,51 +1,3 @@
-// Package runway is a Go client for the Runway AI video API served by Kie.ai
-// (https://api.kie.ai; not RunwayML's own developer API).
-//
-// It submits video tasks (Generate, Extend, GenerateAleph), receives Kie's completion
-// callbacks through an http.Handler that verifies, decodes and deduplicates them, and waits for
-// results with WaitForResult, which returns on the callback or on polling, whichever comes
-// first, so a lost callback never strands a paid task.
-//
-// # Quick start
-//
-//	c, err := runway.NewClient(os.Getenv("KIE_API_KEY"),
-//		runway.WithCallbackURL("https://example.com/kie/callback"))
-//	if err != nil { ... }
-//	id, err := c.Generate(ctx, runway.GenerateRequest{
-//		Prompt: "a cat surfing", Duration: 5, Quality: runway.Quality720p,
-//		AspectRatio: runway.AspectRatio16x9,
-//	})
-//	res, err := c.WaitForResult(ctx, id)
-//
-// # Callbacks
-//
-// Mount the client's handler in your mux; it also wakes that client's WaitForResult calls:
-//
-//	mux.Handle("/kie/callback", c.CallbackHandler(runway.WithHMACKey(key)))
-//
-// # Polling
-//
-// WaitForResult polls the details endpoint at once and then every DefaultPollInterval (with
-// jitter) until a terminal state, a callback, the wait timeout or the context ends it.
-//
-// # Errors
-//
-// A request the API refused is an *APIError (errors.Is against ErrUnauthorized,
-// ErrRateLimited, ...). A task that ran and failed is a *TaskError classified by Classify
-// (errors.Is against ErrModeration, ErrQuota, ...). A request refused locally is a
-// *ValidationError (ErrInvalidRequest). A wait that gave up is a *WaitError. A submission
-// that timed out or got a server error after it was sent matches ErrOutcomeUnknown: the task
-// may exist, so look it up before submitting again.
-//
-// # Retries
-//
-// Safe requests (the details endpoints, Credits, and DownloadURL although it is a POST) retry
-// network errors, 408, 429, 455 and 5xx other than 501 and 505, whether they come as HTTP
-// status or envelope code. Submissions (Generate, Extend, GenerateAleph) have no idempotency
-// key, so they retry only when the API certainly created nothing: a body code 429 whatever the
-// HTTP status (Kie rejects rate-limited requests rather than queueing them), and failures
-// before a connection was made. Waits are jittered, capped (WithRetryBackoff) and honour
-// Retry-After up to the cap; the context bounds everything.
 package runway
 
 import (
@@ -86,28 +38,18 @@ const (
 // userAgent names the SDK and its version.
 var userAgent = "runway-go/" + Version + " (+https://github.com/b9c9aec2/runway-go)"
 
-// ErrOutcomeUnknown matches a submission error after which the task may or may not exist
-// (a timeout, a reset or a 5xx after the request was sent). The SDK never re-sends such a
-// submission, since that could create and bill a second task.
-var ErrOutcomeUnknown = errors.New("runway: submission outcome unknown")
-
 // Client talks to the Kie Runway API. It is safe for concurrent use.
 type Client struct {
-	apiKey      string
-	baseURL     *url.URL
-	hc          *http.Client
-	api         *http.Client // hc for retryablehttp, see keepIdle
-	logger      *slog.Logger
-	maxRetries  int
-	waitMin     time.Duration
-	waitMax     time.Duration
-	callbackURL string
+	clientConfig // the options, defaults filled in
+
+	apiKey  string
+	baseURL *url.URL     // clientConfig.rawBaseURL, parsed
+	api     *http.Client // hc for retryablehttp, see keepIdle
 
 	// Injected for tests: time and waiting.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 
-	bus        ResultBus
 	hub        *hub
 	stopListen func()
 	stopResync func()
@@ -115,8 +57,8 @@ type Client struct {
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
 
-	dlHooks     downloadHooks   // network seams of downloads, for tests
-	dlTransport *http.Transport // WithDownloadTransport, or nil
+	dlHooks downloadHooks   // network seams of downloads, for tests
+	dl      downloadClients // built at the first download, see downloadClient
 
 	// secrets are kept out of error texts: the API key and the HMAC keys of the client's
 	// callback handlers. Copy on write.
@@ -137,7 +79,7 @@ type Option struct {
 }
 
 type clientConfig struct {
-	baseURL     string
+	rawBaseURL  string
 	hc          *http.Client
 	logger      *slog.Logger
 	maxRetries  int
@@ -166,7 +108,7 @@ func WithBaseURL(rawURL string) Option {
 		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			return errors.New("WithBaseURL: URL must not carry a query, fragment or user info")
 		}
-		c.baseURL = rawURL
+		c.rawBaseURL = rawURL
 		return nil
 	}}
 }
@@ -261,7 +203,7 @@ func WithResultBus(b ResultBus) Option {
 // all invalid options are reported together.
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	cfg := clientConfig{
-		baseURL:    DefaultBaseURL,
+		rawBaseURL: DefaultBaseURL,
 		maxRetries: DefaultMaxRetries,
 		waitMin:    DefaultRetryWaitMin,
 		waitMax:    DefaultRetryWaitMax,
@@ -285,7 +227,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	if len(errs) > 0 {
 		return nil, errorf("runway: NewClient: %w", errors.Join(errs...))
 	}
-	base, _ := parseHTTPURL(cfg.baseURL)
+	base, _ := parseHTTPURL(cfg.rawBaseURL)
 	if cfg.hc == nil {
 		cfg.hc = defaultHTTPClient()
 	}
@@ -295,25 +237,18 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	if cfg.bus == nil {
 		cfg.bus = NewMemoryResultBus(0, 0)
 	}
-	c := &Client{
-		apiKey:      apiKey,
-		baseURL:     base,
-		hc:          cfg.hc,
-		api:         keepIdleClient(cfg.hc),
-		logger:      cfg.logger,
-		maxRetries:  cfg.maxRetries,
-		waitMin:     cfg.waitMin,
-		waitMax:     cfg.waitMax,
-		callbackURL: cfg.callbackURL,
-		now:         time.Now,
-		sleep:       sleepCtx,
-		bus:         cfg.bus,
-		hub:         newHub(),
-		aleph:       newIDSet(maxRememberedAlephTaskIDs),
-		dlTransport: cfg.dlTransport,
-	}
 	if !cfg.submitLimitSet {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
+	}
+	c := &Client{
+		clientConfig: cfg,
+		apiKey:       apiKey,
+		baseURL:      base,
+		api:          keepIdleClient(cfg.hc),
+		now:          time.Now,
+		sleep:        sleepCtx,
+		hub:          newHub(),
+		aleph:        newIDSet(maxRememberedAlephTaskIDs),
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
 	c.secrets.Store(&[]string{apiKey})
@@ -329,11 +264,13 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close detaches the client from its ResultBus. It does not close the bus or the HTTP client.
-// A client is usable without ever calling Close when it uses the default in-process bus.
+// Close detaches the client from its ResultBus and releases the idle connections downloads
+// kept open. It does not close the bus or the HTTP client. A client is usable without ever
+// calling Close when it uses the default in-process bus.
 func (c *Client) Close() error {
 	c.stopListen()
 	c.stopResync()
+	c.dl.closeIdle()
 	return nil
 }
 

@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// ErrOutcomeUnknown matches a submission error after which the task may or may not exist
+// (a timeout, a reset or a 5xx after the request was sent). The SDK never re-sends such a
+// submission, since that could create and bill a second task.
+var ErrOutcomeUnknown = errors.New("runway: submission outcome unknown")
+
 // Sentinel errors. Match them with errors.Is.
 var (
 	// ErrMissingAPIKey is returned by NewClient when the API key is empty.

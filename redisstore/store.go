@@ -128,10 +128,10 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		errs = append(errs, errors.New("nil redis client; pass a go-redis client such as redis.NewClient(...)"))
 	}
 	for _, o := range opts {
-		if o == nil {
+		if o.apply == nil {
 			continue
 		}
-		if err := o(s); err != nil {
+		if err := o.apply(s); err != nil {
 			errs = append(errs, err)
 		}
 	}
