@@ -117,11 +117,7 @@ func safeRetry(ctx context.Context, err error) bool {
 	if ctx.Err() != nil || err == nil {
 		return false
 	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Retryable()
-	}
-	return true // transport errors: refused, reset, EOF, timeouts
+	return decide(kindRead, answerOf(err), true) == verdictRetry
 }
 
 // submitRetry decides retries for submissions, which are not idempotent: only a 429 (the API
@@ -131,11 +127,7 @@ func submitRetry(ctx context.Context, err error, sent bool) bool {
 	if ctx.Err() != nil || err == nil {
 		return false
 	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.code() == 429
-	}
-	return !sent
+	return decide(kindSubmit, answerOf(err), sent) == verdictRetry
 }
 
 // notSent reports whether a transport error certainly happened before any byte of the request
