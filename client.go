@@ -96,14 +96,15 @@ type Client struct {
 	apiKey      string
 	baseURL     *url.URL
 	hc          *http.Client
-	api         *http.Client // hc for retryablehttp, see keepIdle
+	api         *retryablehttp.Client // built once by NewClient, see transport.go
 	logger      *slog.Logger
 	maxRetries  int
 	waitMin     time.Duration
 	waitMax     time.Duration
 	callbackURL string
 
-	// Injected for tests: time and waiting.
+	// Injected for tests: the clock, and the waits of downloads and of the submission limiter.
+	// API retries wait inside retryablehttp, on real timers that testing/synctest fakes.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 
@@ -299,7 +300,6 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		apiKey:      apiKey,
 		baseURL:     base,
 		hc:          cfg.hc,
-		api:         keepIdleClient(cfg.hc),
 		logger:      cfg.logger,
 		maxRetries:  cfg.maxRetries,
 		waitMin:     cfg.waitMin,
@@ -316,6 +316,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
+	c.api = newRetryClient(c)
 	c.secrets.Store(&[]string{apiKey})
 	c.obs = newObserver(cfg.observer, c.logger, func() time.Time { return c.now() })
 	if cfg.journal != nil {
@@ -605,12 +606,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if payload != nil {
 		rawBody = payload
 	}
+	kind := kindSubmit
+	if safe {
+		kind = kindRead
+	}
+	st := &callState{kind: kind, method: method, path: path, maxRetries: maxRetries}
 	// A submission must never be re-sent once it may have reached the API. Whether an attempt
 	// got a connection at all is the one fact that proves it did not: errors alone cannot tell a
 	// client timeout while dialling from one while waiting for the answer.
-	var connected atomic.Bool
-	reqCtx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	reqCtx := httptrace.WithClientTrace(withCallState(ctx, st), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { st.connected.Store(true) },
 	})
 	req, err := retryablehttp.NewRequestWithContext(reqCtx, method, u.String(), rawBody)
 	if err != nil {
@@ -622,70 +627,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-
-	var data json.RawMessage
-	req.SetResponseHandler(func(resp *http.Response) error {
-		d, err := c.readEnvelope(method, path, resp)
-		data = d
-		return err
-	})
-
-	var lastErr error
-	sent := false // whether the last failed attempt may have reached the server
-	rc := &retryablehttp.Client{
-		HTTPClient: c.api,
-		RetryMax:   maxRetries,
-		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-			if err == nil {
-				// Let the response handler decode every response; it returns an error that
-				// this function sees again for anything but success.
-				return false, nil
-			}
-			lastErr = err
-			sent = connected.Swap(false) && !notSent(err)
-			if resp != nil {
-				sent = true
-			}
-			if safe {
-				return safeRetry(ctx, err), nil
-			}
-			return submitRetry(ctx, err, sent), nil
-		},
-		Backoff: func(_, _ time.Duration, attempt int, resp *http.Response) time.Duration {
-			var ra time.Duration
-			var ae *APIError
-			if errors.As(lastErr, &ae) {
-				ra = ae.RetryAfter
-			} else {
-				ra = retryAfterFrom(resp, c.now())
-			}
-			wait := backoff(c.waitMin, c.waitMax, attempt, ra)
-			c.obs.retried(ctx)
-			c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: retrying request",
-				slog.String("method", method), slog.String("path", path),
-				slog.Int("attempt", attempt+1), slog.Duration("wait", wait),
-				slog.String("reason", retryReason(lastErr)))
-			// Wait here with the injectable, ctx-aware sleeper; retryablehttp then waits 0 and
-			// PrepareRetry stops the loop if ctx ended meanwhile.
-			_ = c.sleep(ctx, wait)
-			return 0
-		},
-		PrepareRetry: func(*http.Request) error {
-			return ctx.Err()
-		},
-		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) {
-			if resp != nil {
-				resp.Body.Close()
-			}
-			return nil, err
-		},
+	resp, err := c.api.Do(req)
+	if resp != nil {
+		resp.Body.Close()
 	}
-	resp, err := rc.Do(req)
 	if err != nil {
-		return nil, c.finishError(ctx, method, path, safe, sent, err, lastErr)
+		return nil, c.finishError(ctx, method, path, safe, st.sent, err, st.lastErr)
 	}
-	resp.Body.Close()
-	return data, nil
+	return st.data, nil
 }
 
 func retryReason(err error) string {
