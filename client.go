@@ -347,7 +347,8 @@ func defaultHTTPClient() *http.Client {
 
 // keepIdle hides the transport's CloseIdleConnections from retryablehttp, which calls it
 // after every failed call: on a client shared by concurrent calls (and maybe by the caller's
-// own code) that would drop every pooled connection whenever one call fails.
+// own code) that would drop every pooled connection whenever one call fails. v0.7.8 still does
+// (TestPinRetryablehttpClosesIdleConnectionsOnFailure fails when an upgrade stops it).
 type keepIdle struct{ http.RoundTripper }
 
 // keepIdleClient returns a shallow copy of hc whose transport is wrapped in keepIdle.
