@@ -449,7 +449,7 @@ func (d *download) run(ctx context.Context) (_ int64, err error) {
 			slog.String("host", d.cur.Host), slog.String("path", d.cur.Path),
 			slog.Int("attempt", failures), slog.Int64("bytes", d.written),
 			slog.Duration("wait", wait), slog.String("reason", ae.err.Error()))
-		if err := d.c.sleep(ctx, wait); err != nil {
+		if err := sleepCtx(ctx, wait); err != nil {
 			if ctx.Err() != nil {
 				err = ctxErr(ctx)
 			}

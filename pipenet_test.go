@@ -72,3 +72,58 @@ func newPipeServer(handler http.Handler) (*httptest.Server, *http.Client) {
 	tr := &http.Transport{DialContext: pn.DialContext, MaxIdleConnsPerHost: 32}
 	return srv, &http.Client{Transport: tr, Timeout: DefaultRequestTimeout}
 }
+
+// pipeHosts is an in-memory internet of pipeNets, one per fake address, shared by the tests'
+// file hosts and the clients that download from them.
+var pipeHosts = struct {
+	mu   sync.Mutex
+	next int
+	nets map[string]*pipeNet
+}{next: 20000, nets: map[string]*pipeNet{}}
+
+// pipeAddrNet is a pipeNet listening on a given fake address.
+type pipeAddrNet struct {
+	*pipeNet
+	addr *net.TCPAddr
+}
+
+func (p pipeAddrNet) Addr() net.Addr { return p.addr }
+
+// Close stops the listener and forgets its address.
+func (p pipeAddrNet) Close() error {
+	pipeHosts.mu.Lock()
+	delete(pipeHosts.nets, p.addr.String())
+	pipeHosts.mu.Unlock()
+	return p.pipeNet.Close()
+}
+
+// listenPipeHost returns a listener on a fresh fake loopback address of pipeHosts.
+func listenPipeHost() net.Listener {
+	pipeHosts.mu.Lock()
+	defer pipeHosts.mu.Unlock()
+	pipeHosts.next++
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: pipeHosts.next}
+	pn := newPipeNet()
+	pipeHosts.nets[addr.String()] = pn
+	return pipeAddrNet{pipeNet: pn, addr: addr}
+}
+
+// dialPipeHost dials a pipeHosts address; an unknown one is refused.
+func dialPipeHost(ctx context.Context, network, addr string) (net.Conn, error) {
+	pipeHosts.mu.Lock()
+	pn := pipeHosts.nets[addr]
+	pipeHosts.mu.Unlock()
+	if pn == nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+	}
+	return pn.DialContext(ctx, network, addr)
+}
+
+// newPipeHostServer starts handler on a fresh pipeHosts address.
+func newPipeHostServer(handler http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(handler)
+	_ = srv.Listener.Close()
+	srv.Listener = listenPipeHost()
+	srv.Start()
+	return srv
+}
