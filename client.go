@@ -103,10 +103,9 @@ type Client struct {
 	waitMax     time.Duration
 	callbackURL string
 
-	// Injected for tests: the clock, and the waits of downloads and of the submission limiter.
-	// API retries wait inside retryablehttp, on real timers that testing/synctest fakes.
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
+	// The clock, injectable for tests. Every wait (retries inside retryablehttp, downloads,
+	// the submission limiter) runs on real timers, which testing/synctest fakes in tests.
+	now func() time.Time
 
 	bus        ResultBus
 	hub        *hub
@@ -306,7 +305,6 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		waitMax:     cfg.waitMax,
 		callbackURL: cfg.callbackURL,
 		now:         time.Now,
-		sleep:       sleepCtx,
 		bus:         cfg.bus,
 		hub:         newHub(),
 		aleph:       newIDSet(maxRememberedAlephTaskIDs),

@@ -170,21 +170,34 @@ func writeRuns(b *strings.Builder, k reqKind, code int, sent, nf bool) {
 }
 
 // TestDecisionTableConsulted checks that the places which answer "retry or not" agree with the
-// table: APIError.Retryable, the submission's may-exist flag, and the API retry policies.
+// table: APIError.Retryable, the submission's may-exist flag, and the API client's CheckRetry
+// hook for both kinds of call, answers and transport errors.
 func TestDecisionTableConsulted(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
+	c, err := NewClient(testKey)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	check := func(kind reqKind, connected bool, err error) bool {
+		st := &callState{kind: kind, maxRetries: 1}
+		st.connected.Store(connected)
+		retry, got := c.checkRetry(withCallState(t.Context(), st), nil, err)
+		require.Same(t, err, got, "the failure is returned as is")
+		return retry
+	}
 	for status := 100; status <= 599; status++ {
 		for _, code := range policyCodes {
 			ae := &APIError{StatusCode: status, Code: code}
 			a := answer{status: status, code: code}
 			require.Equal(t, decide(kindRead, a, true) == verdictRetry, ae.Retryable(), "Retryable %d/%d", status, code)
-			require.Equal(t, decide(kindRead, a, true) == verdictRetry, safeRetry(ctx, ae), "safeRetry %d/%d", status, code)
 			require.Equal(t, decide(kindSubmit, a, true) == verdictMayExist, ae.mayHaveCreated(), "mayHaveCreated %d/%d", status, code)
-			require.Equal(t, decide(kindSubmit, a, true) == verdictRetry, submitRetry(ctx, ae, true), "submitRetry %d/%d", status, code)
+			if code == 200 && status/100 == 2 {
+				continue // a success is never an error handed to CheckRetry
+			}
+			require.Equal(t, decide(kindRead, a, true) == verdictRetry, check(kindRead, true, ae), "read %d/%d", status, code)
+			require.Equal(t, decide(kindSubmit, a, true) == verdictRetry, check(kindSubmit, true, ae), "submit %d/%d", status, code)
 		}
 	}
-	require.True(t, submitRetry(ctx, os.ErrDeadlineExceeded, false), "a submission that never left is repeated")
-	require.False(t, submitRetry(ctx, os.ErrDeadlineExceeded, true), "one that may have arrived is not")
-	require.True(t, safeRetry(ctx, os.ErrDeadlineExceeded))
+	require.True(t, check(kindSubmit, false, os.ErrDeadlineExceeded), "a submission that never connected is repeated")
+	require.False(t, check(kindSubmit, true, os.ErrDeadlineExceeded), "one that may have arrived is not")
+	require.True(t, check(kindRead, true, os.ErrDeadlineExceeded))
 }
