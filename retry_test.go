@@ -252,18 +252,16 @@ func TestSubmissionRetriedAfter429(t *testing.T) {
 }
 
 func testSubmissionRetriedAfter429(t *testing.T, first http.HandlerFunc) {
-	{
-		c, f := setup(t, sequence(first, first, replyTaskID("task-3")))
-		id, err := c.Generate(t.Context(), generateReq())
-		require.NoError(t, err)
-		require.Equal(t, "task-3", id)
-		reqs := f.requests()
-		require.Len(t, reqs, 3)
-		for _, r := range reqs[1:] {
-			require.Equal(t, string(reqs[0].Body), string(r.Body), "the body is re-sent whole")
-		}
-		require.Len(t, f.waits(), 2)
+	c, f := setup(t, sequence(first, first, replyTaskID("task-3")))
+	id, err := c.Generate(t.Context(), generateReq())
+	require.NoError(t, err)
+	require.Equal(t, "task-3", id)
+	reqs := f.requests()
+	require.Len(t, reqs, 3)
+	for _, r := range reqs[1:] {
+		require.Equal(t, string(reqs[0].Body), string(r.Body), "the body is re-sent whole")
 	}
+	require.Len(t, f.waits(), 2)
 }
 
 func TestSubmissionRetriedAfterDialFailure(t *testing.T) {
@@ -395,26 +393,22 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func testRetryAfter(t *testing.T, first http.HandlerFunc, post bool, wantWait time.Duration, now time.Time, waitMin, waitMax time.Duration) {
-	{
-		{
-			c, f := setup(t, sequence(first, func(w http.ResponseWriter, r *http.Request) {
-				if r.Method == http.MethodPost {
-					replyTaskID("t")(w, r)
-					return
-				}
-				credits7(w, r)
-			}), WithRetryBackoff(waitMin, waitMax))
-			c.now = func() time.Time { return now }
-			var err error
-			if post {
-				_, err = c.Generate(t.Context(), generateReq())
-			} else {
-				_, err = c.Credits(t.Context())
-			}
-			require.NoError(t, err)
-			require.Equal(t, []time.Duration{wantWait}, f.waits())
+	c, f := setup(t, sequence(first, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			replyTaskID("t")(w, r)
+			return
 		}
+		credits7(w, r)
+	}), WithRetryBackoff(waitMin, waitMax))
+	c.now = func() time.Time { return now }
+	var err error
+	if post {
+		_, err = c.Generate(t.Context(), generateReq())
+	} else {
+		_, err = c.Credits(t.Context())
 	}
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{wantWait}, f.waits())
 }
 
 func TestBackoffIsJitteredAndCapped(t *testing.T) {
