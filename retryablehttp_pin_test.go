@@ -275,3 +275,32 @@ type countingBody struct {
 
 func (b *countingBody) Read(p []byte) (int, error) { *b.reads++; return b.r.Read(p) }
 func (b *countingBody) Close() error               { return nil }
+
+// The client builds its retryablehttp.Client once, with every hook set and no library logger,
+// on a copy of the user's HTTP client whose transport hides CloseIdleConnections.
+func TestRetryClientBuiltOnce(t *testing.T) {
+	t.Parallel()
+	user := &http.Client{Transport: &http.Transport{}}
+	c, err := NewClient(testKey, WithHTTPClient(user), WithMaxRetries(2), WithRetryBackoff(time.Second, 5*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, c.Close()) })
+	rc := c.api
+	require.Nil(t, rc.Logger, "the library's stderr logger is never used")
+	require.Equal(t, 2, rc.RetryMax)
+	require.Equal(t, time.Second, rc.RetryWaitMin)
+	require.Equal(t, 5*time.Second, rc.RetryWaitMax)
+	require.NotNil(t, rc.CheckRetry)
+	require.NotNil(t, rc.Backoff)
+	require.NotNil(t, rc.PrepareRetry)
+	require.NotNil(t, rc.ErrorHandler)
+	require.NotSame(t, user, rc.HTTPClient)
+	require.Equal(t, keepIdle{user.Transport}, rc.HTTPClient.Transport)
+	_, _ = c.Credits(canceledContext(t))
+	require.Same(t, rc, c.api, "calls share the one client")
+}
+
+func canceledContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	return ctx
+}
