@@ -43,12 +43,12 @@ type Client struct {
 	clientConfig // the options, defaults filled in
 
 	apiKey  string
-	baseURL *url.URL     // clientConfig.rawBaseURL, parsed
-	api     *http.Client // hc for retryablehttp, see keepIdle
+	baseURL *url.URL              // clientConfig.rawBaseURL, parsed
+	api     *retryablehttp.Client // built once by NewClient, see transport.go
 
-	// Injected for tests: time and waiting.
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
+	// The clock, injectable for tests. Every wait (retries inside retryablehttp, downloads,
+	// the submission limiter) runs on real timers, which testing/synctest fakes in tests.
+	now func() time.Time
 
 	hub        *hub
 	stopListen func()
@@ -244,13 +244,12 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		clientConfig: cfg,
 		apiKey:       apiKey,
 		baseURL:      base,
-		api:          keepIdleClient(cfg.hc),
 		now:          time.Now,
-		sleep:        sleepCtx,
 		hub:          newHub(),
 		aleph:        newIDSet(maxRememberedAlephTaskIDs),
 	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
+	c.api = newRetryClient(c)
 	c.secrets.Store(&[]string{apiKey})
 	c.obs = newObserver(cfg.observer, c.logger, func() time.Time { return c.now() })
 	if cfg.journal != nil {
@@ -283,7 +282,8 @@ func defaultHTTPClient() *http.Client {
 
 // keepIdle hides the transport's CloseIdleConnections from retryablehttp, which calls it
 // after every failed call: on a client shared by concurrent calls (and maybe by the caller's
-// own code) that would drop every pooled connection whenever one call fails.
+// own code) that would drop every pooled connection whenever one call fails. v0.7.8 still does
+// (TestPinRetryablehttpClosesIdleConnectionsOnFailure fails when an upgrade stops it).
 type keepIdle struct{ http.RoundTripper }
 
 // keepIdleClient returns a shallow copy of hc whose transport is wrapped in keepIdle.
@@ -542,12 +542,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if payload != nil {
 		rawBody = payload
 	}
+	kind := kindSubmit
+	if safe {
+		kind = kindRead
+	}
+	st := &callState{kind: kind, method: method, path: path, maxRetries: maxRetries}
 	// A submission must never be re-sent once it may have reached the API. Whether an attempt
 	// got a connection at all is the one fact that proves it did not: errors alone cannot tell a
 	// client timeout while dialling from one while waiting for the answer.
-	var connected atomic.Bool
-	reqCtx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	reqCtx := httptrace.WithClientTrace(withCallState(ctx, st), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { st.connected.Store(true) },
 	})
 	req, err := retryablehttp.NewRequestWithContext(reqCtx, method, u.String(), rawBody)
 	if err != nil {
@@ -559,70 +563,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-
-	var data json.RawMessage
-	req.SetResponseHandler(func(resp *http.Response) error {
-		d, err := c.readEnvelope(method, path, resp)
-		data = d
-		return err
-	})
-
-	var lastErr error
-	sent := false // whether the last failed attempt may have reached the server
-	rc := &retryablehttp.Client{
-		HTTPClient: c.api,
-		RetryMax:   maxRetries,
-		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-			if err == nil {
-				// Let the response handler decode every response; it returns an error that
-				// this function sees again for anything but success.
-				return false, nil
-			}
-			lastErr = err
-			sent = connected.Swap(false) && !notSent(err)
-			if resp != nil {
-				sent = true
-			}
-			if safe {
-				return safeRetry(ctx, err), nil
-			}
-			return submitRetry(ctx, err, sent), nil
-		},
-		Backoff: func(_, _ time.Duration, attempt int, resp *http.Response) time.Duration {
-			var ra time.Duration
-			var ae *APIError
-			if errors.As(lastErr, &ae) {
-				ra = ae.RetryAfter
-			} else {
-				ra = retryAfterFrom(resp, c.now())
-			}
-			wait := backoff(c.waitMin, c.waitMax, attempt, ra)
-			c.obs.retried(ctx)
-			c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: retrying request",
-				slog.String("method", method), slog.String("path", path),
-				slog.Int("attempt", attempt+1), slog.Duration("wait", wait),
-				slog.String("reason", retryReason(lastErr)))
-			// Wait here with the injectable, ctx-aware sleeper; retryablehttp then waits 0 and
-			// PrepareRetry stops the loop if ctx ended meanwhile.
-			_ = c.sleep(ctx, wait)
-			return 0
-		},
-		PrepareRetry: func(*http.Request) error {
-			return ctx.Err()
-		},
-		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) {
-			if resp != nil {
-				resp.Body.Close()
-			}
-			return nil, err
-		},
+	resp, err := c.api.Do(req)
+	if resp != nil {
+		resp.Body.Close()
 	}
-	resp, err := rc.Do(req)
 	if err != nil {
-		return nil, c.finishError(ctx, method, path, safe, sent, err, lastErr)
+		return nil, c.finishError(ctx, method, path, safe, st.sent, err, st.lastErr)
 	}
-	resp.Body.Close()
-	return data, nil
+	return st.data, nil
 }
 
 func retryReason(err error) string {

@@ -440,7 +440,7 @@ func (d *download) run(ctx context.Context) (_ int64, err error) {
 			slog.String("host", d.cur.Host), slog.String("path", d.cur.Path),
 			slog.Int("attempt", failures), slog.Int64("bytes", d.written),
 			slog.Duration("wait", wait), slog.String("reason", ae.err.Error()))
-		if err := d.c.sleep(ctx, wait); err != nil {
+		if err := sleepCtx(ctx, wait); err != nil {
 			if ctx.Err() != nil {
 				err = ctxErr(ctx)
 			}
@@ -484,7 +484,8 @@ func (d *download) attempt(ctx context.Context) *attemptError {
 		d.lastStatus = 0
 		err = redactURLError(err)
 		var certErr *tls.CertificateVerificationError
-		return &attemptError{err: err, retry: !errors.Is(err, ErrHostNotAllowed) && !errors.As(err, &certErr)}
+		refused := errors.Is(err, ErrHostNotAllowed) || errors.As(err, &certErr)
+		return &attemptError{err: err, retry: !refused && decide(kindDownload, answer{}, true) == verdictRetry}
 	}
 	defer resp.Body.Close()
 	d.lastStatus = resp.StatusCode
@@ -513,14 +514,12 @@ func (d *download) attempt(ctx context.Context) *attemptError {
 	case http.StatusRequestedRangeNotSatisfiable:
 		d.noRange = true
 		return &attemptError{err: errors.New("range not satisfiable"), retry: true}
-	case http.StatusForbidden, http.StatusNotFound, http.StatusGone:
-		return &attemptError{err: errors.New(httpStatusText(resp.StatusCode)), refresh: true}
 	default:
-		ae := &attemptError{err: errors.New(httpStatusText(resp.StatusCode))}
-		sc := resp.StatusCode
-		ae.retry = sc == http.StatusRequestTimeout || sc == http.StatusTooManyRequests ||
-			(sc >= 500 && sc != http.StatusNotImplemented)
-		ae.retryAfter = retryAfterFrom(resp, d.c.now())
+		v := decide(kindDownload, answer{status: resp.StatusCode}, true)
+		ae := &attemptError{err: errors.New(httpStatusText(resp.StatusCode)), retry: v == verdictRetry, refresh: v == verdictRefresh}
+		if !ae.refresh {
+			ae.retryAfter = retryAfterFrom(resp, d.c.now())
+		}
 		return ae
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil {

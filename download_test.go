@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -47,7 +48,7 @@ type fileHost struct {
 func newFileHost(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) *fileHost {
 	t.Helper()
 	h := &fileHost{handle: handle}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.Server = newPipeHostServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		h.reqs = append(h.reqs, r.Clone(context.Background()))
 		n := len(h.reqs)
@@ -98,17 +99,31 @@ func cutAfter(w http.ResponseWriter, body []byte, n int, acceptRanges bool) {
 	buf.Flush()
 }
 
-// recordedSleeps records the waits asked of the client's sleeper, which returns at once.
+// recordedSleeps is a slog handler that records the waits the client logs before each
+// download retry. Downloads that retry run inside a synctest bubble, where the waits
+// themselves take no real time.
 type recordedSleeps struct {
 	mu sync.Mutex
 	d  []time.Duration
 }
 
-func (s *recordedSleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.d = append(s.d, d)
-	s.mu.Unlock()
-	return ctx.Err()
+func (s *recordedSleeps) Enabled(context.Context, slog.Level) bool { return true }
+func (s *recordedSleeps) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s *recordedSleeps) WithGroup(string) slog.Handler            { return s }
+
+func (s *recordedSleeps) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "runway: retrying download" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "wait" {
+			s.mu.Lock()
+			s.d = append(s.d, a.Value.Duration())
+			s.mu.Unlock()
+		}
+		return true
+	})
+	return nil
 }
 
 func (s *recordedSleeps) all() []time.Duration {
@@ -117,18 +132,18 @@ func (s *recordedSleeps) all() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-// newDownloadClient returns a client on apiURL (may be "") whose sleeps are recorded; extra
-// options come last.
+// newDownloadClient returns a client on apiURL (may be "") whose download retry waits are
+// recorded, dialling the tests' in-memory file hosts; extra options come last.
 func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *recordedSleeps) {
 	t.Helper()
-	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second)}
+	s := &recordedSleeps{}
+	hc := &http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}
+	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second), WithHTTPClient(hc), WithLogger(slog.New(s))}
 	if apiURL != "" {
 		opts = append(opts, WithBaseURL(apiURL))
 	}
 	c, err := NewClient(testAPIKey, append(opts, extra...)...)
 	require.NoError(t, err)
-	s := &recordedSleeps{}
-	c.sleep = s.sleep
 	t.Cleanup(func() {
 		c.hc.CloseIdleConnections()
 		_ = c.Close()
@@ -147,7 +162,7 @@ type downloadURLAPI struct {
 func newDownloadURLAPI(t *testing.T, fresh func() string) *downloadURLAPI {
 	t.Helper()
 	a := &downloadURLAPI{}
-	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.Server = newPipeHostServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		assert.Equal(t, "/api/v1/common/download-url", r.URL.Path)
 		assert.Equal(t, "Bearer "+testAPIKey, r.Header.Get("Authorization"))
 		body, _ := io.ReadAll(r.Body)
@@ -269,31 +284,33 @@ func TestDownloadReusesConnections(t *testing.T) {
 
 func TestDownloadResumesWithRange(t *testing.T) {
 	verifyNoDownloadLeaks(t)
-	body := downloadPayload(256 << 10)
-	const cut = 100 << 10
-	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 {
-			cutAfter(w, body, cut, true)
-			return
-		}
-		serveFile(body, "")(w, r, n)
+	synctest.Test(t, func(t *testing.T) {
+		body := downloadPayload(256 << 10)
+		const cut = 100 << 10
+		host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 1 {
+				cutAfter(w, body, cut, true)
+				return
+			}
+			serveFile(body, "")(w, r, n)
+		})
+		c, sl := newDownloadClient(t, "")
+
+		var buf bytes.Buffer // not rewindable: only a correct resume can succeed
+		var calls [][2]int64
+		n, err := c.Download(context.Background(), host.URL+"/v.mp4", &buf, WithAllowPrivateHosts(),
+			WithDownloadProgress(func(done, total int64) { calls = append(calls, [2]int64{done, total}) }))
+		require.NoError(t, err)
+		require.Equal(t, int64(len(body)), n)
+		require.Equal(t, body, buf.Bytes())
+
+		reqs := host.requests()
+		require.Len(t, reqs, 2)
+		require.Equal(t, "bytes="+strconv.Itoa(cut)+"-", reqs[1].Header.Get("Range"))
+		require.Equal(t, `"v1"`, reqs[1].Header.Get("If-Range"))
+		require.Len(t, sl.all(), 1)
+		requireMonotonic(t, calls, int64(len(body)))
 	})
-	c, sl := newDownloadClient(t, "")
-
-	var buf bytes.Buffer // not rewindable: only a correct resume can succeed
-	var calls [][2]int64
-	n, err := c.Download(context.Background(), host.URL+"/v.mp4", &buf, WithAllowPrivateHosts(),
-		WithDownloadProgress(func(done, total int64) { calls = append(calls, [2]int64{done, total}) }))
-	require.NoError(t, err)
-	require.Equal(t, int64(len(body)), n)
-	require.Equal(t, body, buf.Bytes())
-
-	reqs := host.requests()
-	require.Len(t, reqs, 2)
-	require.Equal(t, "bytes="+strconv.Itoa(cut)+"-", reqs[1].Header.Get("Range"))
-	require.Equal(t, `"v1"`, reqs[1].Header.Get("If-Range"))
-	require.Len(t, sl.all(), 1)
-	requireMonotonic(t, calls, int64(len(body)))
 }
 
 func requireMonotonic(t *testing.T, calls [][2]int64, total int64) {
@@ -318,36 +335,40 @@ func TestDownloadRestartsWhenRangeUnsupported(t *testing.T) {
 	}
 
 	t.Run("file is truncated and rewritten", func(t *testing.T) {
-		host := newFileHost(t, noRanges)
-		c, _ := newDownloadClient(t, "")
-		f, err := os.Create(filepath.Join(t.TempDir(), "out"))
-		require.NoError(t, err)
-		defer f.Close()
-		_, err = f.WriteString("HEADER") // the download starts at this offset and keeps it
-		require.NoError(t, err)
+		synctest.Test(t, func(t *testing.T) {
+			host := newFileHost(t, noRanges)
+			c, _ := newDownloadClient(t, "")
+			f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+			require.NoError(t, err)
+			defer f.Close()
+			_, err = f.WriteString("HEADER") // the download starts at this offset and keeps it
+			require.NoError(t, err)
 
-		var calls [][2]int64
-		n, err := c.Download(context.Background(), host.URL+"/v", f, WithAllowPrivateHosts(),
-			WithDownloadProgress(func(done, total int64) { calls = append(calls, [2]int64{done, total}) }))
-		require.NoError(t, err)
-		require.Equal(t, int64(len(body)), n)
-		got, err := os.ReadFile(f.Name())
-		require.NoError(t, err)
-		require.Equal(t, append([]byte("HEADER"), body...), got)
-		require.Equal(t, "bytes=153600-", host.requests()[1].Header.Get("Range"))
-		requireMonotonic(t, calls, int64(len(body)))
+			var calls [][2]int64
+			n, err := c.Download(context.Background(), host.URL+"/v", f, WithAllowPrivateHosts(),
+				WithDownloadProgress(func(done, total int64) { calls = append(calls, [2]int64{done, total}) }))
+			require.NoError(t, err)
+			require.Equal(t, int64(len(body)), n)
+			got, err := os.ReadFile(f.Name())
+			require.NoError(t, err)
+			require.Equal(t, append([]byte("HEADER"), body...), got)
+			require.Equal(t, "bytes=153600-", host.requests()[1].Header.Get("Range"))
+			requireMonotonic(t, calls, int64(len(body)))
+		})
 	})
 
 	t.Run("plain writer reports partial data", func(t *testing.T) {
-		host := newFileHost(t, noRanges)
-		c, _ := newDownloadClient(t, "")
-		var buf bytes.Buffer
-		n, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
-		require.ErrorIs(t, err, ErrPartialWrite)
-		var de *DownloadError
-		require.ErrorAs(t, err, &de)
-		require.Equal(t, int64(150<<10), de.Written)
-		require.Equal(t, int64(buf.Len()), n)
+		synctest.Test(t, func(t *testing.T) {
+			host := newFileHost(t, noRanges)
+			c, _ := newDownloadClient(t, "")
+			var buf bytes.Buffer
+			n, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
+			require.ErrorIs(t, err, ErrPartialWrite)
+			var de *DownloadError
+			require.ErrorAs(t, err, &de)
+			require.Equal(t, int64(150<<10), de.Written)
+			require.Equal(t, int64(buf.Len()), n)
+		})
 	})
 }
 
@@ -356,83 +377,92 @@ func TestDownloadDetectsLengthMismatch(t *testing.T) {
 	body := downloadPayload(64 << 10)
 
 	t.Run("body shorter than Content-Length", func(t *testing.T) {
-		host := newFileHost(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-			cutAfter(w, body, 1000, false)
+		synctest.Test(t, func(t *testing.T) {
+			host := newFileHost(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+				cutAfter(w, body, 1000, false)
+			})
+			c, sl := newDownloadClient(t, "")
+			f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+			require.NoError(t, err)
+			defer f.Close()
+			_, err = c.Download(context.Background(), host.URL+"/v", f, WithAllowPrivateHosts(), WithDownloadRetries(2))
+			require.ErrorIs(t, err, ErrIncomplete)
+			require.Len(t, host.requests(), 3)
+			require.Len(t, sl.all(), 2)
 		})
-		c, sl := newDownloadClient(t, "")
-		f, err := os.Create(filepath.Join(t.TempDir(), "out"))
-		require.NoError(t, err)
-		defer f.Close()
-		_, err = c.Download(context.Background(), host.URL+"/v", f, WithAllowPrivateHosts(), WithDownloadRetries(2))
-		require.ErrorIs(t, err, ErrIncomplete)
-		require.Len(t, host.requests(), 3)
-		require.Len(t, sl.all(), 2)
 	})
 
 	t.Run("body longer than announced", func(t *testing.T) {
-		host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
-			if n == 1 {
-				cutAfter(w, body[:2000], 1000, true)
-				return
-			}
-			w.Header().Set("Content-Range", "bytes 1000-1999/2000")
-			w.WriteHeader(http.StatusPartialContent)
-			http.NewResponseController(w).Flush() // chunked: no Content-Length to stop the body
-			w.Write(body[1000:4000])
+		synctest.Test(t, func(t *testing.T) {
+			host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 {
+					cutAfter(w, body[:2000], 1000, true)
+					return
+				}
+				w.Header().Set("Content-Range", "bytes 1000-1999/2000")
+				w.WriteHeader(http.StatusPartialContent)
+				http.NewResponseController(w).Flush() // chunked: no Content-Length to stop the body
+				w.Write(body[1000:4000])
+			})
+			c, _ := newDownloadClient(t, "")
+			var buf bytes.Buffer
+			_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
+			require.ErrorIs(t, err, ErrIncomplete)
+			require.ErrorContains(t, err, "longer than the announced 2000 bytes")
+			require.LessOrEqual(t, buf.Len(), 2000)
 		})
-		c, _ := newDownloadClient(t, "")
-		var buf bytes.Buffer
-		_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
-		require.ErrorIs(t, err, ErrIncomplete)
-		require.ErrorContains(t, err, "longer than the announced 2000 bytes")
-		require.LessOrEqual(t, buf.Len(), 2000)
 	})
 
 	t.Run("size changes between attempts", func(t *testing.T) {
-		host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
-			if n == 1 {
-				cutAfter(w, body, 1000, true)
-				return
-			}
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes 1000-%d/%d", len(body), len(body)+1))
-			w.WriteHeader(http.StatusPartialContent)
-			w.Write(body[1000:])
+		synctest.Test(t, func(t *testing.T) {
+			host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 1 {
+					cutAfter(w, body, 1000, true)
+					return
+				}
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes 1000-%d/%d", len(body), len(body)+1))
+				w.WriteHeader(http.StatusPartialContent)
+				w.Write(body[1000:])
+			})
+			c, _ := newDownloadClient(t, "")
+			var buf bytes.Buffer
+			_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
+			require.ErrorIs(t, err, ErrIncomplete)
+			require.ErrorContains(t, err, "size changed")
 		})
-		c, _ := newDownloadClient(t, "")
-		var buf bytes.Buffer
-		_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
-		require.ErrorIs(t, err, ErrIncomplete)
-		require.ErrorContains(t, err, "size changed")
 	})
 }
 
 func TestDownloadRetriesTransientStatuses(t *testing.T) {
 	verifyNoDownloadLeaks(t)
-	body := downloadPayload(10 << 10)
-	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		switch n {
-		case 1:
-			w.Header().Set("Retry-After", "7")
-			w.WriteHeader(http.StatusTooManyRequests)
-		case 2:
-			w.WriteHeader(http.StatusBadGateway)
-		default:
-			serveFile(body, "")(w, r, n)
-		}
-	})
-	c, sl := newDownloadClient(t, "")
-	var buf bytes.Buffer
-	_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
-	require.NoError(t, err)
-	require.Equal(t, body, buf.Bytes())
-	waits := sl.all()
-	require.Len(t, waits, 2)
-	require.Equal(t, 7*time.Second, waits[0], "Retry-After honoured")
+	synctest.Test(t, func(t *testing.T) {
+		body := downloadPayload(10 << 10)
+		host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			switch n {
+			case 1:
+				w.Header().Set("Retry-After", "7")
+				w.WriteHeader(http.StatusTooManyRequests)
+			case 2:
+				w.WriteHeader(http.StatusBadGateway)
+			default:
+				serveFile(body, "")(w, r, n)
+			}
+		})
+		c, sl := newDownloadClient(t, "")
+		var buf bytes.Buffer
+		_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts())
+		require.NoError(t, err)
+		require.Equal(t, body, buf.Bytes())
+		waits := sl.all()
+		require.Len(t, waits, 2)
+		require.Equal(t, 7*time.Second, waits[0], "Retry-After honoured")
 
+	})
 	t.Run("not retried", func(t *testing.T) {
 		host := newFileHost(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
 			w.WriteHeader(http.StatusNotImplemented)
 		})
+		c, _ := newDownloadClient(t, "")
 		_, err := c.Download(context.Background(), host.URL+"/v", io.Discard, WithAllowPrivateHosts())
 		require.ErrorIs(t, err, ErrServer)
 		require.Len(t, host.requests(), 1)
@@ -555,24 +585,26 @@ func (f downloadRoundTripper) RoundTrip(r *http.Request) (*http.Response, error)
 
 func TestDownloadAttemptTimeoutResumes(t *testing.T) {
 	verifyNoDownloadLeaks(t)
-	body := downloadPayload(64 << 10)
-	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 { // half the file, then stall until the client gives up on the attempt
-			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-			w.Header().Set("Accept-Ranges", "bytes")
-			w.Write(body[:len(body)/2])
-			http.NewResponseController(w).Flush()
-			<-r.Context().Done()
-			return
-		}
-		serveFile(body, "")(w, r, n)
+	synctest.Test(t, func(t *testing.T) {
+		body := downloadPayload(64 << 10)
+		host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 1 { // half the file, then stall until the client gives up on the attempt
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				w.Header().Set("Accept-Ranges", "bytes")
+				w.Write(body[:len(body)/2])
+				http.NewResponseController(w).Flush()
+				<-r.Context().Done()
+				return
+			}
+			serveFile(body, "")(w, r, n)
+		})
+		c, _ := newDownloadClient(t, "")
+		var buf bytes.Buffer
+		_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts(), WithAttemptTimeout(50*time.Millisecond))
+		require.NoError(t, err)
+		require.Equal(t, body, buf.Bytes())
+		require.Equal(t, "bytes="+strconv.Itoa(len(body)/2)+"-", host.requests()[1].Header.Get("Range"))
 	})
-	c, _ := newDownloadClient(t, "")
-	var buf bytes.Buffer
-	_, err := c.Download(context.Background(), host.URL+"/v", &buf, WithAllowPrivateHosts(), WithAttemptTimeout(50*time.Millisecond))
-	require.NoError(t, err)
-	require.Equal(t, body, buf.Bytes())
-	require.Equal(t, "bytes="+strconv.Itoa(len(body)/2)+"-", host.requests()[1].Header.Get("Range"))
 }
 
 func TestParseContentRange(t *testing.T) {

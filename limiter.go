@@ -103,7 +103,7 @@ func (c *Client) waitSubmitSlot(ctx context.Context) error {
 		c.logger.LogAttrs(ctx, slog.LevelInfo, "runway: submission waits for a rate-limit slot",
 			slog.Duration("wait", d))
 	}
-	if err := c.sleep(ctx, d); err != nil {
+	if err := sleepCtx(ctx, d); err != nil {
 		c.limiter.release(sl)
 		return errorf("runway: waiting for a submission slot: %w", err)
 	}

@@ -277,15 +277,16 @@ func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Durat
 		return 0, run.fail(ctx.Err())
 	case pctx.Err() != nil:
 		return 0, run.fail(ErrWaitTimeout)
-	case errors.Is(err, ErrNotFound):
-		if run.c.now().Sub(run.start) >= notFoundGrace {
+	default:
+		switch decide(kindPoll, answerOf(err), true) {
+		case verdictRetry:
+		case verdictNotFound:
+			if run.c.now().Sub(run.start) >= notFoundGrace {
+				return 0, run.fail(err)
+			}
+		default:
 			return 0, run.fail(err)
 		}
-	case garbled2xx(err):
-		// An HTML page or broken JSON with a 2xx (a proxy or CDN in the way) says nothing
-		// about the task; it must not end a wait that may have minutes left.
-	case !safeRetry(ctx, err):
-		return 0, run.fail(err)
 	}
 	run.failures++
 	run.lastErr = err

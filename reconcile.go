@@ -495,7 +495,7 @@ func (rc *reconciler) pollFailed(ctx context.Context, t *recTask, o recOutcome, 
 		retryAfter = min(ae.RetryAfter, maxPollRetryAfter)
 	}
 	level := slog.LevelDebug
-	if !garbled2xx(err) && !safeRetry(ctx, err) {
+	if ctx.Err() != nil || decide(kindPoll, answerOf(err), true) != verdictRetry {
 		// 401, 402, 422...: nothing a retry soon will fix, but the task is still paid for
 		// and pending: keep it, back off, and say so loudly.
 		level = slog.LevelError

@@ -114,7 +114,12 @@ func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
 	t.Run("no logger: slog.Default", func(t *testing.T) {
 		var logs logBuffer
 		setDefaultLogger(t, jsonLogger(&logs))
-		c, _ := newDownloadClient(t, "")
+		c, err := NewClient(testAPIKey, WithHTTPClient(&http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}))
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			c.hc.CloseIdleConnections()
+			_ = c.Close()
+		})
 		failOne(t, c)
 		requireWarn(t, logs.String())
 	})
