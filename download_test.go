@@ -253,7 +253,13 @@ func TestDownloadReusesConnections(t *testing.T) {
 		serveFile(body, "video/mp4")(w, r, 0)
 	}))
 
-	c, _ := newDownloadClient(t, "")
+	// Real sockets: the connection count is what is measured, so no in-memory network here.
+	c, err := NewClient(testAPIKey, WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		c.hc.CloseIdleConnections()
+		_ = c.Close()
+	})
 	var d net.Dialer
 	c.dlHooks.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return d.DialContext(ctx, network, files.Listener.Addr().String())
