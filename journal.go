@@ -72,8 +72,10 @@ type LeasingJournal interface {
 
 // WithJournal makes the client record every submission whose task id is known in j before
 // Generate, Extend or GenerateAleph returns, and remove the entry once the outcome was
-// handled: the CallbackHandler's result func returned nil for it, WaitForResult returned its
-// terminal result, or CallbackHandler.Reconcile delivered it. Run Reconcile at start-up to
+// handled: the CallbackHandler's result func returned nil for it, WaitForResult returned a
+// terminal result it polled itself, or CallbackHandler.Reconcile delivered it. (A result that
+// reaches WaitForResult from a callback or the ResultBus leaves the entry to the handler that
+// delivered it, which removes it only once its result func succeeded.) Run Reconcile at start-up to
 // finish the tasks a previous process left pending. The client never closes j. nil is an
 // error.
 func WithJournal(j Journal) Option {
@@ -293,8 +295,9 @@ func (c *Client) submitJournaled(ctx context.Context, path string, body any, ale
 	return id, c.jnl.add(ctx, e)
 }
 
-// ownSettled is own for the terminal result WaitForResult returns: with a journal, the copy
-// gets the journaled Meta and, the outcome being handled, the task leaves the journal.
+// ownSettled is own for the terminal result WaitForResult found by its own poll: with a
+// journal, the copy gets the journaled Meta and, the outcome being handled, the task leaves
+// the journal.
 func (c *Client) ownSettled(ctx context.Context, r *Result) (*Result, error) {
 	if c.jnl == nil {
 		return c.own(r)
@@ -304,6 +307,19 @@ func (c *Client) ownSettled(ctx context.Context, r *Result) (*Result, error) {
 		cp.Meta = c.jnl.meta(ctx, cp.TaskID)
 	}
 	c.jnl.remove(ctx, cp.TaskID)
+	return c.own(&cp)
+}
+
+// ownReceived is own for a terminal result that reached WaitForResult from someone else (the
+// hub or the ResultBus): a callback handler or Reconcile, here or on another replica, that
+// publishes before it runs the result func. The entry stays: that deliverer removes it once
+// the func succeeded, and a func that fails must leave it for Kie's retry or Reconcile.
+func (c *Client) ownReceived(ctx context.Context, r *Result) (*Result, error) {
+	if c.jnl == nil || r.Meta != nil {
+		return c.own(r)
+	}
+	cp := *r
+	cp.Meta = c.jnl.meta(ctx, cp.TaskID)
 	return c.own(&cp)
 }
 

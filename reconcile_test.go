@@ -535,3 +535,48 @@ func TestReconcileSpreadsPolls(t *testing.T) {
 		require.LessOrEqual(t, float64(peak)/avg, 1.5, "peak %d polls in a tenth of an interval, average %.0f", peak, avg)
 	})
 }
+
+// TestWaiterKeepsEntryWhenCallbackFuncFails: a WaitForResult woken by a callback whose result
+// func then fails returns the result, but the entry stays (Kie retries the callback, and
+// Reconcile or a restart still has the task); the retried callback's success removes it.
+func TestWaiterKeepsEntryWhenCallbackFuncFails(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		j := newMemJournal()
+		f := newPollAPI(t).script(pollSubmitID, pollStateReply(pollSubmitID, StateGenerating))
+		c := newPollClient(t, f, WithJournal(j))
+		defer c.Close()
+		id, err := c.Generate(ctx, journalRequest(map[string]string{"order": "5"}))
+		require.NoError(t, err)
+		d := newDelivered()
+		d.fail = 1
+		h := c.CallbackHandler(WithResultFunc(d.fn))
+		type waited struct {
+			r   *Result
+			err error
+		}
+		done := make(chan waited, 1)
+		go func() {
+			r, err := c.WaitForResult(ctx, id, WithPollInterval(time.Hour))
+			done <- waited{r, err}
+		}()
+		synctest.Wait() // the waiter polled once and sleeps
+		require.Equal(t, http.StatusInternalServerError, serve(h, newCallbackRequest(runwayBody(id, 200, "success"), nil)).Code)
+		w := <-done
+		require.NoError(t, w.err)
+		require.Equal(t, SourceCallback, w.r.Source)
+		require.Equal(t, map[string]string{"order": "5"}, w.r.Meta)
+		synctest.Wait()
+		require.True(t, j.has(id), "the result func failed: the entry stays")
+
+		// A later WaitForResult finds the result on the bus; it leaves the entry too.
+		r, err := c.WaitForResult(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, SourceCallback, r.Source)
+		require.True(t, j.has(id))
+
+		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody(id, 200, "success"), nil)).Code)
+		require.False(t, j.has(id), "the retried callback succeeded: removed")
+	})
+}
