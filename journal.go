@@ -53,9 +53,11 @@ type JournalReader interface {
 // LeasingJournal is an optional interface of a Journal shared by several replicas. When the
 // client's journal implements it, Reconcile polls only the entries it holds a lease on, so that
 // each pending task is polled by one live replica at a time: it takes free or expired leases
-// with Lease, renews the ones it holds every LeaseTTL/3 with Renew, and hands them back with
-// Unlease when it returns. A replica that dies stops renewing, and its tasks are leased by
-// another replica once LeaseTTL has passed. redisstore.Store implements it.
+// with Lease (up to a cap per replica, so that the replicas share the work), renews the ones
+// it holds every third of LeaseTTL or of the poll interval, whichever is shorter, with Renew,
+// and hands them back with Unlease when it returns. A replica that dies stops renewing, and
+// its tasks are leased by another replica once LeaseTTL has passed (see Reconcile for the
+// bound). redisstore.Store implements it.
 type LeasingJournal interface {
 	Journal
 	// Lease takes up to max entries that no owner holds an unexpired lease on, for owner, for

@@ -24,8 +24,14 @@ const TaskRetention = 14 * 24 * time.Hour
 const (
 	// reconcileWorkers is how many polls (and deliveries) Reconcile runs at once.
 	reconcileWorkers = 64
-	// leaseBatch is how many entries one LeasingJournal.Lease call asks for.
+	// leaseBatch is how many entries one LeasingJournal.Lease call asks for at most.
 	leaseBatch = 1000
+	// leasesPerIntervalSecond is how many leases a replica holds at most per second of poll
+	// interval (maxLeases): what its reconcileWorkers pollers keep up with at one poll per
+	// task per interval when a poll takes about 0.64 s, i.e. 100 polls a second; 3 000 with
+	// the default interval. The rest stays free for the other replicas, and for this one as
+	// the tasks it holds finish.
+	leasesPerIntervalSecond = 100
 	// renewBatch is how many ids one LeasingJournal.Renew or Unlease call carries.
 	renewBatch = 1000
 	// maxPollBackoffFactor caps the backoff of a task whose polls keep failing at this many
@@ -68,7 +74,13 @@ func WithAbandoned(fn func(ctx context.Context, e JournalEntry, err error)) Call
 // backs that task off exponentially, honouring Retry-After. The entries are re-read from the
 // journal every interval, and entries this client adds are picked up at once. When the
 // journal is a LeasingJournal shared by several replicas, each replica polls only the tasks it
-// holds a lease on (see LeasingJournal).
+// holds a lease on (see LeasingJournal). It renews them and takes free ones every third of the
+// lease TTL or of the poll interval, whichever is shorter, and holds at most 100 leases per
+// second of poll interval (3 000 with the default), the polls its 64 pollers keep up with, so
+// that the replicas share the work: the tasks beyond that stay free for the other replicas.
+// A replica that dies stops renewing; the others take its tasks once its leases lapse and poll
+// each within an interval: with redisstore's default lease TTL (60 s) and the default
+// interval, within 100 s of the crash, as long as the survivors have room under their cap.
 //
 // Reconcile runs until ctx ends and returns ctx's error. It returns an error at once when the
 // handler was not built by Client.CallbackHandler or the client has no journal. Run one
@@ -101,6 +113,7 @@ func (h *CallbackHandler) Reconcile(ctx context.Context, opts ...WaitOption) err
 	rc.lj, _ = rc.j.(LeasingJournal)
 	if rc.lj != nil {
 		rc.owner = randomToken()
+		rc.maxLeases = maxLeases(rc.interval)
 	}
 	return rc.run(ctx)
 }
@@ -162,6 +175,9 @@ type reconciler struct {
 	lj       LeasingJournal // nil when j does not lease
 	owner    string         // lease owner token
 	interval time.Duration
+	// maxLeases caps the leases held at once, so that one replica does not take every task
+	// while the others idle (see maxLeases).
+	maxLeases int
 	workers  int
 
 	addedMu  sync.Mutex
@@ -219,7 +235,7 @@ func (rc *reconciler) run(ctx context.Context) error {
 
 	period := rc.interval
 	if rc.lj != nil {
-		period = max(rc.lj.LeaseTTL()/3, time.Millisecond)
+		period = leaseRefreshPeriod(rc.lj.LeaseTTL(), rc.interval)
 	}
 	refresh := time.NewTimer(0)
 	defer refresh.Stop()
@@ -360,7 +376,11 @@ func (rc *reconciler) refreshLeases(ctx context.Context) {
 	}
 	now := rc.c.now()
 	for {
-		es, err := rc.lj.Lease(ctx, rc.owner, leaseBatch)
+		want := min(rc.maxLeases-len(rc.tasks), leaseBatch)
+		if want <= 0 {
+			return
+		}
+		es, err := rc.lj.Lease(ctx, rc.owner, want)
 		if err != nil {
 			rc.logRefresh(ctx, err)
 			return
@@ -368,10 +388,26 @@ func (rc *reconciler) refreshLeases(ctx context.Context) {
 		for _, e := range es {
 			rc.follow(e, now)
 		}
-		if len(es) < leaseBatch {
+		if len(es) < want {
 			return
 		}
 	}
+}
+
+// maxLeases is the most leases a replica holds at once with poll interval d: its polling
+// capacity over one interval (leasesPerIntervalSecond per second of d), at least 100.
+func maxLeases(d time.Duration) int {
+	return max(int(d.Seconds()*leasesPerIntervalSecond), leaseBatch/10)
+}
+
+// leaseRefreshPeriod is how often a leasing Reconcile renews its leases and takes free ones:
+// every third of the lease TTL or of the poll interval, whichever is shorter. A replica that
+// dies just after renewing leaves leases that lapse at most ttl later; a survivor takes them
+// at its next refresh, at most this period after that, and polls each within an interval:
+// a takeover within ttl + period + interval (60 s + 10 s + 30 s = 100 s with the defaults of
+// redisstore and DefaultPollInterval), provided the survivors hold fewer leases than their cap.
+func leaseRefreshPeriod(ttl, interval time.Duration) time.Duration {
+	return max(min(ttl, interval)/3, time.Millisecond)
 }
 
 // unleaseAll hands the leases held back when Reconcile returns, so that another replica

@@ -7,7 +7,8 @@
 // It also implements runway.Journal and runway.LeasingJournal (pass it to runway.WithJournal):
 // the pending tasks live in Redis, and the replicas running CallbackHandler.Reconcile share
 // them out by leases, each task polled by one live replica at a time; a crashed replica's
-// tasks are leased by another once its leases lapse (WithLeaseTTL, default 90 s).
+// tasks are leased by another once its leases lapse (WithLeaseTTL, default 60 s), and
+// polled within 100 s of the crash with the default poll interval.
 //
 // # Keys and channels
 //
