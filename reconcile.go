@@ -178,7 +178,7 @@ type reconciler struct {
 	// maxLeases caps the leases held at once, so that one replica does not take every task
 	// while the others idle (see maxLeases).
 	maxLeases int
-	workers  int
+	workers   int
 
 	addedMu  sync.Mutex
 	addedBuf []JournalEntry

@@ -312,7 +312,7 @@ func TestReconcileReplicaCrash(t *testing.T) {
 	t.Parallel()
 	const interval = 2 * time.Second
 	const leaseTTL = interval * (DefaultLeaseTTL / runway.DefaultPollInterval) // 2 intervals
-	const n = 150 // under one replica's lease cap at this interval (200)
+	const n = 150                                                              // under one replica's lease cap at this interval (200)
 	require.Less(t, DefaultLeaseTTL+runway.DefaultPollInterval/3+runway.DefaultPollInterval, 2*time.Minute,
 		"the takeover bound with the defaults")
 	store, _ := newTestStore(t, WithLeaseTTL(leaseTTL))
