@@ -14,7 +14,7 @@ import (
 
 // ErrAbandoned matches the error Reconcile reports (to WithAbandoned's function and in its
 // Error log) for a journaled task it stopped following: the API answered "not found" for
-// longer than the not-found grace, or the task is older than Kie's 14-day retention.
+// too long (see Reconcile), or the task is older than Kie's 14-day retention.
 var ErrAbandoned = errors.New("runway: task abandoned")
 
 // TaskRetention is how long Kie keeps a task's details: Reconcile abandons a journaled task
@@ -34,6 +34,13 @@ const (
 	leasesPerIntervalSecond = 100
 	// renewBatch is how many ids one LeasingJournal.Renew or Unlease call carries.
 	renewBatch = 1000
+	// reconcileNotFoundGrace is how long Reconcile keeps a task the API answers "not found"
+	// for, counted from the first such answer, before abandoning it; it also takes
+	// reconcileNotFoundAnswers such answers in a row. Much longer than WaitForResult's minute:
+	// an entry costs nothing to keep, while abandoning a paid task on a brief outage of Kie
+	// (answering 404 or null data for everything) loses it for good.
+	reconcileNotFoundGrace   = 30 * time.Minute
+	reconcileNotFoundAnswers = 5
 	// maxPollBackoffFactor caps the backoff of a task whose polls keep failing at this many
 	// poll intervals (or the server's Retry-After, if longer).
 	maxPollBackoffFactor = 8
@@ -63,9 +70,12 @@ func WithAbandoned(fn func(ctx context.Context, e JournalEntry, err error)) Call
 // callback processed is not delivered again, and its entry is removed), the same result func,
 // the client's waiters woken, with Result.Source == SourcePoll and Result.Meta from the
 // journal; then it removes the entry. A result func that fails leaves the entry for a later
-// interval. A task the API no longer knows after the not-found grace of one minute, or older
-// than TaskRetention, is logged at Error level, reported to WithAbandoned's function, and
-// removed.
+// interval. A task the API no longer knows, or older than TaskRetention, is logged at Error
+// level, reported to WithAbandoned's function, and removed. "No longer knows" takes at least
+// five "not found" answers in a row spanning 30 minutes from the first of them (for a task
+// submitted over 30 minutes ago): unlike WaitForResult's one minute, a brief outage of the
+// API that answers "not found" for everything must not abandon every pending task, and an
+// entry costs nothing to keep.
 //
 // Each task is polled at most once per poll interval (WithPollInterval, default
 // DefaultPollInterval; the other WaitOptions are ignored: each entry says which endpoint to
@@ -199,7 +209,8 @@ type recTask struct {
 
 	// Written by the worker polling it.
 	failures      int
-	notFoundSince time.Time
+	notFoundSince time.Time // first of the "not found" answers in a row; zero after another answer
+	notFound      int       // "not found" answers in a row
 }
 
 // recOutcome is what a worker reports after polling a task.
@@ -473,7 +484,7 @@ func (rc *reconciler) visit(ctx context.Context, t *recTask, o *recOutcome) (Rec
 		}
 		return ReconcileRetry, nil, err
 	}
-	t.failures, t.notFoundSince = 0, time.Time{}
+	t.failures, t.notFoundSince, t.notFound = 0, time.Time{}, 0
 	if !task.State.Known() {
 		rc.c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: reconcile saw an unknown task state; polling again next interval",
 			slog.String("task_id", e.TaskID), slog.String("status", printable(string(task.State), maxStateInError)))
@@ -509,19 +520,20 @@ func (rc *reconciler) pollFailed(ctx context.Context, t *recTask, o recOutcome, 
 	}
 	id := t.e.TaskID
 	if errors.Is(err, ErrNotFound) {
-		// Gone only if the API has not known it for a whole grace period, counted both from
-		// the submission (a task created moments ago may not be visible yet) and from the
-		// first "not found" (one stray answer must not end a paid task).
+		// Gone only if the API has not known it for reconcileNotFoundAnswers answers in a row
+		// spanning reconcileNotFoundGrace since the first of them, and the task was submitted
+		// longer ago than that (a task created moments ago may not be visible yet): neither
+		// one stray answer nor an outage of the API ends a paid task.
 		if t.notFoundSince.IsZero() {
 			t.notFoundSince = o.start
 		}
-		if o.start.Sub(t.e.SubmittedAt) >= notFoundGrace && o.start.Sub(t.notFoundSince) >= notFoundGrace {
+		t.notFound++
+		if t.notFound >= reconcileNotFoundAnswers && o.start.Sub(t.e.SubmittedAt) >= reconcileNotFoundGrace &&
+			o.start.Sub(t.notFoundSince) >= reconcileNotFoundGrace {
 			rc.abandon(ctx, t.e, fmt.Errorf("%w: %w", ErrAbandoned, err))
 			o.done = true
 			return o
 		}
-		// Look again once the grace has passed rather than a whole interval later.
-		o.next = o.start.Add(min(rc.nextInterval(), notFoundGrace))
 		return o
 	}
 	t.failures++

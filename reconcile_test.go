@@ -275,8 +275,8 @@ func TestReconcileFailedTaskAndFuncError(t *testing.T) {
 	})
 }
 
-// TestReconcileAbandons: a task the API does not know for longer than the grace, and a task
-// older than the retention, are reported through WithAbandoned and removed; a task still
+// TestReconcileAbandons: a task the API does not know for longer than the grace (30 minutes
+// of answers), and a task older than the retention, are reported through WithAbandoned and removed; a task still
 // running stays, also one without a submission time.
 func TestReconcileAbandons(t *testing.T) {
 	defer goleak.VerifyNone(t)
@@ -302,6 +302,12 @@ func TestReconcileAbandons(t *testing.T) {
 			mu.Unlock()
 		}))
 		stop := startReconcile(t, h, WithPollInterval(30*time.Second))
+		time.Sleep(29 * time.Minute)
+		synctest.Wait()
+		mu.Lock()
+		require.Len(t, abandoned, 1, "29 minutes of not found are within the grace")
+		require.Contains(t, abandoned, "old")
+		mu.Unlock()
 		time.Sleep(5 * time.Minute)
 		synctest.Wait()
 		stop()
@@ -578,5 +584,62 @@ func TestWaiterKeepsEntryWhenCallbackFuncFails(t *testing.T) {
 
 		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody(id, 200, "success"), nil)).Code)
 		require.False(t, j.has(id), "the retried callback succeeded: removed")
+	})
+}
+
+// TestReconcileOutlivesNotFoundOutage: an outage during which the API answers "not found" for
+// 20 minutes abandons nothing, and the task is delivered once the API knows it again; and
+// 30 minutes of "not found" are not enough with fewer than five answers in a row.
+func TestReconcileOutlivesNotFoundOutage(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		now := time.Now()
+		j := newMemJournal()
+		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t1", SubmittedAt: now.Add(-time.Hour), Meta: map[string]string{"o": "1"}}))
+		notFound := pollEnvelopeReply(http.StatusOK, 404, "task not found")
+		f := newPollAPI(t).script("t1", notFound)
+		c := newPollClient(t, f, WithJournal(j))
+		defer c.Close()
+		var mu sync.Mutex
+		var abandoned []time.Time
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn), WithAbandoned(func(context.Context, JournalEntry, error) {
+			mu.Lock()
+			abandoned = append(abandoned, time.Now())
+			mu.Unlock()
+		}))
+		stop := startReconcile(t, h, WithPollInterval(30*time.Second))
+		time.Sleep(20 * time.Minute)
+		synctest.Wait()
+		require.GreaterOrEqual(t, len(f.getTimes("t1")), 30)
+		f.script("t1", pollSuccessReply("t1"))
+		r := <-d.calls
+		synctest.Wait()
+		require.Equal(t, map[string]string{"o": "1"}, r.Meta)
+		require.False(t, j.has("t1"))
+		stop()
+		mu.Lock()
+		require.Empty(t, abandoned, "an outage does not abandon")
+		mu.Unlock()
+
+		// Polled every 20 minutes: 30 minutes pass after the first "not found" with only
+		// two more answers; the fifth one in a row, 80 minutes after the first, abandons.
+		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t2", SubmittedAt: time.Now().Add(-time.Hour)}))
+		f.script("t2", notFound)
+		stop = startReconcile(t, h, WithPollInterval(20*time.Minute))
+		time.Sleep(75 * time.Minute)
+		synctest.Wait()
+		require.True(t, j.has("t2"), "four answers are not enough")
+		time.Sleep(30 * time.Minute)
+		synctest.Wait()
+		stop()
+		require.False(t, j.has("t2"))
+		polls := f.getTimes("t2")
+		require.Len(t, polls, 5)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, abandoned, 1)
+		require.GreaterOrEqual(t, abandoned[0].Sub(polls[0]), 80*time.Minute)
 	})
 }

@@ -312,7 +312,8 @@ func TestReconcileReplicaCrash(t *testing.T) {
 	t.Parallel()
 	const interval = 2 * time.Second
 	const leaseTTL = interval * (DefaultLeaseTTL / runway.DefaultPollInterval) // 2 intervals
-	const n = 150                                                              // under one replica's lease cap at this interval (200)
+	// Under one replica's lease cap at this interval (200), so that r0 holds every task.
+	const n = 150
 	require.Less(t, DefaultLeaseTTL+runway.DefaultPollInterval/3+runway.DefaultPollInterval, 2*time.Minute,
 		"the takeover bound with the defaults")
 	store, _ := newTestStore(t, WithLeaseTTL(leaseTTL))
