@@ -84,7 +84,10 @@ func WithAbandoned(fn func(ctx context.Context, e JournalEntry, err error)) Call
 // backs that task off exponentially, honouring Retry-After. The entries are re-read from the
 // journal every interval, and entries this client adds are picked up at once. When the
 // journal is a LeasingJournal shared by several replicas, each replica polls only the tasks it
-// holds a lease on (see LeasingJournal). It renews them and takes free ones every third of the
+// holds a lease on (see LeasingJournal). Those replicas must share the handler's Deduper too
+// (WithDeduper, for instance the same redisstore.Store): with the default in-memory deduper,
+// a task whose callback one replica processed may be delivered again by another replica's
+// Reconcile, so Reconcile logs that configuration at Error level when it starts. It renews them and takes free ones every third of the
 // lease TTL or of the poll interval, whichever is shorter, and holds at most 100 leases per
 // second of poll interval (3 000 with the default), the polls its 64 pollers keep up with, so
 // that the replicas share the work: the tasks beyond that stay free for the other replicas.
@@ -124,6 +127,11 @@ func (h *CallbackHandler) Reconcile(ctx context.Context, opts ...WaitOption) err
 	if rc.lj != nil {
 		rc.owner = randomToken()
 		rc.maxLeases = maxLeases(rc.interval)
+		if _, ok := h.dedupe.(*memoryDeduper); ok {
+			h.log.LogAttrs(ctx, slog.LevelError, "runway: reconcile shares a leasing journal between replicas but dedupes in memory: "+
+				"a task whose callback one replica processed can be delivered again by another replica's Reconcile; "+
+				"give the handler a shared deduper (WithDeduper, e.g. the same redisstore.Store)")
+		}
 	}
 	return rc.run(ctx)
 }

@@ -643,3 +643,58 @@ func TestReconcileOutlivesNotFoundOutage(t *testing.T) {
 		require.GreaterOrEqual(t, abandoned[0].Sub(polls[0]), 80*time.Minute)
 	})
 }
+
+// leasingMemJournal is a memJournal that also leases (every entry, to anyone).
+type leasingMemJournal struct{ *memJournal }
+
+func (l leasingMemJournal) Lease(ctx context.Context, _ string, max int) ([]JournalEntry, error) {
+	es, err := l.Pending(ctx)
+	return es[:min(len(es), max)], err
+}
+func (leasingMemJournal) Renew(context.Context, string, []string) ([]string, error) { return nil, nil }
+func (leasingMemJournal) Unlease(context.Context, string, []string) error           { return nil }
+func (leasingMemJournal) LeaseTTL() time.Duration                                   { return time.Minute }
+
+// TestReconcileWarnsLeasingWithMemoryDeduper: a leasing (shared) journal with the in-memory
+// deduper of one replica can deliver a task twice; Reconcile says so at Error level when it
+// starts, and not when the handler has a deduper of its own or the journal is not shared.
+func TestReconcileWarnsLeasingWithMemoryDeduper(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const msg = "dedupes in memory"
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			name    string
+			j       Journal
+			deduper Deduper
+			warn    bool
+		}{
+			{"leasing, memory deduper", leasingMemJournal{newMemJournal()}, nil, true},
+			{"leasing, shared deduper", leasingMemJournal{newMemJournal()}, newMemoryDeduperForTest(), false},
+			{"not leasing", newMemJournal(), nil, false},
+		} {
+			var logs logBuffer
+			c := newPollClient(t, newPollAPI(t), WithJournal(tc.j), WithLogger(logs.logger()))
+			opts := []CallbackOption{WithResultFunc(newDelivered().fn)}
+			if tc.deduper != nil {
+				opts = append(opts, WithDeduper(tc.deduper))
+			}
+			h := c.CallbackHandler(opts...)
+			stop := startReconcile(t, h)
+			synctest.Wait()
+			stop()
+			require.NoError(t, c.Close())
+			if tc.warn {
+				require.Contains(t, logs.String(), "level=ERROR msg=\"runway: reconcile shares a leasing journal", tc.name)
+			} else {
+				require.NotContains(t, logs.String(), msg, tc.name)
+			}
+		}
+	})
+}
+
+// sharedDeduper stands for a deduper shared between replicas (not the SDK's in-memory one).
+type sharedDeduper struct{ Deduper }
+
+func newMemoryDeduperForTest() Deduper {
+	return sharedDeduper{newMemoryDeduper(DefaultDedupeTTL, 100, time.Now)}
+}
