@@ -193,10 +193,17 @@ func (h *journalHook) beginSubmit() (end func()) {
 // metaWaiting), well inside the result budget.
 const maxMetaWait = 2 * time.Second
 
+// metaRetryMin is the first pause before metaWaiting reads a missing entry again; each
+// further pause doubles it.
+const metaRetryMin = 50 * time.Millisecond
+
 // metaWaiting returns the journaled Meta of taskID for a callback. A callback can beat the
 // response of the submission that created its task, and so the task's journal entry: when
-// the entry is missing while submissions of this client are in progress, it waits (at most
-// maxMetaWait) until the entry appears or every one of those submissions has ended.
+// the entry is missing while submissions of this client are in progress, it waits until the
+// entry appears or every one of those submissions has ended. The submission may also be
+// another replica's, still journaling on a shared journal: so a missing entry is read again
+// after 50 ms, 100 ms, 200 ms... unless this client removed it itself. All of it takes at
+// most maxMetaWait.
 func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string]string {
 	if h.reader == nil {
 		return nil
@@ -208,6 +215,8 @@ func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string
 	}
 	h.mu.Unlock()
 	var timeout <-chan time.Time
+	var retry *time.Timer
+	pause := metaRetryMin
 	for {
 		h.mu.Lock()
 		busy := false
@@ -218,11 +227,12 @@ func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string
 			}
 		}
 		changed := h.changed
+		settled := h.settled.has(taskID)
 		h.mu.Unlock()
 		// Looked up after reading busy and changed: an Add completing after the lookup closes
 		// changed, so it is never missed.
 		e, ok := h.lookup(ctx, taskID)
-		if ok || !busy {
+		if ok || (!busy && settled) {
 			return e
 		}
 		if timeout == nil {
@@ -230,8 +240,21 @@ func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string
 			defer t.Stop()
 			timeout = t.C
 		}
+		var again <-chan time.Time
+		if !busy {
+			// Not this client's submission in progress: maybe another replica's.
+			if retry == nil {
+				retry = time.NewTimer(pause)
+				defer retry.Stop()
+			} else {
+				retry.Reset(pause)
+			}
+			again = retry.C
+			pause *= 2
+		}
 		select {
 		case <-changed:
+		case <-again:
 		case <-timeout:
 			return nil
 		case <-ctx.Done():

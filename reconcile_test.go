@@ -698,3 +698,53 @@ type sharedDeduper struct{ Deduper }
 func newMemoryDeduperForTest() Deduper {
 	return sharedDeduper{newMemoryDeduper(DefaultDedupeTTL, 100, time.Now)}
 }
+
+// TestCallbackWaitsForAnotherReplicasJournalAdd: a callback landing on this replica while
+// another replica's submission of the task is still being journaled (no submission of this
+// client in progress) reads the shared journal again, so it gets the Meta once the entry
+// appears, and removes the entry once the result func succeeded.
+func TestCallbackWaitsForAnotherReplicasJournalAdd(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		j := newMemJournal()
+		c := newPollClient(t, newPollAPI(t), WithJournal(j))
+		defer c.Close()
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn))
+		codes := make(chan int, 1)
+		go func() { codes <- serve(h, newCallbackRequest(runwayBody("t-other", 200, "success"), nil)).Code }()
+		time.Sleep(300 * time.Millisecond) // the other replica's Add lands late
+		synctest.Wait()
+		require.Zero(t, d.count(), "the callback waits for the entry")
+		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t-other", Meta: map[string]string{"order": "77"}}))
+		r := <-d.calls
+		require.Equal(t, map[string]string{"order": "77"}, r.Meta)
+		require.Equal(t, http.StatusOK, <-codes)
+		require.False(t, j.has("t-other"))
+	})
+}
+
+// TestCallbackMetaWaitIsBounded: a callback for a task that never appears in the journal is
+// processed without Meta after maxMetaWait, and one for a task this client removed itself
+// does not wait at all.
+func TestCallbackMetaWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		j := newMemJournal()
+		c := newPollClient(t, newPollAPI(t), WithJournal(j))
+		defer c.Close()
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn), WithResultTimeout(10*time.Second))
+		start := time.Now()
+		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody("t-none", 200, "success"), nil)).Code)
+		require.Nil(t, (<-d.calls).Meta)
+		require.Equal(t, maxMetaWait, time.Since(start))
+
+		c.jnl.remove(context.Background(), "t-mine")
+		start = time.Now()
+		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody("t-mine", 200, "success"), nil)).Code)
+		require.Nil(t, (<-d.calls).Meta)
+		require.Zero(t, time.Since(start), "removed here: no wait")
+	})
+}
