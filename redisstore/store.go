@@ -29,6 +29,13 @@
 // together run on Redis Cluster too. Add, Remove and each leased, renewed or
 // freed task cost O(log n) in the number of pending tasks.
 //
+// The journal is only as durable as Redis' persistence: Add returns once Redis has the entry
+// in memory, not on disk. Without persistence a Redis restart forgets every pending task
+// (and with RDB snapshots alone, those added since the last snapshot); with "appendonly yes"
+// and "appendfsync everysec" (recommended) at most about a second of writes is lost, and
+// "appendfsync always" loses none. A replica promoted by an asynchronous failover may also
+// miss the latest entries.
+//
 // # Failure behaviour
 //
 // Every operation runs under a short timeout (WithTimeout, default 1 s) and returns an error
