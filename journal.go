@@ -203,7 +203,7 @@ const metaRetryMin = 50 * time.Millisecond
 // entry appears or every one of those submissions has ended. The submission may also be
 // another replica's, still journaling on a shared journal: so a missing entry is read again
 // after 50 ms, 100 ms, 200 ms... unless this client removed it itself. All of it takes at
-// most maxMetaWait.
+// most maxMetaWait, and at most a quarter of what is left of ctx.
 func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string]string {
 	if h.reader == nil {
 		return nil
@@ -236,7 +236,7 @@ func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string
 			return e
 		}
 		if timeout == nil {
-			t := time.NewTimer(maxMetaWait)
+			t := time.NewTimer(metaWaitLimit(ctx))
 			defer t.Stop()
 			timeout = t.C
 		}
@@ -261,6 +261,15 @@ func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string
 			return nil
 		}
 	}
+}
+
+// metaWaitLimit is how long metaWaiting may wait: maxMetaWait, but never more than a quarter
+// of what is left of ctx (the result budget), which the result func needs.
+func metaWaitLimit(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(min(maxMetaWait, time.Until(dl)/4), 0)
+	}
+	return maxMetaWait
 }
 
 // meta returns the journaled Meta of taskID, or nil.

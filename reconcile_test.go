@@ -748,3 +748,20 @@ func TestCallbackMetaWaitIsBounded(t *testing.T) {
 		require.Zero(t, time.Since(start), "removed here: no wait")
 	})
 }
+
+// TestCallbackMetaWaitLeavesTheBudget: with a short result budget, the wait for a missing
+// journal entry takes at most a quarter of it, so the result func still runs in time.
+func TestCallbackMetaWaitLeavesTheBudget(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		j := newMemJournal()
+		c := newPollClient(t, newPollAPI(t), WithJournal(j))
+		defer c.Close()
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn), WithResultTimeout(time.Second))
+		start := time.Now()
+		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody("t-none", 200, "success"), nil)).Code)
+		<-d.calls
+		require.Equal(t, 250*time.Millisecond, time.Since(start))
+	})
+}
