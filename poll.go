@@ -153,7 +153,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: result bus lookup failed; polling",
 			slog.String("task_id", taskID), slog.String("error", err.Error()))
 	} else if r != nil {
-		return c.ownSettled(ctx, r)
+		return c.ownReceived(ctx, r)
 	}
 
 	var timer *time.Timer
@@ -165,7 +165,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 	for {
 		select {
 		case r := <-w.ch:
-			return c.ownSettled(ctx, r)
+			return c.ownReceived(ctx, r)
 		default:
 		}
 		r, delay, err := run.poll(ctx)
@@ -188,7 +188,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		}
 		select {
 		case r := <-w.ch:
-			return c.ownSettled(ctx, r)
+			return c.ownReceived(ctx, r)
 		case <-ctx.Done():
 			return nil, run.fail(ctx.Err())
 		case <-timer.C:

@@ -91,8 +91,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithLeaseTTL sets how long a replica's lease on a journaled task lasts without renewal
-// (default DefaultLeaseTTL). runway's Reconcile renews its leases every third of it; a
-// crashed replica's tasks are taken over once it has passed. d must be positive: leave the
+// (default DefaultLeaseTTL). runway's Reconcile renews its leases every third of it (or of
+// its poll interval, if shorter); a crashed replica's tasks are taken over once it has passed. d must be positive: leave the
 // option out for the default.
 func WithLeaseTTL(d time.Duration) Option {
 	return Option{func(s *Store) error {
