@@ -210,7 +210,7 @@ func BenchmarkParseCallbackBaseline(b *testing.B) {
 	reportCPU(b, cpu)
 }
 
-// BenchmarkParseCallbackDeepNesting is A6's "bounded time": refusing a valid callback that
+// BenchmarkParseCallbackDeepNesting is CB-6's "bounded time": refusing a valid callback that
 // carries 10 000 nested levels, and 1 MiB of '[', costs a fixed amount of work set by the
 // decoder's depth limit: the second body is 17 times larger and costs about twice as
 // much, the difference being the parser's copy of the body.

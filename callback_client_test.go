@@ -142,7 +142,7 @@ func (f *fakeDetails) count(path string) int {
 	return f.calls[path]
 }
 
-// TestCallbackRefetch is A14: the signature does not cover the body, so WithRefetch delivers
+// TestCallbackRefetch is CB-14: the signature does not cover the body, so WithRefetch delivers
 // what the API says. A forged body is replaced by the API's answer; a task the API reports as
 // unfinished gets 503 and is released; the Aleph shape, and Aleph tasks this client submitted,
 // are fetched from the Aleph endpoint; duplicates cost no API call.

@@ -14,8 +14,8 @@ import (
 //go:embed testdata/callbacks/*.json
 var callbackFixtures embed.FS
 
-// TestParseCallbackFixtures decodes every documented callback example body
-// (kie-runway-api.md sections 5.1, 5.2, 5.3 and 6) to its typed result and class.
+// TestParseCallbackFixtures decodes every callback example body Kie documents (generation,
+// extension and Aleph callbacks, success and failure; testdata/) to its typed result and class.
 func TestParseCallbackFixtures(t *testing.T) {
 	t.Parallel()
 	const id = "ee603959-debb-48d1-98c4-a6d1c717eba6"
@@ -75,7 +75,7 @@ func TestParseCallbackFixtures(t *testing.T) {
 }
 
 // TestParseCallbackDocumentedMessages: each failure message listed for the callbacks
-// (section 5.2's ten, plus the lowercase OpenAPI variant) arrives in a callback and is
+// (the ten of the extension callback's list, plus the lowercase OpenAPI variant) arrives in a callback and is
 // classified, never left unknown.
 func TestParseCallbackDocumentedMessages(t *testing.T) {
 	t.Parallel()

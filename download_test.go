@@ -439,9 +439,9 @@ func TestDownloadRetriesTransientStatuses(t *testing.T) {
 	})
 }
 
-// TestDownloadRefreshesExpiredLink is issue 6 item 3 and hardening B15: a refused link is
-// refreshed once through download-url, and with debug logging on neither the refreshed
-// link's signed query nor the API key reaches the logs or the error.
+// TestDownloadRefreshesExpiredLink: a refused (expired) link is refreshed once through
+// download-url, and, for CL-15, with debug logging on neither the refreshed link's signed
+// query nor the API key reaches the logs or the error.
 func TestDownloadRefreshesExpiredLink(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(20 << 10)

@@ -111,7 +111,7 @@ func startTrickleHost(t *testing.T, extra ...Option) *Client {
 	return c
 }
 
-// TestDownloadOverallTimeoutStopsTrickle is issue 11 item 10: a host that trickles bytes
+// TestDownloadOverallTimeoutStopsTrickle is DL-4: a host that trickles bytes
 // makes every attempt progress, which resets the retry count, so before the overall bound
 // only ctx could end the download. Now Download ends at DefaultDownloadTimeout (the default,
 // no option given) or at WithDownloadTimeout, with an error matching ErrDownloadTimeout and
@@ -159,7 +159,7 @@ func TestDownloadOverallTimeoutStopsTrickle(t *testing.T) {
 	}
 }
 
-// TestDownloadOptionsRefuseImpossibleValues is issue 12 item 3 for downloads: values that
+// TestDownloadOptionsRefuseImpossibleValues applies the options rule to downloads: values that
 // cannot work are errors matching ErrInvalidRequest that name the option (several, one per
 // line), never silently the default; nothing is fetched. WithOnSaved means nothing to
 // Download, so it is refused there. SaveResultFunc, which returns no error, panics.

@@ -12,14 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The failure texts of kie-runway-api.md, copied verbatim: section 2 (record-detail failMsg),
-// section 4.2 (Aleph errorMessage), section 5 (callbacks), with the trailing-period and
+// The failure texts Kie documents, copied verbatim: the task details' failMsg, the Aleph
+// task's errorMessage and the callbacks' messages, with the trailing-period and
 // capitalisation variants the doc copies use.
 var documentedFailures = []struct {
 	msg  string
 	kind ErrorKind
 }{
-	// §2 record-detail, failCode 400.
+	// Task details (record-detail), failCode 400.
 	{"Detected inappropriate content, please try replacing the video.", KindModeration},
 	{"HD quality free trials complete. Subscribe now to continue creating in high resolution.", KindQuota},
 	{"Inappropriate content detected. Please replace the image or video.", KindModeration},
@@ -32,17 +32,17 @@ var documentedFailures = []struct {
 	{"Your prompt/negative prompt cannot exceed 2048 characters. Please check if your input is too long.", KindInput},
 	{"Your video creation prompt contains NSFW content, which isn't allowed under our policy. Kindly revise your prompt and generate again.", KindModeration},
 	{"Incorrect image format", KindFormat},
-	// §4.2 Aleph, commonly cited failure texts.
+	// Aleph task details, commonly cited failure texts.
 	{"Your prompt was caught by our AI moderator", KindModeration},
 	{"Failed to fetch the image", KindInput},
 	{"Inappropriate content detected", KindModeration},
 	{"Upload failed due to network reasons", KindTransient},
-	// §5.1 generation callback (page list and OpenAPI block).
+	// Generation callback (page list and OpenAPI block).
 	{"Incorrect image format.", KindFormat},
 	{"Your prompt was caught by our AI moderator. Please adjust it and try again!", KindModeration},
 	{"get image info failed.", KindFormat},
 	{"Upload failed due to network reasons, please re-enter.", KindTransient},
-	// §5.2 extension callback, numbered list (no trailing periods) and the failure example.
+	// Extension callback, numbered list (no trailing periods) and the failure example.
 	{"Get image info failed", KindFormat},
 	{"Get image info failed.", KindFormat},
 	{"Inappropriate content detected. Please replace the image or video", KindModeration},

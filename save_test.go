@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSaveResultNamesNeverCollide is issue 11 item 9: task X's cover used to be X-cover<ext>,
+// TestSaveResultNamesNeverCollide: task X's cover used to be X-cover<ext>,
 // the very name of task "X-cover"'s video when the cover came as video/mp4, and the second
 // save then counted the first's file as its own and fetched nothing. Each (task, file) pair
 // now has its own path, also for ids that differ only in case, and a re-run still does no
@@ -354,7 +354,7 @@ func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
 	require.Empty(t, dirEntries(t, dir), "no final file and no temp file")
 }
 
-// TestSaveResultBrokenConnectionLeavesNothing is issue 6's atomic save with a failure other
+// TestSaveResultBrokenConnectionLeavesNothing is DL-5, the atomic save, with a failure other
 // than cancellation: the file host sends half the body and drops the connection, retries are
 // off, so SaveResult fails with the copy half done. The broken file leaves neither its final
 // name nor a temp file; the other file, downloaded concurrently, is still saved.
