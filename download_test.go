@@ -25,8 +25,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-const testAPIKey = "sk-download-test-key"
-
 // downloadPayload is a deterministic file body.
 func downloadPayload(n int) []byte {
 	b := make([]byte, n)
@@ -55,7 +53,7 @@ func newFileHost(t *testing.T, handle func(w http.ResponseWriter, r *http.Reques
 		for name, vals := range r.Header {
 			assert.NotEqual(t, "Authorization", name, "Authorization header reached the file host")
 			for _, v := range vals {
-				assert.NotContains(t, v, testAPIKey, "API key reached the file host in %s", name)
+				assert.NotContains(t, v, testKey, "API key reached the file host in %s", name)
 			}
 		}
 		h.handle(w, r, n)
@@ -98,44 +96,6 @@ func cutAfter(w http.ResponseWriter, body []byte, n int, acceptRanges bool) {
 	buf.Flush()
 }
 
-// recordedSleeps records the waits asked of the client's sleeper, which returns at once.
-type recordedSleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *recordedSleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.d = append(s.d, d)
-	s.mu.Unlock()
-	return ctx.Err()
-}
-
-func (s *recordedSleeps) all() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.d...)
-}
-
-// newDownloadClient returns a client on apiURL (may be "") whose sleeps are recorded; extra
-// options come last.
-func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *recordedSleeps) {
-	t.Helper()
-	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second)}
-	if apiURL != "" {
-		opts = append(opts, WithBaseURL(apiURL))
-	}
-	c, err := NewClient(testAPIKey, append(opts, extra...)...)
-	require.NoError(t, err)
-	s := &recordedSleeps{}
-	c.sleep = s.sleep
-	t.Cleanup(func() {
-		c.hc.CloseIdleConnections()
-		_ = c.Close()
-	})
-	return c, s
-}
-
 // downloadURLAPI answers download-url with fresh (and counts the calls).
 type downloadURLAPI struct {
 	*httptest.Server
@@ -149,7 +109,7 @@ func newDownloadURLAPI(t *testing.T, fresh func() string) *downloadURLAPI {
 	a := &downloadURLAPI{}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		assert.Equal(t, "/api/v1/common/download-url", r.URL.Path)
-		assert.Equal(t, "Bearer "+testAPIKey, r.Header.Get("Authorization"))
+		assert.Equal(t, "Bearer "+testKey, r.Header.Get("Authorization"))
 		body, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
 		a.calls++
@@ -464,7 +424,7 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 			texts = append(texts, err.Error())
 		}
 		for _, text := range texts {
-			for _, secret := range []string{"SECRET", "sig=", testAPIKey} {
+			for _, secret := range []string{"SECRET", "sig=", testKey} {
 				require.NotContains(t, text, secret)
 			}
 		}
@@ -631,7 +591,7 @@ func benchFileServer(b *testing.B) (*Client, *httptest.Server) {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	}))
 	b.Cleanup(srv.Close)
-	c, err := NewClient(testAPIKey)
+	c, err := NewClient(testKey)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = c.Close() })
 	b.SetBytes(int64(len(body)))

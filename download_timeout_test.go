@@ -99,16 +99,12 @@ func startTrickleHost(t *testing.T, extra ...Option) *Client {
 		defer close(served)
 		srv.Serve(l)
 	}()
-	tr := &http.Transport{DialContext: l.dial}
-	c, err := NewClient(testAPIKey, append([]Option{WithHTTPClient(&http.Client{Transport: tr})}, extra...)...)
-	require.NoError(t, err)
 	t.Cleanup(func() {
-		c.Close()
-		tr.CloseIdleConnections()
 		srv.Close()
 		<-served
 	})
-	return c
+	tr := &http.Transport{DialContext: l.dial}
+	return newTestClient(t, append([]Option{WithHTTPClient(&http.Client{Transport: tr})}, extra...)...)
 }
 
 // TestDownloadOverallTimeoutStopsTrickle is DL-4: a host that trickles bytes

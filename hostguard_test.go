@@ -492,7 +492,7 @@ func TestWithDownloadTransport(t *testing.T) {
 	require.ErrorIs(t, err, ErrHostNotAllowed, "loopback still refused")
 	require.Len(t, dials.calls(), 1)
 
-	_, err = NewClient(testAPIKey, WithDownloadTransport(nil))
+	_, err = NewClient(testKey, WithDownloadTransport(nil))
 	require.ErrorContains(t, err, "WithDownloadTransport: nil")
 }
 

@@ -17,7 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Test keys and the time the fixtures are signed at (the timestamp of the docs' example).
+// Test helpers shared by the package's tests: the HMAC keys, task id and clock the callback
+// fixtures are signed with, a settable clock, the client builders and callback helpers. The
+// API key (testKey) and the fake API (setup) live in client_test.go, the scripted poll API
+// (newPollClient) in pollfake_test.go.
+
+// Test HMAC keys, a task id and the time the fixtures are signed at (the timestamp of Kie's
+// example callback).
 const (
 	testKey1  = "kie-test-hmac-key-1"
 	testKey2  = "kie-test-hmac-key-2"
@@ -144,4 +150,85 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func requireGenericBody(t *testing.T, rec *httptest.ResponseRecorder) {
 	t.Helper()
 	require.Equal(t, strings.ToLower(http.StatusText(rec.Code))+"\n", rec.Body.String())
+}
+
+// fakeClock is a settable clock; its sleep advances time instantly instead of waiting.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d > 0 {
+		c.advance(d)
+	}
+	return nil
+}
+
+// newTestClient returns a client with the test API key and opts; it is closed, and its idle
+// connections with it, when the test ends.
+func newTestClient(tb testing.TB, opts ...Option) *Client {
+	tb.Helper()
+	c, err := NewClient(testKey, opts...)
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		_ = c.Close()
+		c.hc.CloseIdleConnections()
+	})
+	return c
+}
+
+// newOfflineClient is a client whose API is never called (its base URL is a closed port on
+// loopback) and whose submissions are not rate limited; its handlers wake its waiters.
+func newOfflineClient(tb testing.TB, opts ...Option) *Client {
+	tb.Helper()
+	return newTestClient(tb, append([]Option{WithBaseURL("http://127.0.0.1:9"), WithSubmitRateLimit(0, 0)}, opts...)...)
+}
+
+// recordedSleeps records the waits asked of the client's sleeper, which returns at once.
+type recordedSleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *recordedSleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.d = append(s.d, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func (s *recordedSleeps) all() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.d...)
+}
+
+// newDownloadClient returns a client on apiURL (may be "") whose sleeps are recorded; extra
+// options come last.
+func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *recordedSleeps) {
+	t.Helper()
+	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second)}
+	if apiURL != "" {
+		opts = append(opts, WithBaseURL(apiURL))
+	}
+	c := newTestClient(t, append(opts, extra...)...)
+	s := &recordedSleeps{}
+	c.sleep = s.sleep
+	return c, s
 }
