@@ -326,7 +326,7 @@ func TestCallbackDeduperFaults(t *testing.T) {
 		wantLog    string
 	}{
 		{name: "claim error", dd: &faultyDeduper{claimErr: storeDown}, want: 503, wantLog: "claim failed"},
-		{name: "full", dd: &faultyDeduper{claimErr: ErrDeduperFull}, want: 503, wantLog: "store full"},
+		{name: "full", dd: &faultyDeduper{claimErr: errDeduperFull}, want: 503, wantLog: "store full"},
 		{name: "unknown claim status", dd: &faultyDeduper{status: 42}, want: 503, wantLog: "unknown status"},
 		{name: "done error", dd: &faultyDeduper{doneErr: storeDown}, want: 200, wantCalled: true, wantLog: "done failed"},
 		{name: "release error", dd: &faultyDeduper{releaseErr: storeDown}, failFunc: true, want: 500, wantCalled: true, wantLog: "release failed"},

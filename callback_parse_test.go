@@ -69,7 +69,7 @@ func TestParseCallbackFixtures(t *testing.T) {
 			require.Equal(t, tc.wantKind, te.Kind)
 			require.Equal(t, tc.want.Message, te.Message)
 			require.ErrorIs(t, r.Err(), ErrTaskFailed)
-			require.ErrorIs(t, r.Err(), tc.wantKind.Sentinel())
+			require.ErrorIs(t, r.Err(), tc.wantKind.sentinel())
 		})
 	}
 }

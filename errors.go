@@ -80,8 +80,8 @@ const (
 	KindUnknown     ErrorKind = "unknown"
 )
 
-// Sentinel returns the class sentinel (ErrModeration, ...) for k.
-func (k ErrorKind) Sentinel() error {
+// sentinel returns the class sentinel (ErrModeration, ...) for k.
+func (k ErrorKind) sentinel() error {
 	switch k {
 	case KindModeration:
 		return ErrModeration
@@ -182,7 +182,7 @@ func (e *TaskError) Error() string {
 
 // Is matches ErrTaskFailed and the sentinel of the error's Kind.
 func (e *TaskError) Is(target error) bool {
-	return target == ErrTaskFailed || target == e.Kind.Sentinel()
+	return target == ErrTaskFailed || target == e.Kind.sentinel()
 }
 
 // Retryable reports whether submitting the same request again may succeed

@@ -70,7 +70,7 @@ func TestClassifyDocumentedMessages(t *testing.T) {
 			require.Equal(t, tt.kind, te.Kind)
 			require.Equal(t, tt.msg, te.Message, "the API's text is kept verbatim")
 			require.ErrorIs(t, err, ErrTaskFailed)
-			require.ErrorIs(t, err, tt.kind.Sentinel())
+			require.ErrorIs(t, err, tt.kind.sentinel())
 		})
 	}
 }
@@ -125,7 +125,7 @@ func TestTaskErrorMatchesExactlyOneClass(t *testing.T) {
 		}
 		require.Equal(t, 1, n, "kind %s", k)
 		require.ErrorIs(t, te, ErrTaskFailed)
-		require.ErrorIs(t, fmt.Errorf("wrapped: %w", te), k.Sentinel())
+		require.ErrorIs(t, fmt.Errorf("wrapped: %w", te), k.sentinel())
 		require.NotErrorIs(t, te, ErrRateLimited)
 		require.Equal(t, retryable[k], te.Retryable(), "kind %s", k)
 	}

@@ -232,3 +232,12 @@ func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *
 	c.sleep = s.sleep
 	return c, s
 }
+
+// Len returns the number of results b currently keeps (tests only).
+func (b *MemoryResultBus) Len() int {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.evictExpiredLocked(now)
+	return len(b.results)
+}

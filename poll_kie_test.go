@@ -59,7 +59,7 @@ func TestWaitForResultLenientTask(t *testing.T) {
 				var te *TaskError
 				require.ErrorAs(t, err, &te)
 				assert.Equal(t, tt.wantKind, te.Kind)
-				assert.ErrorIs(t, err, tt.wantKind.Sentinel())
+				assert.ErrorIs(t, err, tt.wantKind.sentinel())
 				assert.Equal(t, tt.codeText, te.CodeText)
 				assert.Equal(t, tt.codeText, res.CodeText)
 				if tt.codeText != "" {
