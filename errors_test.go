@@ -1,11 +1,18 @@
 package runway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -310,4 +317,60 @@ func TestPrintable(t *testing.T) {
 	require.Equal(t, "ab?c", printable("ab\nc", 10))
 	require.Equal(t, "a�b", printable("a\xffb", 10))
 	require.Equal(t, "abc…", printable("abcdef", 3))
+}
+
+// TestSentinelsAreListedByGroup keeps the grouped list of sentinels true: every exported Err
+// variable of the package appears in the overview on ErrMissingAPIKey's block and in the
+// README's table, and neither names one that does not exist.
+func TestSentinelsAreListedByGroup(t *testing.T) {
+	t.Parallel()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	declared := map[string]bool{}
+	var overview string
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		require.NoError(t, err)
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range g.Specs {
+				for _, n := range spec.(*ast.ValueSpec).Names {
+					if strings.HasPrefix(n.Name, "Err") {
+						declared[n.Name] = true
+						if n.Name == "ErrMissingAPIKey" {
+							overview = g.Doc.Text()
+						}
+					}
+				}
+			}
+		}
+	}
+	require.NotEmpty(t, overview, "the overview is the doc of ErrMissingAPIKey's var block")
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	start := bytes.Index(readme, []byte("The sentinels to match with `errors.Is`, by group:"))
+	require.GreaterOrEqual(t, start, 0, "README's table of sentinels")
+	table := string(readme[start:])
+	table = table[strings.Index(table, "\n|"):]
+	if end := strings.Index(table, "\n\n"); end >= 0 {
+		table = table[:end]
+	}
+	word := regexp.MustCompile(`\bErr[A-Z][A-Za-z]*\b`)
+	for where, text := range map[string]string{"errors.go overview": overview, "README table": table} {
+		listed := map[string]bool{}
+		for _, n := range word.FindAllString(text, -1) {
+			listed[n] = true
+			require.True(t, declared[n], "%s names %s, which is not a sentinel of the package", where, n)
+		}
+		for n := range declared {
+			require.True(t, listed[n], "%s leaves out %s", where, n)
+		}
+	}
 }
