@@ -16,6 +16,7 @@ var callbackFixtures embed.FS
 
 // TestParseCallbackFixtures decodes every callback example body Kie documents (generation,
 // extension and Aleph callbacks, success and failure; testdata/) to its typed result and class.
+// Pins CB-9 of SECURITY.md.
 func TestParseCallbackFixtures(t *testing.T) {
 	t.Parallel()
 	const id = "ee603959-debb-48d1-98c4-a6d1c717eba6"
@@ -111,6 +112,7 @@ func TestParseCallbackDocumentedMessages(t *testing.T) {
 
 // TestParseCallbackErrors: refusals are *CallbackError, match ErrInvalidCallback, name the
 // field and never echo the untrusted value.
+// Pins CB-7 of SECURITY.md.
 func TestParseCallbackErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -153,6 +155,7 @@ func TestParseCallbackRawIsACopy(t *testing.T) {
 
 // FuzzParseCallback: no panic; a successful parse has a valid task id and round-trips: the
 // result re-encoded in its shape parses to the same result.
+// Pins CB-5, CB-7 of SECURITY.md.
 func FuzzParseCallback(f *testing.F) {
 	entries, err := callbackFixtures.ReadDir("testdata/callbacks")
 	if err != nil {

@@ -316,6 +316,7 @@ func TestCallbackUnsignedLogsOnce(t *testing.T) {
 
 // TestCallbackLogsNoSecrets runs a signed and a badly signed delivery with debug logging on and
 // checks that neither key nor signature reaches the log.
+// Pins CL-15 of SECURITY.md.
 func TestCallbackLogsNoSecrets(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {

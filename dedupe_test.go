@@ -165,6 +165,7 @@ func TestMemoryDeduperChurnStaysBounded(t *testing.T) {
 }
 
 // TestMemoryDeduperConcurrentClaims: of many goroutines claiming one key, exactly one wins.
+// Pins CB-17 of SECURITY.md.
 func TestMemoryDeduperConcurrentClaims(t *testing.T) {
 	t.Parallel()
 	d := NewMemoryDeduper(0)

@@ -133,6 +133,7 @@ func verifyNoDownloadLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
+// TestDownloadPlainSendsNoCredentials pins DL-2 of SECURITY.md.
 func TestDownloadPlainSendsNoCredentials(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(300 << 10)
@@ -311,6 +312,7 @@ func TestDownloadRestartsWhenRangeUnsupported(t *testing.T) {
 	})
 }
 
+// TestDownloadDetectsLengthMismatch pins DL-5 of SECURITY.md.
 func TestDownloadDetectsLengthMismatch(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(64 << 10)
@@ -460,6 +462,7 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 	})
 }
 
+// TestDownloadSizeCap pins DL-3 of SECURITY.md.
 func TestDownloadSizeCap(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(50 << 10)
@@ -513,6 +516,7 @@ type downloadRoundTripper func(*http.Request) (*http.Response, error)
 
 func (f downloadRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
+// TestDownloadAttemptTimeoutResumes pins DL-4 of SECURITY.md.
 func TestDownloadAttemptTimeoutResumes(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(64 << 10)
@@ -609,6 +613,7 @@ func BenchmarkDownload(b *testing.B) {
 
 // TestDownloadRedactsBadLocationQuery: net/http quotes an unparsable redirect Location in
 // its error; the signed query in it never reaches the DownloadError text.
+// Pins DL-6 of SECURITY.md.
 func TestDownloadRedactsBadLocationQuery(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, func(w http.ResponseWriter, _ *http.Request, _ int) {

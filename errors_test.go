@@ -158,6 +158,7 @@ var requestSentinels = map[int]error{
 	429: ErrRateLimited, 451: ErrImageFetch, 455: ErrMaintenance, 505: ErrFeatureDisabled,
 }
 
+// TestEnvelopeErrors pins CL-5 of SECURITY.md.
 func TestEnvelopeErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -259,6 +260,7 @@ func TestAPIErrorText(t *testing.T) {
 	}
 }
 
+// TestNonJSONBodyIsAnAPIError pins CL-12 of SECURITY.md.
 func TestNonJSONBodyIsAnAPIError(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
@@ -291,6 +293,7 @@ func TestNonJSONBodyIsAnAPIError(t *testing.T) {
 	}
 }
 
+// TestHugeBodyIsReadThroughALimit pins CL-12 of SECURITY.md.
 func TestHugeBodyIsReadThroughALimit(t *testing.T) {
 	t.Parallel()
 	const total = 50 << 20

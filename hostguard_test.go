@@ -399,6 +399,7 @@ func TestDownloadThroughHTTPProxy(t *testing.T) {
 // ("2130706433" and "0x7f.1" are 127.0.0.1 to inet_aton) are refused before any lookup,
 // dial or proxy request, on the direct and on the proxy path; names are looked up fully
 // qualified, so search domains do not apply.
+// Pins DL-1 of SECURITY.md.
 func TestDownloadRefusesHostFormsThatChangeOnTheWay(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	refused := []string{"ｌｏｃａｌｈｏｓｔ", "bücher.example", "2130706433", "0x7f.1", "127.1", "0x7f000001",
@@ -501,6 +502,7 @@ func TestWithDownloadTransport(t *testing.T) {
 // name that answers the proxy's own lookup with an internal address (DNS rebinding,
 // split-horizon DNS) cannot lead it inside; TLS still verifies the name and the Host header
 // still carries it, also on a resumed attempt, which is checked and pinned again.
+// Pins DL-1 of SECURITY.md.
 func TestDownloadThroughProxyPinsCheckedAddress(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(64 << 10)
@@ -546,6 +548,7 @@ func TestDownloadThroughProxyPinsCheckedAddress(t *testing.T) {
 	mu.Unlock()
 }
 
+// TestDownloadRefusesSchemesAndPrivateHosts pins CB-21, DL-1 of SECURITY.md.
 func TestDownloadRefusesSchemesAndPrivateHosts(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, serveFile([]byte("secret metadata"), ""))
@@ -590,6 +593,7 @@ func TestDownloadRefusesSchemesAndPrivateHosts(t *testing.T) {
 	})
 }
 
+// TestBlockedAddr pins DL-1 of SECURITY.md.
 func TestBlockedAddr(t *testing.T) {
 	t.Parallel()
 	blocked := []string{"127.0.0.1", "127.8.9.10", "169.254.169.254", "10.1.2.3", "172.16.0.1",

@@ -73,6 +73,7 @@ func TestSaveResultNamesNeverCollide(t *testing.T) {
 // from an alphabet made of the troublesome characters: no two (id, role, extension) triples
 // share a file name, even compared case-insensitively, and no name is hidden, holds a path
 // separator or reaches the length limit.
+// Pins DL-7 of SECURITY.md.
 func TestFileStemIsInjective(t *testing.T) {
 	t.Parallel()
 	alphabet := []string{"a", "A", "c", "-", "_", ".", "~", "/", "\\", "é"}
@@ -175,6 +176,7 @@ func decodeStem(s string) (string, bool) {
 // FuzzFileStem checks the naming scheme's promises for any valid task id: the name decodes
 // back to the id unless it was cut (then it ends in '~' and a hash), and it is lower case,
 // holds no '.', no path separator, and fits the length bound.
+// Pins DL-7 of SECURITY.md.
 func FuzzFileStem(f *testing.F) {
 	for _, s := range []string{"ee603959-debb-48d1-98c4-a6d1c717eba6", "X-cover", "x.cover", "AbC", "../../etc", "con",
 		"-lead", "日本", strings.Repeat("Z", 128)} {
@@ -325,6 +327,7 @@ func TestSaveResultSavesBothAndRerunIsOffline(t *testing.T) {
 	require.Len(t, host.requests(), 2, "re-run must do no network work")
 }
 
+// TestSaveResultInterruptedLeavesNothing pins DL-5 of SECURITY.md.
 func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	video := downloadPayload(512 << 10)
@@ -458,6 +461,7 @@ func TestSaveResultRefusesUnsavableResults(t *testing.T) {
 	require.Error(t, err)
 }
 
+// TestSaveResultHostileTaskID pins DL-7 of SECURITY.md.
 func TestSaveResultHostileTaskID(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, serveFile([]byte("video"), "video/mp4"))
