@@ -82,19 +82,10 @@ func benchDeduper() *memoryDeduper {
 	return newMemoryDeduper(time.Second, maxMemoryDedupeKeys, now)
 }
 
-// benchClient is a client whose API is never called; its handler wakes its waiters.
-func benchClient(tb testing.TB, opts ...Option) *Client {
-	tb.Helper()
-	c, err := NewClient(testKey, append([]Option{WithBaseURL("http://127.0.0.1:9"), WithSubmitRateLimit(0, 0)}, opts...)...)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // sdkCallbackHandler is the SDK path as a service mounts it: a client's handler with an HMAC
 // key, the memory deduper, publishing to the client's waiters and a result func.
 func sdkCallbackHandler(tb testing.TB) http.Handler {
-	c := benchClient(tb)
+	c := newOfflineClient(tb)
 	return c.CallbackHandler(WithHMACKey(testKey1), WithClock(fixedClock), WithDeduper(benchDeduper()),
 		WithResultFunc(func(context.Context, *Result) error { return nil }))
 }
@@ -210,7 +201,7 @@ func BenchmarkParseCallbackBaseline(b *testing.B) {
 	reportCPU(b, cpu)
 }
 
-// BenchmarkParseCallbackDeepNesting is A6's "bounded time": refusing a valid callback that
+// BenchmarkParseCallbackDeepNesting is CB-6's "bounded time": refusing a valid callback that
 // carries 10 000 nested levels, and 1 MiB of '[', costs a fixed amount of work set by the
 // decoder's depth limit: the second body is 17 times larger and costs about twice as
 // much, the difference being the parser's copy of the body.

@@ -21,7 +21,7 @@ func noopObserver() Observer {
 
 // observedCallbackHandler is sdkCallbackHandler on a client with o as its observer.
 func observedCallbackHandler(tb testing.TB, o Observer) http.Handler {
-	c := benchClient(tb, WithObserver(o))
+	c := newOfflineClient(tb, WithObserver(o))
 	return c.CallbackHandler(WithHMACKey(testKey1), WithClock(fixedClock), WithDeduper(benchDeduper()),
 		WithResultFunc(func(context.Context, *Result) error { return nil }))
 }

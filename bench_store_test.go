@@ -77,7 +77,7 @@ func BenchmarkResultBusMillion(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {
 		bus := NewMemoryResultBus(0, 0)
-		c := benchClient(b, WithResultBus(bus))
+		c := newOfflineClient(b, WithResultBus(bus))
 		before := heapInUse()
 		for i := range storeKeys {
 			r := &Result{TaskID: "task-" + strconv.Itoa(i), Code: 200, VideoURL: "https://file.com/k/1.mp4", Source: SourceCallback}

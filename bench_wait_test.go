@@ -33,7 +33,7 @@ func generatingAPI(w http.ResponseWriter, r *http.Request) {
 // generating) and then blocks until its callback: the result must come as a hand-off, not
 // by polling.
 func BenchmarkCallbackToWaiter(b *testing.B) {
-	c := benchClient(b, WithHTTPClient(&http.Client{Transport: handlerTransport{http.HandlerFunc(generatingAPI)}}))
+	c := newOfflineClient(b, WithHTTPClient(&http.Client{Transport: handlerTransport{http.HandlerFunc(generatingAPI)}}))
 	h := c.CallbackHandler(WithHMACKey(testKey1), WithClock(fixedClock), WithDeduper(benchDeduper()),
 		WithResultFunc(func(context.Context, *Result) error { return nil }))
 	const batch = 64

@@ -21,9 +21,7 @@ import (
 func TestClientCallbackHandlerWakesWaiters(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		c, err := NewClient("test-api-key")
-		require.NoError(t, err)
-		defer c.Close()
+		c := newTestClient(t)
 		var rc recorder
 		h := c.CallbackHandler(WithResultFunc(rc.resultFunc()))
 		w := c.hub.register(testID)
@@ -70,9 +68,7 @@ func TestClientCallbackHandlerPublishFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		bus := &failingBus{MemoryResultBus: NewMemoryResultBus(0, 0)}
 		bus.failing.Store(true)
-		c, err := NewClient("test-api-key", WithResultBus(bus))
-		require.NoError(t, err)
-		defer c.Close()
+		c := newTestClient(t, WithResultBus(bus))
 		var rc recorder
 		var logs logBuffer
 		h := c.CallbackHandler(WithResultFunc(rc.resultFunc()), WithCallbackLogger(logs.logger()))
@@ -95,13 +91,11 @@ func TestClientCallbackHandlerUsesClientLogger(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var logs logBuffer
-		c, err := NewClient("test-api-key", WithLogger(logs.logger()))
-		require.NoError(t, err)
-		defer c.Close()
+		c := newTestClient(t, WithLogger(logs.logger()))
 		h := c.CallbackHandler()
 		require.Equal(t, http.StatusBadRequest, serve(h, newCallbackRequest("{}", nil)).Code)
 		require.Contains(t, logs.String(), "callback rejected")
-		require.NotContains(t, logs.String(), "test-api-key")
+		require.NotContains(t, logs.String(), testKey)
 	})
 }
 
@@ -118,7 +112,7 @@ func (f *fakeDetails) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[r.URL.Path]++
-	assert.Equal(f.t, "Bearer test-api-key", r.Header.Get("Authorization"))
+	assert.Equal(f.t, "Bearer "+testKey, r.Header.Get("Authorization"))
 	id := r.URL.Query().Get("taskId")
 	var data string
 	var ok bool
@@ -142,7 +136,7 @@ func (f *fakeDetails) count(path string) int {
 	return f.calls[path]
 }
 
-// TestCallbackRefetch is A14: the signature does not cover the body, so WithRefetch delivers
+// TestCallbackRefetch is CB-14: the signature does not cover the body, so WithRefetch delivers
 // what the API says. A forged body is replaced by the API's answer; a task the API reports as
 // unfinished gets 503 and is released; the Aleph shape, and Aleph tasks this client submitted,
 // are fetched from the Aleph endpoint; duplicates cost no API call.
@@ -164,9 +158,7 @@ func TestCallbackRefetch(t *testing.T) {
 	}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	c, err := NewClient("test-api-key", WithBaseURL(srv.URL), WithHTTPClient(srv.Client()), WithMaxRetries(0))
-	require.NoError(t, err)
-	defer c.Close()
+	c := newTestClient(t, WithBaseURL(srv.URL), WithHTTPClient(srv.Client()), WithMaxRetries(0))
 	c.aleph.add("a-sub")
 
 	var rc recorder

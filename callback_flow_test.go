@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestCallbackDuplicateAfterSuccess is A16: redeliveries of a processed task get 200 and never
+// TestCallbackDuplicateAfterSuccess is CB-16: redeliveries of a processed task get 200 and never
 // reach the result func again.
 func TestCallbackDuplicateAfterSuccess(t *testing.T) {
 	t.Parallel()
@@ -31,7 +31,7 @@ func TestCallbackDuplicateAfterSuccess(t *testing.T) {
 	})
 }
 
-// TestCallbackFuncFailureReleases is A18: an error or a panic answers 500, the process
+// TestCallbackFuncFailureReleases is CB-18: an error or a panic answers 500, the process
 // survives, and Kie's retry runs the func again; once it succeeds, later duplicates get 200
 // without a call.
 func TestCallbackFuncFailureReleases(t *testing.T) {
@@ -76,7 +76,7 @@ func TestCallbackFuncFailureReleases(t *testing.T) {
 	}
 }
 
-// TestCallbackSlowFunc is A19: a func past its budget gets 503 at the budget (before Kie's
+// TestCallbackSlowFunc is CB-19: a func past its budget gets 503 at the budget (before Kie's
 // 15 s), keeps the claim while it runs, so a retry meanwhile does not run it again; what
 // happens next depends on how the func ends.
 func TestCallbackSlowFunc(t *testing.T) {
@@ -153,7 +153,7 @@ func TestCallbackSlowFunc(t *testing.T) {
 	}
 }
 
-// TestCallbackConcurrentDuplicates is A17: 100 identical deliveries of a new task at once run
+// TestCallbackConcurrentDuplicates is CB-17: 100 identical deliveries of a new task at once run
 // the func once; none is answered before the work is done, and all get 200.
 func TestCallbackConcurrentDuplicates(t *testing.T) {
 	t.Parallel()
@@ -186,7 +186,7 @@ func TestCallbackConcurrentDuplicates(t *testing.T) {
 	})
 }
 
-// TestCallbackConcurrentDuplicatesOverHTTP is A17 through a real server on loopback under
+// TestCallbackConcurrentDuplicatesOverHTTP is CB-17 through a real server on loopback under
 // -race: 100 concurrent POSTs of one new task; the func runs once and every POST gets 200.
 func TestCallbackConcurrentDuplicatesOverHTTP(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -326,7 +326,7 @@ func TestCallbackDeduperFaults(t *testing.T) {
 		wantLog    string
 	}{
 		{name: "claim error", dd: &faultyDeduper{claimErr: storeDown}, want: 503, wantLog: "claim failed"},
-		{name: "full", dd: &faultyDeduper{claimErr: ErrDeduperFull}, want: 503, wantLog: "store full"},
+		{name: "full", dd: &faultyDeduper{claimErr: errDeduperFull}, want: 503, wantLog: "store full"},
 		{name: "unknown claim status", dd: &faultyDeduper{status: 42}, want: 503, wantLog: "unknown status"},
 		{name: "done error", dd: &faultyDeduper{doneErr: storeDown}, want: 200, wantCalled: true, wantLog: "done failed"},
 		{name: "release error", dd: &faultyDeduper{releaseErr: storeDown}, failFunc: true, want: 500, wantCalled: true, wantLog: "release failed"},

@@ -14,8 +14,9 @@ import (
 //go:embed testdata/callbacks/*.json
 var callbackFixtures embed.FS
 
-// TestParseCallbackFixtures decodes every documented callback example body
-// (kie-runway-api.md sections 5.1, 5.2, 5.3 and 6) to its typed result and class.
+// TestParseCallbackFixtures decodes every callback example body Kie documents (generation,
+// extension and Aleph callbacks, success and failure; testdata/) to its typed result and class.
+// Pins CB-9 of SECURITY.md.
 func TestParseCallbackFixtures(t *testing.T) {
 	t.Parallel()
 	const id = "ee603959-debb-48d1-98c4-a6d1c717eba6"
@@ -69,13 +70,13 @@ func TestParseCallbackFixtures(t *testing.T) {
 			require.Equal(t, tc.wantKind, te.Kind)
 			require.Equal(t, tc.want.Message, te.Message)
 			require.ErrorIs(t, r.Err(), ErrTaskFailed)
-			require.ErrorIs(t, r.Err(), tc.wantKind.Sentinel())
+			require.ErrorIs(t, r.Err(), tc.wantKind.sentinel())
 		})
 	}
 }
 
 // TestParseCallbackDocumentedMessages: each failure message listed for the callbacks
-// (section 5.2's ten, plus the lowercase OpenAPI variant) arrives in a callback and is
+// (the ten of the extension callback's list, plus the lowercase OpenAPI variant) arrives in a callback and is
 // classified, never left unknown.
 func TestParseCallbackDocumentedMessages(t *testing.T) {
 	t.Parallel()
@@ -111,6 +112,7 @@ func TestParseCallbackDocumentedMessages(t *testing.T) {
 
 // TestParseCallbackErrors: refusals are *CallbackError, match ErrInvalidCallback, name the
 // field and never echo the untrusted value.
+// Pins CB-7 of SECURITY.md.
 func TestParseCallbackErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -153,6 +155,7 @@ func TestParseCallbackRawIsACopy(t *testing.T) {
 
 // FuzzParseCallback: no panic; a successful parse has a valid task id and round-trips: the
 // result re-encoded in its shape parses to the same result.
+// Pins CB-5, CB-7 of SECURITY.md.
 func FuzzParseCallback(f *testing.F) {
 	entries, err := callbackFixtures.ReadDir("testdata/callbacks")
 	if err != nil {

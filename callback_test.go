@@ -16,9 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCallbackHandlerHardening is hardening.md part A, one row per bad input (A14, A16-A19 are
-// stateful and have their own tests below). Each row runs in a synctest bubble, which fails
-// the row if any goroutine the handler started is left behind.
+// TestCallbackHandlerHardening is the callback-input checklist of SECURITY.md, one row per bad
+// input, each row named after its CB id (CB-14 and CB-16..CB-19 are stateful and have their
+// own tests). Each row runs in a synctest bubble, which fails the row if any goroutine the
+// handler started is left behind.
 func TestCallbackHandlerHardening(t *testing.T) {
 	t.Parallel()
 	ok := runwayBody(testID, 200, "All generated successfully.")
@@ -43,61 +44,60 @@ func TestCallbackHandlerHardening(t *testing.T) {
 		wantLog    string
 		check      func(t *testing.T, r *Result)
 	}{
-		// A1
-		{name: "A1 GET", method: http.MethodGet, body: ok, want: 405},
-		{name: "A1 PUT", method: http.MethodPut, body: ok, want: 405},
-		{name: "A1 DELETE", method: http.MethodDelete, body: ok, want: 405},
-		{name: "A1 HEAD", method: http.MethodHead, want: 405},
-		{name: "A1 OPTIONS", method: http.MethodOptions, want: 405},
-		// A2
-		{name: "A2 text/plain", headers: map[string]string{"Content-Type": "text/plain"}, body: ok, want: 415},
-		{name: "A2 form", headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, body: ok, want: 415},
-		{name: "A2 missing type", headers: map[string]string{"Content-Type": ""}, body: ok, want: 415},
-		{name: "A2 malformed type", headers: map[string]string{"Content-Type": "application/json; charset"}, body: ok, want: 415},
-		{name: "A2 latin1 charset", headers: map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}, body: ok, want: 415},
-		{name: "A2 charset utf-8", headers: map[string]string{"Content-Type": "application/json; charset=utf-8"}, body: ok, want: 200, wantCalled: true},
-		{name: "A2 case variant", headers: map[string]string{"Content-Type": "Application/JSON; Charset=UTF-8"}, body: ok, want: 200, wantCalled: true},
-		// A3 (the chunked case and the read bound are in TestCallbackBodyCap)
-		{name: "A3 body over the cap", body: `{"code":200,"msg":"` + strings.Repeat("x", 200) + `"}`, opts: []CallbackOption{WithMaxBodyBytes(100)}, want: 413},
-		// A4
-		{name: "A4 empty body", body: "", want: 400},
-		{name: "A4 null", body: "null", want: 400},
-		{name: "A4 array", body: "[]", want: 400},
-		{name: "A4 string", body: `"hello"`, want: 400},
-		{name: "A4 number", body: `200`, want: 400},
-		// A5
-		{name: "A5 truncated", body: ok[:len(ok)-5], want: 400},
-		{name: "A5 trailing garbage", body: ok + "garbage", want: 400},
-		{name: "A5 two objects", body: ok + ok, want: 400},
-		{name: "A5 BOM", body: "\xef\xbb\xbf" + ok, want: 400},
-		// A6
-		// A6: valid callbacks but for the nesting, so only the depth can refuse them
+		// CB-1: only POST is accepted
+		{name: "CB-1 GET", method: http.MethodGet, body: ok, want: 405},
+		{name: "CB-1 PUT", method: http.MethodPut, body: ok, want: 405},
+		{name: "CB-1 DELETE", method: http.MethodDelete, body: ok, want: 405},
+		{name: "CB-1 HEAD", method: http.MethodHead, want: 405},
+		{name: "CB-1 OPTIONS", method: http.MethodOptions, want: 405},
+		// CB-2: only JSON in UTF-8 is accepted
+		{name: "CB-2 text/plain", headers: map[string]string{"Content-Type": "text/plain"}, body: ok, want: 415},
+		{name: "CB-2 form", headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, body: ok, want: 415},
+		{name: "CB-2 missing type", headers: map[string]string{"Content-Type": ""}, body: ok, want: 415},
+		{name: "CB-2 malformed type", headers: map[string]string{"Content-Type": "application/json; charset"}, body: ok, want: 415},
+		{name: "CB-2 latin1 charset", headers: map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}, body: ok, want: 415},
+		{name: "CB-2 charset utf-8", headers: map[string]string{"Content-Type": "application/json; charset=utf-8"}, body: ok, want: 200, wantCalled: true},
+		{name: "CB-2 case variant", headers: map[string]string{"Content-Type": "Application/JSON; Charset=UTF-8"}, body: ok, want: 200, wantCalled: true},
+		// CB-3: body size limit (the chunked case and the read bound are in TestCallbackBodyCap)
+		{name: "CB-3 body over the cap", body: `{"code":200,"msg":"` + strings.Repeat("x", 200) + `"}`, opts: []CallbackOption{WithMaxBodyBytes(100)}, want: 413},
+		// CB-4: a body that is not an object
+		{name: "CB-4 empty body", body: "", want: 400},
+		{name: "CB-4 null", body: "null", want: 400},
+		{name: "CB-4 array", body: "[]", want: 400},
+		{name: "CB-4 string", body: `"hello"`, want: 400},
+		{name: "CB-4 number", body: `200`, want: 400},
+		// CB-5: invalid JSON, decoded whole
+		{name: "CB-5 truncated", body: ok[:len(ok)-5], want: 400},
+		{name: "CB-5 trailing garbage", body: ok + "garbage", want: 400},
+		{name: "CB-5 two objects", body: ok + ok, want: 400},
+		{name: "CB-5 BOM", body: "\xef\xbb\xbf" + ok, want: 400},
+		// CB-6: deep nesting; valid callbacks but for the nesting, so only the depth can refuse them
 		// (encoding/json stops at 10 000 levels; the bound on work is in TestParseCallbackDeepNesting)
-		{name: "A6 10000 levels in an unknown field", body: `{"code":200,"data":{"task_id":"t1"},"extra":` + deep + `}`, want: 400, wantLog: "exceeded max depth"},
-		{name: "A6 10000 levels inside data", body: `{"code":200,"data":{"task_id":"t1","extra":` + deep + `}}`, want: 400, wantLog: "exceeded max depth"},
-		{name: "A6 shallow nesting accepted", body: `{"code":200,"data":{"task_id":"t1"},"extra":` + shallow + `}`, want: 200, wantCalled: true},
-		// A7
-		{name: "A7 code as string", body: `{"code":"200","msg":"x","data":{"task_id":"t1"}}`, want: 400, wantLog: "code"},
-		{name: "A7 code 2e308", body: `{"code":2e308,"msg":"x","data":{"task_id":"t1"}}`, want: 400},
-		{name: "A7 code float", body: `{"code":200.0,"data":{"task_id":"t1"}}`, want: 400},
-		{name: "A7 code negative", body: `{"code":-200,"data":{"task_id":"t1"}}`, want: 400},
-		{name: "A7 code null", body: `{"code":null,"msg":"x","data":{"task_id":"t1"}}`, want: 400},
-		{name: "A7 code missing", body: `{"msg":"x","data":{"task_id":"t1"}}`, want: 400},
-		{name: "A7 task_id number", body: `{"code":200,"data":{"task_id":123}}`, want: 400, wantLog: "data.task_id"},
-		{name: "A7 task_id null", body: `{"code":200,"data":{"task_id":null}}`, want: 400},
-		{name: "A7 task_id empty", body: `{"code":200,"data":{"task_id":""}}`, want: 400},
-		{name: "A7 msg number", body: `{"code":200,"msg":5,"data":{"task_id":"t1"}}`, want: 400},
-		{name: "A7 data string", body: `{"code":200,"data":"t1","taskId":"t1"}`, want: 400},
-		{name: "A7 ids disagree", body: `{"code":200,"taskId":"t2","data":{"task_id":"t1"}}`, want: 400},
-		// A8
+		{name: "CB-6 10000 levels in an unknown field", body: `{"code":200,"data":{"task_id":"t1"},"extra":` + deep + `}`, want: 400, wantLog: "exceeded max depth"},
+		{name: "CB-6 10000 levels inside data", body: `{"code":200,"data":{"task_id":"t1","extra":` + deep + `}}`, want: 400, wantLog: "exceeded max depth"},
+		{name: "CB-6 shallow nesting accepted", body: `{"code":200,"data":{"task_id":"t1"},"extra":` + shallow + `}`, want: 200, wantCalled: true},
+		// CB-7: wrong types and inconsistent ids
+		{name: "CB-7 code as string", body: `{"code":"200","msg":"x","data":{"task_id":"t1"}}`, want: 400, wantLog: "code"},
+		{name: "CB-7 code 2e308", body: `{"code":2e308,"msg":"x","data":{"task_id":"t1"}}`, want: 400},
+		{name: "CB-7 code float", body: `{"code":200.0,"data":{"task_id":"t1"}}`, want: 400},
+		{name: "CB-7 code negative", body: `{"code":-200,"data":{"task_id":"t1"}}`, want: 400},
+		{name: "CB-7 code null", body: `{"code":null,"msg":"x","data":{"task_id":"t1"}}`, want: 400},
+		{name: "CB-7 code missing", body: `{"msg":"x","data":{"task_id":"t1"}}`, want: 400},
+		{name: "CB-7 task_id number", body: `{"code":200,"data":{"task_id":123}}`, want: 400, wantLog: "data.task_id"},
+		{name: "CB-7 task_id null", body: `{"code":200,"data":{"task_id":null}}`, want: 400},
+		{name: "CB-7 task_id empty", body: `{"code":200,"data":{"task_id":""}}`, want: 400},
+		{name: "CB-7 msg number", body: `{"code":200,"msg":5,"data":{"task_id":"t1"}}`, want: 400},
+		{name: "CB-7 data string", body: `{"code":200,"data":"t1","taskId":"t1"}`, want: 400},
+		{name: "CB-7 ids disagree", body: `{"code":200,"taskId":"t2","data":{"task_id":"t1"}}`, want: 400},
+		// CB-8: unknown fields are ignored
 		{
-			name: "A8 unknown fields", want: 200, wantCalled: true,
+			name: "CB-8 unknown fields", want: 200, wantCalled: true,
 			body:  `{"code":200,"msg":"ok","extra":{"deep":[1,2,{"x":null}]},"data":{"task_id":"t1","callbackType":"task_completed","more":[true]}}`,
 			check: func(t *testing.T, r *Result) { require.Equal(t, "t1", r.TaskID) },
 		},
-		// A9
+		// CB-9: both callback shapes; a task id is required
 		{
-			name: "A9 Runway shape", body: ok, want: 200, wantCalled: true,
+			name: "CB-9 Runway shape", body: ok, want: 200, wantCalled: true,
 			check: func(t *testing.T, r *Result) {
 				require.Equal(t, testID, r.TaskID)
 				require.Equal(t, "https://file.com/k/1.mp4", r.VideoURL)
@@ -106,7 +106,7 @@ func TestCallbackHandlerHardening(t *testing.T) {
 			},
 		},
 		{
-			name: "A9 Aleph shape", want: 200, wantCalled: true,
+			name: "CB-9 Aleph shape", want: 200, wantCalled: true,
 			body: `{"code":200,"msg":"success","data":{"result_video_url":"https://f/v.mp4","result_image_url":"https://f/i.png"},"taskId":"t1"}`,
 			check: func(t *testing.T, r *Result) {
 				require.Equal(t, "t1", r.TaskID)
@@ -115,58 +115,58 @@ func TestCallbackHandlerHardening(t *testing.T) {
 			},
 		},
 		{
-			name: "A9 Aleph error with data null", want: 200, wantCalled: true,
+			name: "CB-9 Aleph error with data null", want: 200, wantCalled: true,
 			body:  `{"code":400,"msg":"Your prompt was caught by our AI moderator.","data":null,"taskId":"t1"}`,
 			check: func(t *testing.T, r *Result) { require.ErrorIs(t, r.Err(), ErrModeration) },
 		},
-		{name: "A9 no task id", body: `{"code":200,"msg":"ok","data":{"video_url":"https://f/v.mp4"}}`, want: 400},
-		{name: "A9 no data, no taskId", body: `{"code":200,"msg":"ok"}`, want: 400},
-		// A10
-		{name: "A10 unsigned", body: ok, opts: keyed, want: 401},
-		{name: "A10 no signature", body: ok, opts: keyed, headers: map[string]string{HeaderWebhookTimestamp: testNowTS}, want: 401},
-		{name: "A10 no timestamp", body: ok, opts: keyed, headers: map[string]string{HeaderWebhookSignature: validSig}, want: 401},
-		// A11
-		{name: "A11 ts abc", body: ok, opts: keyed, headers: withSig("abc", validSig), want: 401},
-		{name: "A11 ts 1.7e9", body: ok, opts: keyed, headers: withSig("1.7e9", validSig), want: 401},
-		{name: "A11 ts -1", body: ok, opts: keyed, headers: withSig("-1", validSig), want: 401},
-		{name: "A11 ts int64 overflow", body: ok, opts: keyed, headers: withSig("99999999999999999999", validSig), want: 401},
-		{name: "A11 ts leading space", body: ok, opts: keyed, headers: withSig(" "+testNowTS, validSig), want: 401},
-		{name: "A11 ts plus sign", body: ok, opts: keyed, headers: withSig("+"+testNowTS, validSig), want: 401},
-		// A12
-		{name: "A12 too old", body: ok, opts: keyed, headers: sign(testKey1, testID, "1769670459"), want: 401, wantLog: "timestamp out of range"},
-		{name: "A12 too new", body: ok, opts: keyed, headers: sign(testKey1, testID, "1769671061"), want: 401, wantLog: "timestamp out of range"},
-		{name: "A12 milliseconds", body: ok, opts: keyed, headers: sign(testKey1, testID, "1769670760000"), want: 401, wantLog: "timestamp out of range"},
-		{name: "A12 year 5138 (Sub overflow)", body: ok, opts: keyed, headers: sign(testKey1, testID, "99999999999"), want: 401, wantLog: "timestamp out of range"},
-		{name: "A12 edge of window", body: ok, opts: keyed, headers: sign(testKey1, testID, "1769670460"), want: 200, wantCalled: true},
-		{name: "A12 custom tolerance", body: ok, opts: append([]CallbackOption{WithTolerance(10e9)}, keyed...), headers: sign(testKey1, testID, "1769670749"), want: 401, wantLog: "timestamp out of range"},
-		// A13
-		{name: "A13 not base64", body: ok, opts: keyed, headers: withSig(testNowTS, "%%%not-base64%%%"), want: 401},
-		{name: "A13 truncated", body: ok, opts: keyed, headers: withSig(testNowTS, validSig[:20]), want: 401},
-		{name: "A13 too long", body: ok, opts: keyed, headers: withSig(testNowTS, strings.Repeat("A", 4096)), want: 401},
-		{name: "A13 other task id", body: ok, opts: keyed, headers: sign(testKey1, "other-task", testNowTS), want: 401},
-		{name: "A13 other timestamp", body: ok, opts: keyed, headers: withSig(testNowTS, sign(testKey1, testID, "1769670761")[HeaderWebhookSignature]), want: 401},
-		{name: "A13 unknown key", body: ok, opts: keyed, headers: sign("not-the-key", testID, testNowTS), want: 401},
-		{name: "A13 hex digest", body: ok, opts: keyed, headers: withSig(testNowTS, hexOf(validSig)), want: 401},
+		{name: "CB-9 no task id", body: `{"code":200,"msg":"ok","data":{"video_url":"https://f/v.mp4"}}`, want: 400},
+		{name: "CB-9 no data, no taskId", body: `{"code":200,"msg":"ok"}`, want: 400},
+		// CB-10: missing signature headers
+		{name: "CB-10 unsigned", body: ok, opts: keyed, want: 401},
+		{name: "CB-10 no signature", body: ok, opts: keyed, headers: map[string]string{HeaderWebhookTimestamp: testNowTS}, want: 401},
+		{name: "CB-10 no timestamp", body: ok, opts: keyed, headers: map[string]string{HeaderWebhookSignature: validSig}, want: 401},
+		// CB-11: malformed timestamps
+		{name: "CB-11 ts abc", body: ok, opts: keyed, headers: withSig("abc", validSig), want: 401},
+		{name: "CB-11 ts 1.7e9", body: ok, opts: keyed, headers: withSig("1.7e9", validSig), want: 401},
+		{name: "CB-11 ts -1", body: ok, opts: keyed, headers: withSig("-1", validSig), want: 401},
+		{name: "CB-11 ts int64 overflow", body: ok, opts: keyed, headers: withSig("99999999999999999999", validSig), want: 401},
+		{name: "CB-11 ts leading space", body: ok, opts: keyed, headers: withSig(" "+testNowTS, validSig), want: 401},
+		{name: "CB-11 ts plus sign", body: ok, opts: keyed, headers: withSig("+"+testNowTS, validSig), want: 401},
+		// CB-12: timestamp outside the tolerance
+		{name: "CB-12 too old", body: ok, opts: keyed, headers: sign(testKey1, testID, "1769670459"), want: 401, wantLog: "timestamp out of range"},
+		{name: "CB-12 too new", body: ok, opts: keyed, headers: sign(testKey1, testID, "1769671061"), want: 401, wantLog: "timestamp out of range"},
+		{name: "CB-12 milliseconds", body: ok, opts: keyed, headers: sign(testKey1, testID, "1769670760000"), want: 401, wantLog: "timestamp out of range"},
+		{name: "CB-12 year 5138 (Sub overflow)", body: ok, opts: keyed, headers: sign(testKey1, testID, "99999999999"), want: 401, wantLog: "timestamp out of range"},
+		{name: "CB-12 edge of window", body: ok, opts: keyed, headers: sign(testKey1, testID, "1769670460"), want: 200, wantCalled: true},
+		{name: "CB-12 custom tolerance", body: ok, opts: append([]CallbackOption{WithTolerance(10e9)}, keyed...), headers: sign(testKey1, testID, "1769670749"), want: 401, wantLog: "timestamp out of range"},
+		// CB-13: bad signatures
+		{name: "CB-13 not base64", body: ok, opts: keyed, headers: withSig(testNowTS, "%%%not-base64%%%"), want: 401},
+		{name: "CB-13 truncated", body: ok, opts: keyed, headers: withSig(testNowTS, validSig[:20]), want: 401},
+		{name: "CB-13 too long", body: ok, opts: keyed, headers: withSig(testNowTS, strings.Repeat("A", 4096)), want: 401},
+		{name: "CB-13 other task id", body: ok, opts: keyed, headers: sign(testKey1, "other-task", testNowTS), want: 401},
+		{name: "CB-13 other timestamp", body: ok, opts: keyed, headers: withSig(testNowTS, sign(testKey1, testID, "1769670761")[HeaderWebhookSignature]), want: 401},
+		{name: "CB-13 unknown key", body: ok, opts: keyed, headers: sign("not-the-key", testID, testNowTS), want: 401},
+		{name: "CB-13 hex digest", body: ok, opts: keyed, headers: withSig(testNowTS, hexOf(validSig)), want: 401},
 		{name: "signed ok", body: ok, opts: keyed, headers: signed, want: 200, wantCalled: true},
 		{name: "signed ok, unpadded", body: ok, opts: keyed, headers: withSig(testNowTS, strings.TrimRight(validSig, "=")), want: 200, wantCalled: true},
 		{
 			name: "signed Aleph uses top-level taskId", opts: keyed, headers: sign(testKey1, "t1", testNowTS), want: 200, wantCalled: true,
 			body: `{"code":200,"msg":"success","data":{"result_video_url":"https://f/v.mp4"},"taskId":"t1"}`,
 		},
-		// A15
-		{name: "A15 first key", body: ok, opts: keyed, headers: sign(testKey1, testID, testNowTS), want: 200, wantCalled: true},
-		{name: "A15 second key", body: ok, opts: keyed, headers: sign(testKey2, testID, testNowTS), want: 200, wantCalled: true},
-		// A20
-		{name: "A20 1 MB task id", body: `{"code":200,"data":{"task_id":"` + longID + `"}}`, opts: []CallbackOption{WithMaxBodyBytes(2 << 20)}, want: 400},
-		{name: "A20 129-byte task id", body: `{"code":200,"data":{"task_id":"` + strings.Repeat("b", 129) + `"}}`, want: 400},
-		{name: "A20 control character", body: `{"code":200,"data":{"task_id":"t\u0001x"}}`, want: 400},
-		{name: "A20 newline", body: `{"code":200,"data":{"task_id":"t\nINFO forged log line"}}`, want: 400},
-		{name: "A20 space", body: `{"code":200,"data":{"task_id":"t x"}}`, want: 400},
-		{name: "A20 non-UTF-8", body: "{\"code\":200,\"data\":{\"task_id\":\"t\xff\xfe\"}}", want: 400},
-		{name: "A20 bidi override", body: `{"code":200,"data":{"task_id":"t\u202ex"}}`, want: 400},
-		// A21
+		// CB-15: key rotation
+		{name: "CB-15 first key", body: ok, opts: keyed, headers: sign(testKey1, testID, testNowTS), want: 200, wantCalled: true},
+		{name: "CB-15 second key", body: ok, opts: keyed, headers: sign(testKey2, testID, testNowTS), want: 200, wantCalled: true},
+		// CB-20: hostile task ids
+		{name: "CB-20 1 MB task id", body: `{"code":200,"data":{"task_id":"` + longID + `"}}`, opts: []CallbackOption{WithMaxBodyBytes(2 << 20)}, want: 400},
+		{name: "CB-20 129-byte task id", body: `{"code":200,"data":{"task_id":"` + strings.Repeat("b", 129) + `"}}`, want: 400},
+		{name: "CB-20 control character", body: `{"code":200,"data":{"task_id":"t\u0001x"}}`, want: 400},
+		{name: "CB-20 newline", body: `{"code":200,"data":{"task_id":"t\nINFO forged log line"}}`, want: 400},
+		{name: "CB-20 space", body: `{"code":200,"data":{"task_id":"t x"}}`, want: 400},
+		{name: "CB-20 non-UTF-8", body: "{\"code\":200,\"data\":{\"task_id\":\"t\xff\xfe\"}}", want: 400},
+		{name: "CB-20 bidi override", body: `{"code":200,"data":{"task_id":"t\u202ex"}}`, want: 400},
+		// CB-21: unsafe URLs are kept as data
 		{
-			name: "A21 hostile URLs kept as data", want: 200, wantCalled: true,
+			name: "CB-21 hostile URLs kept as data", want: 200, wantCalled: true,
 			body: `{"code":200,"msg":"ok","data":{"task_id":"t1","video_url":"javascript:alert(1)","image_url":"file:///etc/passwd"}}`,
 			check: func(t *testing.T, r *Result) {
 				require.Equal(t, "javascript:alert(1)", r.VideoURL)
@@ -174,14 +174,14 @@ func TestCallbackHandlerHardening(t *testing.T) {
 			},
 		},
 		{
-			name: "A21 link-local URL kept as data", want: 200, wantCalled: true,
+			name: "CB-21 link-local URL kept as data", want: 200, wantCalled: true,
 			body:  `{"code":200,"msg":"ok","data":{"task_id":"t1","video_url":"http://169.254.169.254/latest/meta-data"}}`,
 			check: func(t *testing.T, r *Result) { require.Equal(t, "http://169.254.169.254/latest/meta-data", r.VideoURL) },
 		},
-		// A22
-		{name: "A22 gzip", headers: map[string]string{"Content-Encoding": "gzip"}, body: ok, want: 415},
-		{name: "A22 identity", headers: map[string]string{"Content-Encoding": "identity"}, body: ok, want: 415},
-		{name: "A22 br with key", headers: map[string]string{"Content-Encoding": "br"}, opts: keyed, body: ok, want: 415},
+		// CB-22: no content encodings
+		{name: "CB-22 gzip", headers: map[string]string{"Content-Encoding": "gzip"}, body: ok, want: 415},
+		{name: "CB-22 identity", headers: map[string]string{"Content-Encoding": "identity"}, body: ok, want: 415},
+		{name: "CB-22 br with key", headers: map[string]string{"Content-Encoding": "br"}, opts: keyed, body: ok, want: 415},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,8 +242,8 @@ func hexOf(b64 string) string {
 	return string(out)
 }
 
-// TestCallbackBodyCap is A3: a huge declared length is refused without reading, and a chunked
-// body is read to at most limit+1 bytes.
+// TestCallbackBodyCap is CB-3 (body size limit): a huge declared length is refused without
+// reading, and a chunked body is read to at most limit+1 bytes.
 func TestCallbackBodyCap(t *testing.T) {
 	t.Parallel()
 	const limit = 1000
@@ -316,6 +316,7 @@ func TestCallbackUnsignedLogsOnce(t *testing.T) {
 
 // TestCallbackLogsNoSecrets runs a signed and a badly signed delivery with debug logging on and
 // checks that neither key nor signature reaches the log.
+// Pins CL-15 of SECURITY.md.
 func TestCallbackLogsNoSecrets(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -353,8 +354,8 @@ func nestedObject(levels int) string {
 	return strings.Repeat(`{"a":`, levels) + "1" + strings.Repeat("}", levels)
 }
 
-// deepBodies are the A6 bodies for the parser tests and BenchmarkParseCallbackDeepNesting: a
-// valid callback carrying 10 000 levels in an unknown field, and 1 MiB of '['.
+// deepBodies are the deeply nested bodies (CB-6) for the parser tests and
+// BenchmarkParseCallbackDeepNesting: a valid callback carrying 10 000 levels in an unknown field, and 1 MiB of '['.
 func deepBodies() []struct {
 	name string
 	body []byte
@@ -368,7 +369,7 @@ func deepBodies() []struct {
 	}
 }
 
-// TestParseCallbackDeepNesting is A6 on the parser: a deeply nested body is refused for its
+// TestParseCallbackDeepNesting is CB-6 on the parser: a deeply nested body is refused for its
 // depth, and the work is bounded by the decoder's depth limit, not by the body: the parser
 // allocates a fixed number of times and, beside its copy of the body, less than a fixed
 // budget (the scanner's stack stops at 10 000 levels; decoding all of 1 MiB of '[' would

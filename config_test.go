@@ -101,9 +101,7 @@ func TestCallbackOptionRanges(t *testing.T) {
 		{WithResultTimeout(0), "WithResultTimeout: 0s is not a positive duration"},
 		{WithResultTimeout(-time.Second), "WithResultTimeout: -1s is not a positive duration"},
 	}
-	c, err := NewClient("test-api-key", WithLogger(slog.New(slog.DiscardHandler)))
-	require.NoError(t, err)
-	defer c.Close()
+	c := newTestClient(t, WithLogger(slog.New(slog.DiscardHandler)))
 	quiet := WithCallbackLogger(slog.New(slog.DiscardHandler))
 	for _, tc := range bad {
 		t.Run(tc.want, func(t *testing.T) {
@@ -132,7 +130,7 @@ func TestCallbackOptionRanges(t *testing.T) {
 // TestClientOptionRanges: NewClient reports every refused option in one error, one per line.
 func TestClientOptionRanges(t *testing.T) {
 	t.Parallel()
-	_, err := NewClient("test-api-key", WithLogger(nil), WithMaxRetries(-1), WithHTTPClient(nil),
+	_, err := NewClient(testKey, WithLogger(nil), WithMaxRetries(-1), WithHTTPClient(nil),
 		WithRetryBackoff(0, time.Second), WithResultBus(nil), WithSubmitRateLimit(-1, time.Second),
 		WithBaseURL("ftp://x"), WithCallbackURL("/relative"))
 	require.Error(t, err)
@@ -187,9 +185,7 @@ func TestWaitOptionRanges(t *testing.T) {
 func TestClientHandlersShareDeduper(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		c, err := NewClient("test-api-key", WithLogger(slog.New(slog.DiscardHandler)))
-		require.NoError(t, err)
-		defer c.Close()
+		c := newTestClient(t, WithLogger(slog.New(slog.DiscardHandler)))
 		var calls sync.Map // handler name -> count
 		entered, release := make(chan struct{}, 2), make(chan struct{})
 		fn := func(name string) CallbackOption {
@@ -298,9 +294,7 @@ func TestDefaultLoggerIsSlogDefault(t *testing.T) {
 	slog.SetDefault(logs.logger())
 	t.Cleanup(func() { slog.SetDefault(old) })
 
-	c, err := NewClient("test-api-key")
-	require.NoError(t, err)
-	defer c.Close()
+	c := newTestClient(t)
 	h := c.CallbackHandler()
 	NewCallbackHandler(WithResultFunc(noopResult))
 	off := logs.find("runway: callback signature verification is off (no WithHMACKey); unsigned callbacks are accepted")

@@ -52,11 +52,11 @@ const DefaultDedupeTTL = time.Hour
 // an hour of callbacks is 7200 keys, so the bound is only reached by a flood.
 const maxMemoryDedupeKeys = 100000
 
-// ErrDeduperFull is returned by the memory deduper's Claim when it holds its maximum number of
+// errDeduperFull is returned by the memory deduper's Claim when it holds its maximum number of
 // unexpired keys and none can be given up: the handler answers 503 and Kie redelivers later.
 // A claim is never evicted, and a done marker only once it is older than Kie's redelivery
 // horizon (30 minutes), so a flood cannot make a task run twice.
-var ErrDeduperFull = errors.New("runway: dedupe store full")
+var errDeduperFull = errors.New("runway: dedupe store full")
 
 // kieRedeliveryHorizon is how long after a delivery Kie may still deliver the same task: its
 // retries come 1, 5 and 15 minutes after a failure (21 minutes), rounded up. A done marker
@@ -132,7 +132,7 @@ func (d *memoryDeduper) Claim(_ context.Context, key string, ttl time.Duration) 
 		return ClaimBusy, "", nil
 	}
 	if !ok && len(d.entries) >= d.max && !d.evictOldDoneLocked(now) {
-		return 0, "", ErrDeduperFull
+		return 0, "", errDeduperFull
 	}
 	d.tokens++
 	e = dedupeEntry{token: d.tokens, expires: addNanos(now, ttl)}

@@ -107,7 +107,7 @@ func TestMemoryDeduperFullGivesUpOldDoneMarkers(t *testing.T) {
 	require.NoError(t, err)
 
 	_, _, err = claim("new")
-	require.ErrorIs(t, err, ErrDeduperFull, "the oldest marker is only 10 minutes old")
+	require.ErrorIs(t, err, errDeduperFull, "the oldest marker is only 10 minutes old")
 
 	clk.advance(kieRedeliveryHorizon - 10*time.Minute) // "old" is now exactly at the horizon
 	st, _, err := claim("new")
@@ -120,7 +120,7 @@ func TestMemoryDeduperFullGivesUpOldDoneMarkers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ClaimBusy, st, "a claim is never given up")
 	_, _, err = claim("another")
-	require.ErrorIs(t, err, ErrDeduperFull, "young marker and claims stay")
+	require.ErrorIs(t, err, errDeduperFull, "young marker and claims stay")
 }
 
 func TestMemoryDeduperBounded(t *testing.T) {
@@ -136,7 +136,7 @@ func TestMemoryDeduperBounded(t *testing.T) {
 		}
 	}
 	_, _, err := d.Claim(ctx, "k3", time.Minute)
-	require.ErrorIs(t, err, ErrDeduperFull)
+	require.ErrorIs(t, err, errDeduperFull)
 	st, _, err := d.Claim(ctx, "k0", time.Minute)
 	require.NoError(t, err)
 	require.Equal(t, ClaimDone, st, "existing keys still answer at the bound")
@@ -165,6 +165,7 @@ func TestMemoryDeduperChurnStaysBounded(t *testing.T) {
 }
 
 // TestMemoryDeduperConcurrentClaims: of many goroutines claiming one key, exactly one wins.
+// Pins CB-17 of SECURITY.md.
 func TestMemoryDeduperConcurrentClaims(t *testing.T) {
 	t.Parallel()
 	d := NewMemoryDeduper(0)

@@ -36,6 +36,7 @@
 // *ValidationError (ErrInvalidRequest). A wait that gave up is a *WaitError. A submission
 // that timed out or got a server error after it was sent matches ErrOutcomeUnknown: the task
 // may exist, so look it up before submitting again.
+// The sentinels, by group, are listed on ErrMissingAPIKey.
 //
 // # Retries
 //

@@ -26,8 +26,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-const testAPIKey = "sk-download-test-key"
-
 // downloadPayload is a deterministic file body.
 func downloadPayload(n int) []byte {
 	b := make([]byte, n)
@@ -56,7 +54,7 @@ func newFileHost(t *testing.T, handle func(w http.ResponseWriter, r *http.Reques
 		for name, vals := range r.Header {
 			assert.NotEqual(t, "Authorization", name, "Authorization header reached the file host")
 			for _, v := range vals {
-				assert.NotContains(t, v, testAPIKey, "API key reached the file host in %s", name)
+				assert.NotContains(t, v, testKey, "API key reached the file host in %s", name)
 			}
 		}
 		h.handle(w, r, n)
@@ -99,58 +97,6 @@ func cutAfter(w http.ResponseWriter, body []byte, n int, acceptRanges bool) {
 	buf.Flush()
 }
 
-// recordedSleeps is a slog handler that records the waits the client logs before each
-// download retry. Downloads that retry run inside a synctest bubble, where the waits
-// themselves take no real time.
-type recordedSleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *recordedSleeps) Enabled(context.Context, slog.Level) bool { return true }
-func (s *recordedSleeps) WithAttrs([]slog.Attr) slog.Handler       { return s }
-func (s *recordedSleeps) WithGroup(string) slog.Handler            { return s }
-
-func (s *recordedSleeps) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "runway: retrying download" {
-		return nil
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "wait" {
-			s.mu.Lock()
-			s.d = append(s.d, a.Value.Duration())
-			s.mu.Unlock()
-		}
-		return true
-	})
-	return nil
-}
-
-func (s *recordedSleeps) all() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.d...)
-}
-
-// newDownloadClient returns a client on apiURL (may be "") whose download retry waits are
-// recorded, dialling the tests' in-memory file hosts; extra options come last.
-func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *recordedSleeps) {
-	t.Helper()
-	s := &recordedSleeps{}
-	hc := &http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}
-	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second), WithHTTPClient(hc), WithLogger(slog.New(s))}
-	if apiURL != "" {
-		opts = append(opts, WithBaseURL(apiURL))
-	}
-	c, err := NewClient(testAPIKey, append(opts, extra...)...)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c.hc.CloseIdleConnections()
-		_ = c.Close()
-	})
-	return c, s
-}
-
 // downloadURLAPI answers download-url with fresh (and counts the calls).
 type downloadURLAPI struct {
 	*httptest.Server
@@ -164,7 +110,7 @@ func newDownloadURLAPI(t *testing.T, fresh func() string) *downloadURLAPI {
 	a := &downloadURLAPI{}
 	a.Server = newPipeHostServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		assert.Equal(t, "/api/v1/common/download-url", r.URL.Path)
-		assert.Equal(t, "Bearer "+testAPIKey, r.Header.Get("Authorization"))
+		assert.Equal(t, "Bearer "+testKey, r.Header.Get("Authorization"))
 		body, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
 		a.calls++
@@ -188,6 +134,7 @@ func verifyNoDownloadLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
+// TestDownloadPlainSendsNoCredentials pins DL-2 of SECURITY.md.
 func TestDownloadPlainSendsNoCredentials(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(300 << 10)
@@ -254,7 +201,7 @@ func TestDownloadReusesConnections(t *testing.T) {
 	}))
 
 	// Real sockets: the connection count is what is measured, so no in-memory network here.
-	c, err := NewClient(testAPIKey, WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+	c, err := NewClient(testKey, WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		c.hc.CloseIdleConnections()
@@ -378,6 +325,7 @@ func TestDownloadRestartsWhenRangeUnsupported(t *testing.T) {
 	})
 }
 
+// TestDownloadDetectsLengthMismatch pins DL-5 of SECURITY.md.
 func TestDownloadDetectsLengthMismatch(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(64 << 10)
@@ -475,9 +423,9 @@ func TestDownloadRetriesTransientStatuses(t *testing.T) {
 	})
 }
 
-// TestDownloadRefreshesExpiredLink is issue 6 item 3 and hardening B15: a refused link is
-// refreshed once through download-url, and with debug logging on neither the refreshed
-// link's signed query nor the API key reaches the logs or the error.
+// TestDownloadRefreshesExpiredLink: a refused (expired) link is refreshed once through
+// download-url, and, for CL-15, with debug logging on neither the refreshed link's signed
+// query nor the API key reaches the logs or the error.
 func TestDownloadRefreshesExpiredLink(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(20 << 10)
@@ -500,7 +448,7 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 			texts = append(texts, err.Error())
 		}
 		for _, text := range texts {
-			for _, secret := range []string{"SECRET", "sig=", testAPIKey} {
+			for _, secret := range []string{"SECRET", "sig=", testKey} {
 				require.NotContains(t, text, secret)
 			}
 		}
@@ -536,6 +484,7 @@ func TestDownloadRefreshesExpiredLink(t *testing.T) {
 	})
 }
 
+// TestDownloadSizeCap pins DL-3 of SECURITY.md.
 func TestDownloadSizeCap(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(50 << 10)
@@ -589,6 +538,7 @@ type downloadRoundTripper func(*http.Request) (*http.Response, error)
 
 func (f downloadRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
+// TestDownloadAttemptTimeoutResumes pins DL-4 of SECURITY.md.
 func TestDownloadAttemptTimeoutResumes(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	synctest.Test(t, func(t *testing.T) {
@@ -669,7 +619,7 @@ func benchFileServer(b *testing.B) (*Client, *httptest.Server) {
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	}))
 	b.Cleanup(srv.Close)
-	c, err := NewClient(testAPIKey)
+	c, err := NewClient(testKey)
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = c.Close() })
 	b.SetBytes(int64(len(body)))
@@ -687,6 +637,7 @@ func BenchmarkDownload(b *testing.B) {
 
 // TestDownloadRedactsBadLocationQuery: net/http quotes an unparsable redirect Location in
 // its error; the signed query in it never reaches the DownloadError text.
+// Pins DL-6 of SECURITY.md.
 func TestDownloadRedactsBadLocationQuery(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, func(w http.ResponseWriter, _ *http.Request, _ int) {

@@ -99,19 +99,15 @@ func startTrickleHost(t *testing.T, extra ...Option) *Client {
 		defer close(served)
 		srv.Serve(l)
 	}()
-	tr := &http.Transport{DialContext: l.dial}
-	c, err := NewClient(testAPIKey, append([]Option{WithHTTPClient(&http.Client{Transport: tr})}, extra...)...)
-	require.NoError(t, err)
 	t.Cleanup(func() {
-		c.Close()
-		tr.CloseIdleConnections()
 		srv.Close()
 		<-served
 	})
-	return c
+	tr := &http.Transport{DialContext: l.dial}
+	return newTestClient(t, append([]Option{WithHTTPClient(&http.Client{Transport: tr})}, extra...)...)
 }
 
-// TestDownloadOverallTimeoutStopsTrickle is issue 11 item 10: a host that trickles bytes
+// TestDownloadOverallTimeoutStopsTrickle is DL-4: a host that trickles bytes
 // makes every attempt progress, which resets the retry count, so before the overall bound
 // only ctx could end the download. Now Download ends at DefaultDownloadTimeout (the default,
 // no option given) or at WithDownloadTimeout, with an error matching ErrDownloadTimeout and
@@ -159,7 +155,7 @@ func TestDownloadOverallTimeoutStopsTrickle(t *testing.T) {
 	}
 }
 
-// TestDownloadOptionsRefuseImpossibleValues is issue 12 item 3 for downloads: values that
+// TestDownloadOptionsRefuseImpossibleValues applies the options rule to downloads: values that
 // cannot work are errors matching ErrInvalidRequest that name the option (several, one per
 // line), never silently the default; nothing is fetched. WithOnSaved means nothing to
 // Download, so it is refused there. SaveResultFunc, which returns no error, panics.

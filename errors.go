@@ -8,22 +8,44 @@ import (
 	"time"
 )
 
-// ErrOutcomeUnknown matches a submission error after which the task may or may not exist
-// (a timeout, a reset or a 5xx after the request was sent). The SDK never re-sends such a
-// submission, since that could create and bill a second task.
-var ErrOutcomeUnknown = errors.New("runway: submission outcome unknown")
-
-// Sentinel errors. Match them with errors.Is.
+// Sentinel errors, matched with errors.Is (also through any wrapping of your own). By group:
+//
+//   - Local, nothing was sent: ErrMissingAPIKey (NewClient), ErrInvalidRequest (every
+//     *ValidationError; also per-call options that cannot work).
+//   - Request-level, the API refused a request (an *APIError matches the one for its body
+//     code, or its HTTP status): ErrUnauthorized, ErrInsufficientCredits, ErrNotFound,
+//     ErrValidation, ErrRateLimited, ErrImageFetch, ErrMaintenance, ErrFeatureDisabled and
+//     ErrServer; and ErrOutcomeUnknown, a submission that may have created a task.
+//   - Task-failure classes, the task ran and failed (a *TaskError matches ErrTaskFailed and
+//     exactly one of): ErrModeration, ErrFormat, ErrQuota, ErrConcurrency, ErrSize,
+//     ErrInput, ErrTransient, ErrServer, ErrUnknownFailure.
+//   - Wait, a WaitForResult that gave up (a *WaitError): ErrWaitTimeout, ErrUnknownState,
+//     or the context's error.
+//   - Callbacks: ErrInvalidCallback (ParseCallback, every *CallbackError),
+//     ErrMissingSignature, ErrInvalidSignature, ErrTimestampOutOfRange (VerifySignature),
+//     and ErrClaimLost for Deduper implementations.
+//   - Downloads (a *DownloadError, SaveResult, SaveQueue): ErrHostNotAllowed, ErrTooLarge,
+//     ErrIncomplete, ErrPartialWrite, ErrDownloadTimeout, ErrSaveQueueFull,
+//     ErrSaveQueueClosed.
+//   - Journal: ErrJournal (a submitted task could not be journaled), ErrJournalLocked
+//     (NewFileJournal), ErrAbandoned (Reconcile stopped following a task).
 var (
 	// ErrMissingAPIKey is returned by NewClient when the API key is empty.
 	ErrMissingAPIKey = errors.New("runway: missing API key")
 	// ErrInvalidRequest matches every *ValidationError: nothing was sent.
 	ErrInvalidRequest = errors.New("runway: invalid request")
-	// ErrTaskFailed matches every *TaskError.
-	ErrTaskFailed = errors.New("runway: task failed")
-	// ErrWaitTimeout is what a *WaitError unwraps to when the wait timeout passed.
-	ErrWaitTimeout = errors.New("runway: wait timed out")
 )
+
+// ErrOutcomeUnknown matches a submission error after which the task may or may not exist
+// (a timeout, a reset or a 5xx after the request was sent). The SDK never re-sends such a
+// submission, since that could create and bill a second task.
+var ErrOutcomeUnknown = errors.New("runway: submission outcome unknown")
+
+// ErrWaitTimeout is what a *WaitError unwraps to when the wait timeout passed.
+var ErrWaitTimeout = errors.New("runway: wait timed out")
+
+// ErrTaskFailed matches every *TaskError.
+var ErrTaskFailed = errors.New("runway: task failed")
 
 // Task-failure classes. A *TaskError matches exactly one of these, and ErrTaskFailed. An
 // *APIError also matches ErrQuota (code 402) and ErrServer (codes 408 and 500-504).
@@ -80,8 +102,8 @@ const (
 	KindUnknown     ErrorKind = "unknown"
 )
 
-// Sentinel returns the class sentinel (ErrModeration, ...) for k.
-func (k ErrorKind) Sentinel() error {
+// sentinel returns the class sentinel (ErrModeration, ...) for k.
+func (k ErrorKind) sentinel() error {
 	switch k {
 	case KindModeration:
 		return ErrModeration
@@ -182,7 +204,7 @@ func (e *TaskError) Error() string {
 
 // Is matches ErrTaskFailed and the sentinel of the error's Kind.
 func (e *TaskError) Is(target error) bool {
-	return target == ErrTaskFailed || target == e.Kind.Sentinel()
+	return target == ErrTaskFailed || target == e.Kind.sentinel()
 }
 
 // Retryable reports whether submitting the same request again may succeed

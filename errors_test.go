@@ -1,25 +1,32 @@
 package runway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// The failure texts of kie-runway-api.md, copied verbatim: section 2 (record-detail failMsg),
-// section 4.2 (Aleph errorMessage), section 5 (callbacks), with the trailing-period and
+// The failure texts Kie documents, copied verbatim: the task details' failMsg, the Aleph
+// task's errorMessage and the callbacks' messages, with the trailing-period and
 // capitalisation variants the doc copies use.
 var documentedFailures = []struct {
 	msg  string
 	kind ErrorKind
 }{
-	// §2 record-detail, failCode 400.
+	// Task details (record-detail), failCode 400.
 	{"Detected inappropriate content, please try replacing the video.", KindModeration},
 	{"HD quality free trials complete. Subscribe now to continue creating in high resolution.", KindQuota},
 	{"Inappropriate content detected. Please replace the image or video.", KindModeration},
@@ -32,17 +39,17 @@ var documentedFailures = []struct {
 	{"Your prompt/negative prompt cannot exceed 2048 characters. Please check if your input is too long.", KindInput},
 	{"Your video creation prompt contains NSFW content, which isn't allowed under our policy. Kindly revise your prompt and generate again.", KindModeration},
 	{"Incorrect image format", KindFormat},
-	// §4.2 Aleph, commonly cited failure texts.
+	// Aleph task details, commonly cited failure texts.
 	{"Your prompt was caught by our AI moderator", KindModeration},
 	{"Failed to fetch the image", KindInput},
 	{"Inappropriate content detected", KindModeration},
 	{"Upload failed due to network reasons", KindTransient},
-	// §5.1 generation callback (page list and OpenAPI block).
+	// Generation callback (page list and OpenAPI block).
 	{"Incorrect image format.", KindFormat},
 	{"Your prompt was caught by our AI moderator. Please adjust it and try again!", KindModeration},
 	{"get image info failed.", KindFormat},
 	{"Upload failed due to network reasons, please re-enter.", KindTransient},
-	// §5.2 extension callback, numbered list (no trailing periods) and the failure example.
+	// Extension callback, numbered list (no trailing periods) and the failure example.
 	{"Get image info failed", KindFormat},
 	{"Get image info failed.", KindFormat},
 	{"Inappropriate content detected. Please replace the image or video", KindModeration},
@@ -70,7 +77,7 @@ func TestClassifyDocumentedMessages(t *testing.T) {
 			require.Equal(t, tt.kind, te.Kind)
 			require.Equal(t, tt.msg, te.Message, "the API's text is kept verbatim")
 			require.ErrorIs(t, err, ErrTaskFailed)
-			require.ErrorIs(t, err, tt.kind.Sentinel())
+			require.ErrorIs(t, err, tt.kind.sentinel())
 		})
 	}
 }
@@ -125,7 +132,7 @@ func TestTaskErrorMatchesExactlyOneClass(t *testing.T) {
 		}
 		require.Equal(t, 1, n, "kind %s", k)
 		require.ErrorIs(t, te, ErrTaskFailed)
-		require.ErrorIs(t, fmt.Errorf("wrapped: %w", te), k.Sentinel())
+		require.ErrorIs(t, fmt.Errorf("wrapped: %w", te), k.sentinel())
 		require.NotErrorIs(t, te, ErrRateLimited)
 		require.Equal(t, retryable[k], te.Retryable(), "kind %s", k)
 	}
@@ -151,6 +158,7 @@ var requestSentinels = map[int]error{
 	429: ErrRateLimited, 451: ErrImageFetch, 455: ErrMaintenance, 505: ErrFeatureDisabled,
 }
 
+// TestEnvelopeErrors pins CL-5 of SECURITY.md.
 func TestEnvelopeErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -252,6 +260,7 @@ func TestAPIErrorText(t *testing.T) {
 	}
 }
 
+// TestNonJSONBodyIsAnAPIError pins CL-12 of SECURITY.md.
 func TestNonJSONBodyIsAnAPIError(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
@@ -284,6 +293,7 @@ func TestNonJSONBodyIsAnAPIError(t *testing.T) {
 	}
 }
 
+// TestHugeBodyIsReadThroughALimit pins CL-12 of SECURITY.md.
 func TestHugeBodyIsReadThroughALimit(t *testing.T) {
 	t.Parallel()
 	const total = 50 << 20
@@ -310,4 +320,60 @@ func TestPrintable(t *testing.T) {
 	require.Equal(t, "ab?c", printable("ab\nc", 10))
 	require.Equal(t, "a�b", printable("a\xffb", 10))
 	require.Equal(t, "abc…", printable("abcdef", 3))
+}
+
+// TestSentinelsAreListedByGroup keeps the grouped list of sentinels true: every exported Err
+// variable of the package appears in the overview on ErrMissingAPIKey's block and in the
+// README's table, and neither names one that does not exist.
+func TestSentinelsAreListedByGroup(t *testing.T) {
+	t.Parallel()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	declared := map[string]bool{}
+	var overview string
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		require.NoError(t, err)
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range g.Specs {
+				for _, n := range spec.(*ast.ValueSpec).Names {
+					if strings.HasPrefix(n.Name, "Err") {
+						declared[n.Name] = true
+						if n.Name == "ErrMissingAPIKey" {
+							overview = g.Doc.Text()
+						}
+					}
+				}
+			}
+		}
+	}
+	require.NotEmpty(t, overview, "the overview is the doc of ErrMissingAPIKey's var block")
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	start := bytes.Index(readme, []byte("The sentinels to match with `errors.Is`, by group:"))
+	require.GreaterOrEqual(t, start, 0, "README's table of sentinels")
+	table := string(readme[start:])
+	table = table[strings.Index(table, "\n|"):]
+	if end := strings.Index(table, "\n\n"); end >= 0 {
+		table = table[:end]
+	}
+	word := regexp.MustCompile(`\bErr[A-Z][A-Za-z]*\b`)
+	for where, text := range map[string]string{"errors.go overview": overview, "README table": table} {
+		listed := map[string]bool{}
+		for _, n := range word.FindAllString(text, -1) {
+			listed[n] = true
+			require.True(t, declared[n], "%s names %s, which is not a sentinel of the package", where, n)
+		}
+		for n := range declared {
+			require.True(t, listed[n], "%s leaves out %s", where, n)
+		}
+	}
 }

@@ -73,6 +73,7 @@ func TestOnePrefix(t *testing.T) {
 
 // TestErrorTextsAreSanitised drives every error type that carries network values with hostile
 // input: the Error() text is safe while the fields keep the value verbatim.
+// Pins CL-15 of SECURITY.md.
 func TestErrorTextsAreSanitised(t *testing.T) {
 	t.Parallel()
 	huge := strings.Repeat("d", 900<<10)

@@ -76,7 +76,7 @@ func literalURL(ip netip.Addr) string {
 	return "https://" + strings.Replace(netip.AddrPortFrom(ip, 443).String(), "%", "%25", 1) + "/v.mp4"
 }
 
-// TestBlockedAddrSpecialPurposeRegistries is issue 11 item 5: every non-global entry of
+// TestBlockedAddrSpecialPurposeRegistries is DL-1 address by address: every non-global entry of
 // IANA's IPv4 and IPv6 special-purpose address registries (and the globally reachable
 // anycast/identifier entries the SDK refuses on purpose) is refused at its first and last
 // address, every non-public IPv4 address also in each IPv6 form that carries it, and public
@@ -154,7 +154,7 @@ func (d *recordingDial) calls() []string {
 	return append([]string(nil), d.addrs...)
 }
 
-// TestDownloadRefusesIPv4InIPv6Forms is issue 11 item 5 end to end: a download URL naming a
+// TestDownloadRefusesIPv4InIPv6Forms is DL-1 end to end: a download URL naming a
 // private IPv4 host through NAT64, 6to4, Teredo, IPv4-compatible or IPv4-mapped forms is
 // refused with ErrHostNotAllowed before any dial.
 func TestDownloadRefusesIPv4InIPv6Forms(t *testing.T) {
@@ -171,7 +171,7 @@ func TestDownloadRefusesIPv4InIPv6Forms(t *testing.T) {
 	require.Empty(t, dials.calls(), "refused before any dial")
 }
 
-// TestDownloadClearsDeprecatedDialTLS is issue 11 item 6: a caller transport's deprecated
+// TestDownloadClearsDeprecatedDialTLS keeps DL-1 from being bypassed: a caller transport's deprecated
 // DialTLS (and Dial) would be used by net/http instead of the checked dialer; they are
 // cleared, so the connection goes through the check.
 func TestDownloadClearsDeprecatedDialTLS(t *testing.T) {
@@ -200,7 +200,7 @@ func TestDownloadClearsDeprecatedDialTLS(t *testing.T) {
 	require.Equal(t, []string{"files.example.com:443", "files.example.com:80"}, dials.calls(), "the checked dialer was")
 }
 
-// TestDownloadRefusesUnknownRoundTripper is issue 11 item 6: when the client's transport is
+// TestDownloadRefusesUnknownRoundTripper keeps DL-1 from being bypassed: when the client's transport is
 // not an *http.Transport the check cannot be installed, so downloads are refused unless
 // WithAllowPrivateHosts, even to a public address.
 func TestDownloadRefusesUnknownRoundTripper(t *testing.T) {
@@ -298,7 +298,7 @@ func (p *connectProxy) requests() []string {
 	return append([]string(nil), p.asked...)
 }
 
-// TestDownloadThroughConnectProxy is issue 12 item 5: with the host check on, an https
+// TestDownloadThroughConnectProxy is DL-1 through a proxy: with the host check on, an https
 // download goes through the transport's proxy (a CONNECT proxy on loopback, allowed: the
 // proxy is the operator's choice), and the target is checked by its resolved addresses
 // before anything is sent to the proxy, which is asked for the checked address: a private
@@ -359,7 +359,7 @@ func TestDownloadThroughConnectProxy(t *testing.T) {
 	require.Equal(t, []string{"direct.example.com:443"}, dials.calls(), "only the direct request dials, through the check")
 }
 
-// TestDownloadThroughHTTPProxy is issue 12 item 5 for http targets: the request goes to a
+// TestDownloadThroughHTTPProxy is DL-1 through a proxy for http targets: the request goes to a
 // plain HTTP proxy in absolute form after the target passed the check.
 func TestDownloadThroughHTTPProxy(t *testing.T) {
 	verifyNoDownloadLeaks(t)
@@ -400,6 +400,7 @@ func TestDownloadThroughHTTPProxy(t *testing.T) {
 // ("2130706433" and "0x7f.1" are 127.0.0.1 to inet_aton) are refused before any lookup,
 // dial or proxy request, on the direct and on the proxy path; names are looked up fully
 // qualified, so search domains do not apply.
+// Pins DL-1 of SECURITY.md.
 func TestDownloadRefusesHostFormsThatChangeOnTheWay(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	refused := []string{"ｌｏｃａｌｈｏｓｔ", "bücher.example", "2130706433", "0x7f.1", "127.1", "0x7f000001",
@@ -493,7 +494,7 @@ func TestWithDownloadTransport(t *testing.T) {
 	require.ErrorIs(t, err, ErrHostNotAllowed, "loopback still refused")
 	require.Len(t, dials.calls(), 1)
 
-	_, err = NewClient(testAPIKey, WithDownloadTransport(nil))
+	_, err = NewClient(testKey, WithDownloadTransport(nil))
 	require.ErrorContains(t, err, "WithDownloadTransport: nil")
 }
 
@@ -502,6 +503,7 @@ func TestWithDownloadTransport(t *testing.T) {
 // name that answers the proxy's own lookup with an internal address (DNS rebinding,
 // split-horizon DNS) cannot lead it inside; TLS still verifies the name and the Host header
 // still carries it, also on a resumed attempt, which is checked and pinned again.
+// Pins DL-1 of SECURITY.md.
 func TestDownloadThroughProxyPinsCheckedAddress(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	body := downloadPayload(64 << 10)
@@ -549,6 +551,7 @@ func TestDownloadThroughProxyPinsCheckedAddress(t *testing.T) {
 	mu.Unlock()
 }
 
+// TestDownloadRefusesSchemesAndPrivateHosts pins CB-21, DL-1 of SECURITY.md.
 func TestDownloadRefusesSchemesAndPrivateHosts(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, serveFile([]byte("secret metadata"), ""))
@@ -593,6 +596,7 @@ func TestDownloadRefusesSchemesAndPrivateHosts(t *testing.T) {
 	})
 }
 
+// TestBlockedAddr pins DL-1 of SECURITY.md.
 func TestBlockedAddr(t *testing.T) {
 	t.Parallel()
 	blocked := []string{"127.0.0.1", "127.8.9.10", "169.254.169.254", "10.1.2.3", "172.16.0.1",

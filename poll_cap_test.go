@@ -9,6 +9,7 @@ import (
 
 // TestWaitForResultCapsRetryAfter: a Retry-After of a day, with no wait timeout, delays the
 // next poll by at most maxPollRetryAfter.
+// Pins CL-4 of SECURITY.md.
 func TestWaitForResultCapsRetryAfter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {

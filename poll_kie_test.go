@@ -20,6 +20,7 @@ import (
 // TestWaitForResultLenientTask: a finished task with a failCode, expireFlag or generateTime of
 // an undocumented type ends the wait with its classified *TaskError (or its success), never
 // with an "unexpected data" *APIError.
+// Pins CL-11 of SECURITY.md.
 func TestWaitForResultLenientTask(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -59,7 +60,7 @@ func TestWaitForResultLenientTask(t *testing.T) {
 				var te *TaskError
 				require.ErrorAs(t, err, &te)
 				assert.Equal(t, tt.wantKind, te.Kind)
-				assert.ErrorIs(t, err, tt.wantKind.Sentinel())
+				assert.ErrorIs(t, err, tt.wantKind.sentinel())
 				assert.Equal(t, tt.codeText, te.CodeText)
 				assert.Equal(t, tt.codeText, res.CodeText)
 				if tt.codeText != "" {
@@ -135,6 +136,7 @@ func TestSubmissionRecordMissing422StaysValidation(t *testing.T) {
 // TestWaitForResultNotFoundForms: each spelling gets the same one-minute grace. A task that
 // appears within it is waited for; one that never does ends the wait with ErrNotFound once
 // the grace is over; a wait timeout shorter than the grace keeps the not-found as its cause.
+// Pins CL-13 of SECURITY.md.
 func TestWaitForResultNotFoundForms(t *testing.T) {
 	t.Parallel()
 	for _, f := range notFoundForms {

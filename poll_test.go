@@ -847,7 +847,7 @@ func TestWaitForResultThousandCallbacks(t *testing.T) {
 	})
 }
 
-// TestWaitForResultHerdAfterOutage is hardening B14: 2 000 waiters on distinct tasks all
+// TestWaitForResultHerdAfterOutage is CL-14: 2 000 waiters on distinct tasks all
 // meet HTTP 503 for two minutes (long enough for the backoff to reach the interval), then the API recovers. Their polls after the outage must
 // be spread, not a herd: counting polls in windows of a tenth of the interval over the two
 // intervals after the outage (every waiter still polling: each task answers generating four

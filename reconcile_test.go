@@ -472,11 +472,9 @@ func TestMetaNeverSent(t *testing.T) {
 	ctx := context.Background()
 	w := &wireCapture{}
 	j := newMemJournal()
-	c, err := NewClient("test-key", WithBaseURL("https://api.kie.test"), WithHTTPClient(&http.Client{Transport: w}), WithJournal(j))
-	require.NoError(t, err)
-	defer c.Close()
+	c := newTestClient(t, WithBaseURL("https://api.kie.test"), WithHTTPClient(&http.Client{Transport: w}), WithJournal(j))
 	meta := map[string]string{"secret-order": "order-123"}
-	_, err = c.Generate(ctx, journalRequest(meta))
+	_, err := c.Generate(ctx, journalRequest(meta))
 	require.NoError(t, err)
 	_, err = c.Extend(ctx, ExtendRequest{TaskID: "t0", Prompt: "more", Quality: Quality720p, Meta: meta})
 	require.NoError(t, err)

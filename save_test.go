@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSaveResultNamesNeverCollide is issue 11 item 9: task X's cover used to be X-cover<ext>,
+// TestSaveResultNamesNeverCollide: task X's cover used to be X-cover<ext>,
 // the very name of task "X-cover"'s video when the cover came as video/mp4, and the second
 // save then counted the first's file as its own and fetched nothing. Each (task, file) pair
 // now has its own path, also for ids that differ only in case, and a re-run still does no
@@ -73,6 +73,7 @@ func TestSaveResultNamesNeverCollide(t *testing.T) {
 // from an alphabet made of the troublesome characters: no two (id, role, extension) triples
 // share a file name, even compared case-insensitively, and no name is hidden, holds a path
 // separator or reaches the length limit.
+// Pins DL-7 of SECURITY.md.
 func TestFileStemIsInjective(t *testing.T) {
 	t.Parallel()
 	alphabet := []string{"a", "A", "c", "-", "_", ".", "~", "/", "\\", "é"}
@@ -175,6 +176,7 @@ func decodeStem(s string) (string, bool) {
 // FuzzFileStem checks the naming scheme's promises for any valid task id: the name decodes
 // back to the id unless it was cut (then it ends in '~' and a hash), and it is lower case,
 // holds no '.', no path separator, and fits the length bound.
+// Pins DL-7 of SECURITY.md.
 func FuzzFileStem(f *testing.F) {
 	for _, s := range []string{"ee603959-debb-48d1-98c4-a6d1c717eba6", "X-cover", "x.cover", "AbC", "../../etc", "con",
 		"-lead", "日本", strings.Repeat("Z", 128)} {
@@ -325,6 +327,7 @@ func TestSaveResultSavesBothAndRerunIsOffline(t *testing.T) {
 	require.Len(t, host.requests(), 2, "re-run must do no network work")
 }
 
+// TestSaveResultInterruptedLeavesNothing pins DL-5 of SECURITY.md.
 func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	video := downloadPayload(512 << 10)
@@ -354,7 +357,7 @@ func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
 	require.Empty(t, dirEntries(t, dir), "no final file and no temp file")
 }
 
-// TestSaveResultBrokenConnectionLeavesNothing is issue 6's atomic save with a failure other
+// TestSaveResultBrokenConnectionLeavesNothing is DL-5, the atomic save, with a failure other
 // than cancellation: the file host sends half the body and drops the connection, retries are
 // off, so SaveResult fails with the copy half done. The broken file leaves neither its final
 // name nor a temp file; the other file, downloaded concurrently, is still saved.
@@ -458,6 +461,7 @@ func TestSaveResultRefusesUnsavableResults(t *testing.T) {
 	require.Error(t, err)
 }
 
+// TestSaveResultHostileTaskID pins DL-7 of SECURITY.md.
 func TestSaveResultHostileTaskID(t *testing.T) {
 	verifyNoDownloadLeaks(t)
 	host := newFileHost(t, serveFile([]byte("video"), "video/mp4"))

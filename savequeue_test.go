@@ -83,7 +83,7 @@ func TestSaveQueue(t *testing.T) {
 	})
 }
 
-// TestSaveQueueLogsFailuresAtWarn is issue 12 item 2 for SaveQueue: with no logger given to
+// TestSaveQueueLogsFailuresAtWarn pins where SaveQueue's failures go: with no logger given to
 // the client, a failed background save is logged to slog.Default() at Warn with task_id;
 // with one given, to that logger.
 func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
@@ -114,7 +114,7 @@ func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
 	t.Run("no logger: slog.Default", func(t *testing.T) {
 		var logs logBuffer
 		setDefaultLogger(t, jsonLogger(&logs))
-		c, err := NewClient(testAPIKey, WithHTTPClient(&http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}))
+		c, err := NewClient(testKey, WithHTTPClient(&http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}))
 		require.NoError(t, err)
 		t.Cleanup(func() {
 			c.hc.CloseIdleConnections()
@@ -182,7 +182,7 @@ func TestSaveQueueCloseReportsUnstartedResults(t *testing.T) {
 	require.Contains(t, out, `"reason":"2 queued results not started before Close's context ended"`)
 }
 
-// TestSaveQueueJobIsBounded is issue 11 item 10 for SaveQueue: a trickling result cannot pin
+// TestSaveQueueJobIsBounded pins DL-4 for SaveQueue: a trickling result cannot pin
 // a worker; its job ends at the queue's WithDownloadTimeout and the next job runs.
 func TestSaveQueueJobIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

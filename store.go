@@ -160,15 +160,6 @@ func (b *MemoryResultBus) Listen(fn func(*Result)) (stop func()) {
 	}
 }
 
-// Len returns the number of results currently kept.
-func (b *MemoryResultBus) Len() int {
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.evictExpiredLocked(now)
-	return len(b.results)
-}
-
 func (b *MemoryResultBus) snapshotLocked() {
 	fns := make([]func(*Result), 0, len(b.listeners))
 	for _, fn := range b.listeners {

@@ -81,6 +81,7 @@ func TestFlexTimeDecodesBothFormats(t *testing.T) {
 
 // TestLenientTaskFields pins the forms Kie does not promise but has sent: a failCode or
 // expireFlag of any JSON type decodes, and never fails the task.
+// Pins CL-11 of SECURITY.md.
 func TestLenientTaskFields(t *testing.T) {
 	t.Parallel()
 	codes := []struct {
@@ -193,6 +194,7 @@ func TestTaskResult(t *testing.T) {
 
 // FuzzDecodeTaskLenientFields: whatever JSON value failCode, expireFlag and generateTime hold,
 // a task with a string state decodes (Runway and Aleph shapes alike).
+// Pins CL-11 of SECURITY.md.
 func FuzzDecodeTaskLenientFields(f *testing.F) {
 	f.Add(`"E_MODERATION"`, `true`, `1692109845000`)
 	f.Add(`null`, `"1"`, `"2023-08-15 14:30:45"`)

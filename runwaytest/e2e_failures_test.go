@@ -96,7 +96,7 @@ func failThrough(t *testing.T, o runwaytest.Outcome, rt route) (*runway.Result, 
 	assert.Equal(t, o.Code, te.Code)
 	assert.Equal(t, o.Message, te.Message)
 	assert.Equal(t, runway.Classify(o.Code, o.Message), te.Kind)
-	assert.ErrorIs(t, got.err, te.Kind.Sentinel())
+	assert.ErrorIs(t, got.err, kindSentinel[te.Kind])
 
 	st, err := e.srv.WaitCallback(ctx, id)
 	require.NoError(t, err)

@@ -1,6 +1,6 @@
 package runwaytest
 
-// Failure outcomes for each documented message class (kie-runway-api.md §2, §5.1, §5.2).
+// Failure outcomes for each message class Kie documents for task details and callbacks.
 // runway.Classify maps each to the class its name says.
 
 // FailModeration is a moderation failure ("Your prompt was caught by our AI moderator...").

@@ -141,3 +141,16 @@ func benchClient(b *testing.B, srv *runwaytest.Server) *runway.Client {
 	}
 	return c
 }
+
+// kindSentinel is the class sentinel a *TaskError of each kind matches.
+var kindSentinel = map[runway.ErrorKind]error{
+	runway.KindModeration:  runway.ErrModeration,
+	runway.KindFormat:      runway.ErrFormat,
+	runway.KindQuota:       runway.ErrQuota,
+	runway.KindConcurrency: runway.ErrConcurrency,
+	runway.KindSize:        runway.ErrSize,
+	runway.KindInput:       runway.ErrInput,
+	runway.KindTransient:   runway.ErrTransient,
+	runway.KindServer:      runway.ErrServer,
+	runway.KindUnknown:     runway.ErrUnknownFailure,
+}

@@ -156,7 +156,7 @@ func TestFailureHelpersClassify(t *testing.T) {
 			require.Equal(t, tc.o.Message, task.FailMessage)
 			require.Empty(t, task.VideoURL)
 			require.Equal(t, tc.kind, runway.Classify(task.FailCode, task.FailMessage))
-			require.ErrorIs(t, task.Result().Err(), tc.kind.Sentinel())
+			require.ErrorIs(t, task.Result().Err(), kindSentinel[tc.kind])
 		})
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// The fake's request validation mirrors kie-runway-api.md §1, §3 and §4.1: each check that
-// fails is answered with body code 422 and a message naming the field.
+// The fake's request validation mirrors the limits Kie documents for the generate, extend
+// and Aleph requests: each check that fails is answered with body code 422 and a message naming the field.
 
 const maxPromptRunes = 1800
 

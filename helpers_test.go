@@ -17,7 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Test keys and the time the fixtures are signed at (the timestamp of the docs' example).
+// Test helpers shared by the package's tests: the HMAC keys, task id and clock the callback
+// fixtures are signed with, a settable clock, the client builders and callback helpers. The
+// API key (testKey) and the fake API (setup) live in client_test.go, the scripted poll API
+// (newPollClient) in pollfake_test.go.
+
+// Test HMAC keys, a task id and the time the fixtures are signed at (the timestamp of Kie's
+// example callback).
 const (
 	testKey1  = "kie-test-hmac-key-1"
 	testKey2  = "kie-test-hmac-key-2"
@@ -144,4 +150,103 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func requireGenericBody(t *testing.T, rec *httptest.ResponseRecorder) {
 	t.Helper()
 	require.Equal(t, strings.ToLower(http.StatusText(rec.Code))+"\n", rec.Body.String())
+}
+
+// fakeClock is a settable clock, for code that reads the time but does not wait on it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// newTestClient returns a client with the test API key and opts; it is closed, and its idle
+// connections with it, when the test ends.
+func newTestClient(tb testing.TB, opts ...Option) *Client {
+	tb.Helper()
+	c, err := NewClient(testKey, opts...)
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		_ = c.Close()
+		c.hc.CloseIdleConnections()
+	})
+	return c
+}
+
+// newOfflineClient is a client whose API is never called (its base URL is a closed port on
+// loopback) and whose submissions are not rate limited; its handlers wake its waiters.
+func newOfflineClient(tb testing.TB, opts ...Option) *Client {
+	tb.Helper()
+	return newTestClient(tb, append([]Option{WithBaseURL("http://127.0.0.1:9"), WithSubmitRateLimit(0, 0)}, opts...)...)
+}
+
+// recordedSleeps is a slog handler that records the waits the client logs before each
+// download retry. Downloads that retry run inside a synctest bubble, where the waits
+// themselves take no real time.
+type recordedSleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *recordedSleeps) Enabled(context.Context, slog.Level) bool { return true }
+func (s *recordedSleeps) WithAttrs([]slog.Attr) slog.Handler       { return s }
+func (s *recordedSleeps) WithGroup(string) slog.Handler            { return s }
+
+func (s *recordedSleeps) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "runway: retrying download" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "wait" {
+			s.mu.Lock()
+			s.d = append(s.d, a.Value.Duration())
+			s.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (s *recordedSleeps) all() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.d...)
+}
+
+// newDownloadClient returns a client on apiURL (may be "") whose download retry waits are
+// recorded, dialling the tests' in-memory file hosts; extra options come last.
+func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *recordedSleeps) {
+	t.Helper()
+	s := &recordedSleeps{}
+	hc := &http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}
+	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second), WithHTTPClient(hc), WithLogger(slog.New(s))}
+	if apiURL != "" {
+		opts = append(opts, WithBaseURL(apiURL))
+	}
+	c, err := NewClient(testKey, append(opts, extra...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		c.hc.CloseIdleConnections()
+		_ = c.Close()
+	})
+	return c, s
+}
+
+// Len returns the number of results b currently keeps (tests only).
+func (b *MemoryResultBus) Len() int {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.evictExpiredLocked(now)
+	return len(b.results)
 }
