@@ -57,17 +57,9 @@ func errTextMax(s string, maxLen int, secrets ...string) string {
 		return ""
 	}
 	// Look at a bounded prefix only: the cut happens anyway, and the patterns must not scan a
-	// megabyte per Error() call. The margin keeps a secret that straddles the cut redacted.
-	cut := 0
-	if len(s) > 4*maxLen {
-		cut = len(s) - 4*maxLen
-		s = s[:4*maxLen]
-	}
-	for _, k := range secrets {
-		if k != "" {
-			s = strings.ReplaceAll(s, k, redactedMark)
-		}
-	}
+	// megabyte per Error() call. The known secrets are replaced while the prefix is taken, so
+	// one that starts inside it and straddles its end is replaced whole, not cut in two.
+	s, cut := redactPrefix(s, 4*maxLen, secrets)
 	for _, p := range secretPatterns {
 		s = p.re.ReplaceAllString(s, p.repl)
 	}
@@ -102,6 +94,43 @@ func errTextMax(s string, maxLen int, secrets ...string) string {
 		b.WriteString("…[" + strconv.Itoa(cut) + " more bytes]")
 	}
 	return b.String()
+}
+
+// redactPrefix returns the first lim bytes of s with every secret that starts inside them
+// replaced by redactedMark (a secret running past lim is replaced whole), and how many bytes
+// of s were left out after that.
+func redactPrefix(s string, lim int, secrets []string) (string, int) {
+	longest := 0
+	for _, k := range secrets {
+		longest = max(longest, len(k))
+	}
+	if longest == 0 {
+		if len(s) <= lim {
+			return s, 0
+		}
+		return s[:lim], len(s) - lim
+	}
+	w := s[:min(len(s), lim+longest)]
+	var b strings.Builder
+	b.Grow(min(len(w), lim))
+	i := 0
+	for i < len(w) && i < lim {
+		at, hit := -1, ""
+		for _, k := range secrets {
+			if j := strings.Index(w[i:], k); k != "" && j >= 0 && (at < 0 || j < at) {
+				at, hit = j, k
+			}
+		}
+		if at < 0 || i+at >= lim {
+			b.WriteString(w[i:min(len(w), lim)])
+			i = min(len(w), lim)
+			break
+		}
+		b.WriteString(w[i : i+at])
+		b.WriteString(redactedMark)
+		i += at + len(hit)
+	}
+	return b.String(), len(s) - i
 }
 
 // onePrefix keeps the first "runway: " of an error text and drops the ones that wrapping
