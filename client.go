@@ -575,7 +575,7 @@ func (c *Client) decodeError(method, path string, data []byte, err error) error 
 		Method:     method,
 		Path:       path,
 		Message:    "unexpected data: " + err.Error(),
-		Body:       c.redact(data),
+		Body:       redactBody(data, c.secretList(), len(data)),
 	}
 }
 
@@ -742,7 +742,7 @@ func (c *Client) readEnvelope(method, path string, resp *http.Response) (json.Ra
 			Message:    msg,
 			Method:     method,
 			Path:       path,
-			Body:       c.redact(raw),
+			Body:       redactBody(raw, c.secretList(), maxResponseBytes),
 			RetryAfter: retryAfterFrom(resp, c.now()),
 		}
 	}
@@ -751,7 +751,6 @@ func (c *Client) readEnvelope(method, path string, resp *http.Response) (json.Ra
 		return nil, fmt.Errorf("read response body: %w", readErr)
 	}
 	if len(raw) > maxResponseBytes {
-		raw = raw[:maxResponseBytes]
 		return nil, apiErr(fmt.Sprintf("response body larger than %d bytes", maxResponseBytes), 0)
 	}
 	var env envelope
@@ -776,7 +775,7 @@ func (c *Client) readEnvelope(method, path string, resp *http.Response) (json.Ra
 
 // snippet returns the first bytes of an unusable body, printable and redacted.
 func (c *Client) snippet(raw []byte) string {
-	return printable(string(c.redact(raw)), maxErrorSnippet)
+	return printable(string(redactBody(raw, c.secretList(), len(raw))), maxErrorSnippet)
 }
 
 // redact removes the client's secrets (API key, HMAC keys) from bytes that are kept in errors.

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -310,4 +313,42 @@ func TestPrintable(t *testing.T) {
 	require.Equal(t, "ab?c", printable("ab\nc", 10))
 	require.Equal(t, "a�b", printable("a\xffb", 10))
 	require.Equal(t, "abc…", printable("abcdef", 3))
+}
+
+// TestAPIErrorBodyRedactedBeforeCut: a key that spans the 1 MiB cut of a response body leaves
+// no part of itself in APIError.Body (the body is redacted, then cut), and a key the API
+// echoes JSON-escaped ("/" written "\/") is removed from Body too.
+func TestAPIErrorBodyRedactedBeforeCut(t *testing.T) {
+	t.Parallel()
+	for _, at := range []int{maxResponseBytes - 20, maxResponseBytes - 5, maxResponseBytes - 3} {
+		t.Run(strconv.Itoa(at), func(t *testing.T) {
+			t.Parallel()
+			prefix := `{"code":200,"msg":"`
+			body := prefix + strings.Repeat("x", at-len(prefix)) + testKey + strings.Repeat("y", 100) + `"}`
+			c, _ := setup(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) })
+			_, err := c.Credits(t.Context())
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			require.Contains(t, ae.Message, "larger than")
+			assert.False(t, strings.Contains(string(ae.Body), "sk-"), "no part of the key; body ends %q", ae.Body[max(0, len(ae.Body)-40):])
+			assert.LessOrEqual(t, len(ae.Body), maxResponseBytes)
+		})
+	}
+
+	t.Run("JSON-escaped key", func(t *testing.T) {
+		t.Parallel()
+		const key = "sk/test/SECRET/9z<&>"
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, `{"code":422,"msg":"bad","data":{"a":"sk\/test\/SECRET\/9z\u003c\u0026\u003e","b":"sk/test/SECRET/9z<&>"}}`)
+		}))
+		defer srv.Close()
+		c, err := NewClient(key, WithBaseURL(srv.URL))
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Credits(t.Context())
+		var ae *APIError
+		require.ErrorAs(t, err, &ae)
+		assert.NotContains(t, string(ae.Body), "SECRET", string(ae.Body))
+		assert.Equal(t, 2, strings.Count(string(ae.Body), redactedMark), string(ae.Body))
+	})
 }

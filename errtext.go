@@ -1,8 +1,11 @@
 package runway
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -131,6 +134,66 @@ func redactPrefix(s string, lim int, secrets []string) (string, int) {
 		i += at + len(hit)
 	}
 	return b.String(), len(s) - i
+}
+
+// secretForms are the spellings of a secret to look for in a raw response body: the secret
+// itself and its JSON-escaped forms (with and without HTML escaping, and with "/" written
+// "\/" as some encoders do).
+func secretForms(k string) []string {
+	forms := []string{k}
+	add := func(f string) {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	for _, html := range []bool{true, false} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(k) != nil {
+			continue
+		}
+		f := strings.TrimSuffix(buf.String(), "\n")
+		f = f[1 : len(f)-1]
+		add(f)
+		add(strings.ReplaceAll(f, "/", `\/`))
+	}
+	return forms
+}
+
+// redactBody returns a copy of a raw response body with every form of each secret replaced,
+// cut to at most maxLen bytes after the replacement. When bytes were left out, a tail that
+// could be the start of a secret running past the cut (or past what was read) is dropped too.
+func redactBody(raw []byte, secrets []string, maxLen int) []byte {
+	if len(raw) == 0 {
+		return nil
+	}
+	out := bytes.Clone(raw)
+	var forms []string
+	for _, k := range secrets {
+		if k != "" {
+			forms = append(forms, secretForms(k)...)
+		}
+	}
+	// Longest first, so that a form is not half-replaced by a shorter one it contains.
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	for _, f := range forms {
+		out = bytes.ReplaceAll(out, []byte(f), []byte(redactedMark))
+	}
+	if len(out) <= maxLen && len(raw) <= maxLen {
+		return out
+	}
+	out = out[:min(len(out), maxLen)]
+	trim := 0
+	for _, f := range forms {
+		for l := min(len(f)-1, len(out)); l > trim; l-- {
+			if bytes.HasSuffix(out, []byte(f[:l])) {
+				trim = l
+				break
+			}
+		}
+	}
+	return out[:len(out)-trim]
 }
 
 // onePrefix keeps the first "runway: " of an error text and drops the ones that wrapping
