@@ -467,6 +467,11 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph, polle
 	}
 	if h.fn != nil {
 		cp := *res
+		// The func's r.Err() keeps the keys out of its text.
+		cp.secrets = h.keys
+		if h.client != nil {
+			cp.secrets = h.client.secretList()
+		}
 		if err := h.fn(ctx, &cp); err != nil {
 			return fmt.Errorf("result func: %w", err)
 		}

@@ -489,6 +489,7 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 	if t.ID == "" {
 		t.ID = taskID
 	}
+	t.secrets = c.secretList()
 	return t, nil
 }
 

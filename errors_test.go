@@ -352,3 +352,36 @@ func TestAPIErrorBodyRedactedBeforeCut(t *testing.T) {
 		assert.Equal(t, 2, strings.Count(string(ae.Body), redactedMark), string(ae.Body))
 	})
 }
+
+// TestResultErrKeepsTheClientsKeysOut: a failMsg that quotes the API key reaches no error
+// text, whichever way the result came: GetTask then Task.Result().Err(), SaveResult of that
+// result, and the result func of the client's callback handler.
+func TestResultErrKeepsTheClientsKeysOut(t *testing.T) {
+	t.Parallel()
+	failMsg := "invalid key " + testKey
+	body := fmt.Sprintf(`{"code":200,"msg":"success","data":{"taskId":"t1","state":"fail","failCode":400,"failMsg":%q}}`, failMsg)
+	c, _ := setup(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) })
+
+	task, err := c.GetTask(t.Context(), "t1")
+	require.NoError(t, err)
+	assert.Equal(t, failMsg, task.FailMessage, "verbatim on the field")
+	err = task.Result().Err()
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), testKey[:8])
+	assert.Contains(t, err.Error(), "invalid key "+redactedMark)
+
+	_, err = c.SaveResult(t.Context(), task.Result(), t.TempDir())
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), testKey[:8])
+
+	got := make(chan error, 1)
+	h := c.CallbackHandler(WithResultFunc(func(_ context.Context, r *Result) error {
+		got <- r.Err()
+		return nil
+	}))
+	require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody(testID, 400, failMsg), nil)).Code)
+	err = <-got
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), testKey[:8])
+	assert.Contains(t, err.Error(), "invalid key "+redactedMark)
+}
