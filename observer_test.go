@@ -481,7 +481,6 @@ func TestObserverPollClassUnknownState(t *testing.T) {
 		_, err = c.GetTask(t.Context(), "t")
 		require.NoError(t, err)
 	}
-	//lint:ignore SA1019 Aleph lookups of old tasks still decode
 	_, err = c.GetAlephTask(t.Context(), "t")
 	require.NoError(t, err)
 	_, err = c.GetTask(t.Context(), "t")
