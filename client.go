@@ -1,51 +1,3 @@
-// Package runway is a Go client for the Runway AI video API served by Kie.ai
-// (https://api.kie.ai; not RunwayML's own developer API).
-//
-// It submits video tasks (Generate, Extend, GenerateAleph), receives Kie's completion
-// callbacks through an http.Handler that verifies, decodes and deduplicates them, and waits for
-// results with WaitForResult, which returns on the callback or on polling, whichever comes
-// first, so a lost callback never strands a paid task.
-//
-// # Quick start
-//
-//	c, err := runway.NewClient(os.Getenv("KIE_API_KEY"),
-//		runway.WithCallbackURL("https://example.com/kie/callback"))
-//	if err != nil { ... }
-//	id, err := c.Generate(ctx, runway.GenerateRequest{
-//		Prompt: "a cat surfing", Duration: 5, Quality: runway.Quality720p,
-//		AspectRatio: runway.AspectRatio16x9,
-//	})
-//	res, err := c.WaitForResult(ctx, id)
-//
-// # Callbacks
-//
-// Mount the client's handler in your mux; it also wakes that client's WaitForResult calls:
-//
-//	mux.Handle("/kie/callback", c.CallbackHandler(runway.WithHMACKey(key)))
-//
-// # Polling
-//
-// WaitForResult polls the details endpoint at once and then every DefaultPollInterval (with
-// jitter) until a terminal state, a callback, the wait timeout or the context ends it.
-//
-// # Errors
-//
-// A request the API refused is an *APIError (errors.Is against ErrUnauthorized,
-// ErrRateLimited, ...). A task that ran and failed is a *TaskError classified by Classify
-// (errors.Is against ErrModeration, ErrQuota, ...). A request refused locally is a
-// *ValidationError (ErrInvalidRequest). A wait that gave up is a *WaitError. A submission
-// that timed out or got a server error after it was sent matches ErrOutcomeUnknown: the task
-// may exist, so look it up before submitting again.
-//
-// # Retries
-//
-// Safe requests (the details endpoints, Credits, and DownloadURL although it is a POST) retry
-// network errors, 408, 429, 455 and 5xx other than 501 and 505, whether they come as HTTP
-// status or envelope code. Submissions (Generate, Extend, GenerateAleph) have no idempotency
-// key, so they retry only when the API certainly created nothing: a body code 429 whatever the
-// HTTP status (Kie rejects rate-limited requests rather than queueing them), and failures
-// before a connection was made. Waits are jittered, capped (WithRetryBackoff) and honour
-// Retry-After up to the cap; the context bounds everything.
 package runway
 
 import (
@@ -86,28 +38,18 @@ const (
 // userAgent names the SDK and its version.
 var userAgent = "runway-go/" + Version + " (+https://github.com/b9c9aec2/runway-go)"
 
-// ErrOutcomeUnknown matches a submission error after which the task may or may not exist
-// (a timeout, a reset or a 5xx after the request was sent). The SDK never re-sends such a
-// submission, since that could create and bill a second task.
-var ErrOutcomeUnknown = errors.New("runway: submission outcome unknown")
-
 // Client talks to the Kie Runway API. It is safe for concurrent use.
 type Client struct {
-	apiKey      string
-	baseURL     *url.URL
-	hc          *http.Client
-	api         *http.Client // hc for retryablehttp, see keepIdle
-	logger      *slog.Logger
-	maxRetries  int
-	waitMin     time.Duration
-	waitMax     time.Duration
-	callbackURL string
+	clientConfig // the options, defaults filled in
 
-	// Injected for tests: time and waiting.
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
+	apiKey  string
+	baseURL *url.URL              // clientConfig.rawBaseURL, parsed
+	api     *retryablehttp.Client // built once by NewClient, see transport.go
 
-	bus        ResultBus
+	// The clock, injectable for tests. Every wait (retries inside retryablehttp, downloads,
+	// the submission limiter) runs on real timers, which testing/synctest fakes in tests.
+	now func() time.Time
+
 	hub        *hub
 	stopListen func()
 	stopResync func()
@@ -115,8 +57,8 @@ type Client struct {
 	aleph   *idSet         // task ids submitted through GenerateAleph
 	limiter *submitLimiter // nil when submissions are not rate limited
 
-	dlHooks     downloadHooks   // network seams of downloads, for tests
-	dlTransport *http.Transport // WithDownloadTransport, or nil
+	dlHooks downloadHooks   // network seams of downloads, for tests
+	dl      downloadClients // built at the first download, see downloadClient
 
 	// secrets are kept out of error texts: the API key and the HMAC keys of the client's
 	// callback handlers. Copy on write.
@@ -137,7 +79,7 @@ type Option struct {
 }
 
 type clientConfig struct {
-	baseURL     string
+	rawBaseURL  string
 	hc          *http.Client
 	logger      *slog.Logger
 	maxRetries  int
@@ -166,7 +108,7 @@ func WithBaseURL(rawURL string) Option {
 		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			return errors.New("WithBaseURL: URL must not carry a query, fragment or user info")
 		}
-		c.baseURL = rawURL
+		c.rawBaseURL = rawURL
 		return nil
 	}}
 }
@@ -261,7 +203,7 @@ func WithResultBus(b ResultBus) Option {
 // all invalid options are reported together.
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	cfg := clientConfig{
-		baseURL:    DefaultBaseURL,
+		rawBaseURL: DefaultBaseURL,
 		maxRetries: DefaultMaxRetries,
 		waitMin:    DefaultRetryWaitMin,
 		waitMax:    DefaultRetryWaitMax,
@@ -285,7 +227,7 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	if len(errs) > 0 {
 		return nil, errorf("runway: NewClient: %w", errors.Join(errs...))
 	}
-	base, _ := parseHTTPURL(cfg.baseURL)
+	base, _ := parseHTTPURL(cfg.rawBaseURL)
 	if cfg.hc == nil {
 		cfg.hc = defaultHTTPClient()
 	}
@@ -295,27 +237,19 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	if cfg.bus == nil {
 		cfg.bus = NewMemoryResultBus(0, 0)
 	}
-	c := &Client{
-		apiKey:      apiKey,
-		baseURL:     base,
-		hc:          cfg.hc,
-		api:         keepIdleClient(cfg.hc),
-		logger:      cfg.logger,
-		maxRetries:  cfg.maxRetries,
-		waitMin:     cfg.waitMin,
-		waitMax:     cfg.waitMax,
-		callbackURL: cfg.callbackURL,
-		now:         time.Now,
-		sleep:       sleepCtx,
-		bus:         cfg.bus,
-		hub:         newHub(),
-		aleph:       newIDSet(maxRememberedAlephTaskIDs),
-		dlTransport: cfg.dlTransport,
-	}
 	if !cfg.submitLimitSet {
 		cfg.submitLimit, cfg.submitWindow = DefaultSubmitLimit, DefaultSubmitWindow
 	}
+	c := &Client{
+		clientConfig: cfg,
+		apiKey:       apiKey,
+		baseURL:      base,
+		now:          time.Now,
+		hub:          newHub(),
+		aleph:        newIDSet(maxRememberedAlephTaskIDs),
+	}
 	c.limiter = newSubmitLimiter(cfg.submitLimit, cfg.submitWindow)
+	c.api = newRetryClient(c)
 	c.secrets.Store(&[]string{apiKey})
 	c.obs = newObserver(cfg.observer, c.logger, func() time.Time { return c.now() })
 	if cfg.journal != nil {
@@ -329,11 +263,13 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close detaches the client from its ResultBus. It does not close the bus or the HTTP client.
-// A client is usable without ever calling Close when it uses the default in-process bus.
+// Close detaches the client from its ResultBus and releases the idle connections downloads
+// kept open. It does not close the bus or the HTTP client. A client is usable without ever
+// calling Close when it uses the default in-process bus.
 func (c *Client) Close() error {
 	c.stopListen()
 	c.stopResync()
+	c.dl.closeIdle()
 	return nil
 }
 
@@ -346,7 +282,8 @@ func defaultHTTPClient() *http.Client {
 
 // keepIdle hides the transport's CloseIdleConnections from retryablehttp, which calls it
 // after every failed call: on a client shared by concurrent calls (and maybe by the caller's
-// own code) that would drop every pooled connection whenever one call fails.
+// own code) that would drop every pooled connection whenever one call fails. v0.7.8 still does
+// (TestPinRetryablehttpClosesIdleConnectionsOnFailure fails when an upgrade stops it).
 type keepIdle struct{ http.RoundTripper }
 
 // keepIdleClient returns a shallow copy of hc whose transport is wrapped in keepIdle.
@@ -606,12 +543,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if payload != nil {
 		rawBody = payload
 	}
+	kind := kindSubmit
+	if safe {
+		kind = kindRead
+	}
+	st := &callState{kind: kind, method: method, path: path, maxRetries: maxRetries}
 	// A submission must never be re-sent once it may have reached the API. Whether an attempt
 	// got a connection at all is the one fact that proves it did not: errors alone cannot tell a
 	// client timeout while dialling from one while waiting for the answer.
-	var connected atomic.Bool
-	reqCtx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	reqCtx := httptrace.WithClientTrace(withCallState(ctx, st), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { st.connected.Store(true) },
 	})
 	req, err := retryablehttp.NewRequestWithContext(reqCtx, method, u.String(), rawBody)
 	if err != nil {
@@ -623,70 +564,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-
-	var data json.RawMessage
-	req.SetResponseHandler(func(resp *http.Response) error {
-		d, err := c.readEnvelope(method, path, resp)
-		data = d
-		return err
-	})
-
-	var lastErr error
-	sent := false // whether the last failed attempt may have reached the server
-	rc := &retryablehttp.Client{
-		HTTPClient: c.api,
-		RetryMax:   maxRetries,
-		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-			if err == nil {
-				// Let the response handler decode every response; it returns an error that
-				// this function sees again for anything but success.
-				return false, nil
-			}
-			lastErr = err
-			sent = connected.Swap(false) && !notSent(err)
-			if resp != nil {
-				sent = true
-			}
-			if safe {
-				return safeRetry(ctx, err), nil
-			}
-			return submitRetry(ctx, err, sent), nil
-		},
-		Backoff: func(_, _ time.Duration, attempt int, resp *http.Response) time.Duration {
-			var ra time.Duration
-			var ae *APIError
-			if errors.As(lastErr, &ae) {
-				ra = ae.RetryAfter
-			} else {
-				ra = retryAfterFrom(resp, c.now())
-			}
-			wait := backoff(c.waitMin, c.waitMax, attempt, ra)
-			c.obs.retried(ctx)
-			c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: retrying request",
-				slog.String("method", method), slog.String("path", path),
-				slog.Int("attempt", attempt+1), slog.Duration("wait", wait),
-				slog.String("reason", retryReason(lastErr)))
-			// Wait here with the injectable, ctx-aware sleeper; retryablehttp then waits 0 and
-			// PrepareRetry stops the loop if ctx ended meanwhile.
-			_ = c.sleep(ctx, wait)
-			return 0
-		},
-		PrepareRetry: func(*http.Request) error {
-			return ctx.Err()
-		},
-		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) {
-			if resp != nil {
-				resp.Body.Close()
-			}
-			return nil, err
-		},
+	resp, err := c.api.Do(req)
+	if resp != nil {
+		resp.Body.Close()
 	}
-	resp, err := rc.Do(req)
 	if err != nil {
-		return nil, c.finishError(ctx, method, path, safe, sent, err, lastErr)
+		return nil, c.finishError(ctx, method, path, safe, st.sent, err, st.lastErr)
 	}
-	resp.Body.Close()
-	return data, nil
+	return st.data, nil
 }
 
 func retryReason(err error) string {

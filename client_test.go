@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -35,11 +36,11 @@ type recordedRequest struct {
 	Body                   []byte
 }
 
-// fakeAPI records what the client sent and the waits it asked for.
+// fakeAPI records what the client sent, and when.
 type fakeAPI struct {
-	mu     sync.Mutex
-	reqs   []recordedRequest
-	sleeps []time.Duration
+	mu   sync.Mutex
+	reqs []recordedRequest
+	at   []time.Time
 }
 
 func (f *fakeAPI) requests() []recordedRequest {
@@ -54,23 +55,22 @@ func (f *fakeAPI) count() int {
 	return len(f.reqs)
 }
 
+// waits returns the time between consecutive requests: inside a synctest bubble, exactly the
+// waits the client made between its attempts.
 func (f *fakeAPI) waits() []time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]time.Duration(nil), f.sleeps...)
-}
-
-// sleep is the client's injected sleeper: it records the wait and returns at once.
-func (f *fakeAPI) sleep(ctx context.Context, d time.Duration) error {
-	f.mu.Lock()
-	f.sleeps = append(f.sleeps, d)
-	f.mu.Unlock()
-	return ctx.Err()
+	var w []time.Duration
+	for i := 1; i < len(f.at); i++ {
+		w = append(w, f.at[i].Sub(f.at[i-1]))
+	}
+	return w
 }
 
 // setup starts a fake API under apiPrefix that records every request and answers with
-// handler (which sees paths without the prefix), and a client pointed at it with an
-// injected, non-waiting sleeper.
+// handler (which sees paths without the prefix), and a client pointed at it. Both talk over
+// an in-memory pipeNet, so setup works inside a synctest bubble: tests whose calls retry run
+// there, and their waits take no real time.
 func setup(t *testing.T, handler http.HandlerFunc, opts ...Option) (*Client, *fakeAPI) {
 	t.Helper()
 	f := &fakeAPI{}
@@ -83,6 +83,7 @@ func setup(t *testing.T, handler http.HandlerFunc, opts ...Option) (*Client, *fa
 			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
 			Header: r.Header.Clone(), Body: body,
 		})
+		f.at = append(f.at, time.Now())
 		f.mu.Unlock()
 		handler(w, r)
 	})))
@@ -90,11 +91,21 @@ func setup(t *testing.T, handler http.HandlerFunc, opts ...Option) (*Client, *fa
 		assert.Failf(t, "request outside the base URL", "%s %s", r.Method, r.URL.Path)
 		http.NotFound(w, r)
 	})
-	srv := httptest.NewServer(mux)
+	srv, hc := newPipeServer(mux)
 	t.Cleanup(srv.Close)
-	c, err := NewClient(testKey, append([]Option{WithBaseURL(srv.URL + apiPrefix)}, opts...)...)
+	// A test that gives its own *http.Client (for its timeout) without a Transport gets the
+	// pipe's, so it still reaches the fake.
+	var given clientConfig
+	for _, o := range opts {
+		if o.apply != nil {
+			_ = o.apply(&given)
+		}
+	}
+	if given.hc != nil && given.hc.Transport == nil {
+		given.hc.Transport = hc.Transport
+	}
+	c, err := NewClient(testKey, append([]Option{WithBaseURL(srv.URL + apiPrefix), WithHTTPClient(hc)}, opts...)...)
 	require.NoError(t, err)
-	c.sleep = f.sleep
 	t.Cleanup(func() {
 		assert.NoError(t, c.Close())
 		c.hc.CloseIdleConnections()
@@ -577,6 +588,10 @@ func TestConcurrentUse(t *testing.T) {
 // detail, with a debug-level JSON logger, and searches errors and logs for the key.
 func TestAPIKeyNeverLeaks(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testAPIKeyNeverLeaks)
+}
+
+func testAPIKeyNeverLeaks(t *testing.T) {
 	var logBuf bytes.Buffer
 	var logMu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &logBuf, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -636,6 +651,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 func TestRetryIsLoggedAtDebug(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testRetryIsLoggedAtDebug)
+}
+
+func testRetryIsLoggedAtDebug(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))

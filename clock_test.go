@@ -1,12 +1,11 @@
 package runway
 
 import (
-	"context"
 	"sync"
 	"time"
 )
 
-// fakeClock is a settable clock; its sleep advances time instantly instead of waiting.
+// fakeClock is a settable clock, for code that reads the time but does not wait on it.
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -22,14 +21,4 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
-}
-
-func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d > 0 {
-		c.advance(d)
-	}
-	return nil
 }

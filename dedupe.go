@@ -11,6 +11,38 @@ import (
 	"time"
 )
 
+// ClaimStatus is the outcome of Deduper.Claim.
+type ClaimStatus int
+
+// Claim outcomes.
+const (
+	// ClaimAcquired: the caller owns the key and must call Done or Release with the token.
+	ClaimAcquired ClaimStatus = iota + 1
+	// ClaimBusy: another delivery (on this or another replica) holds an unexpired claim.
+	ClaimBusy
+	// ClaimDone: the key was processed successfully before; do nothing.
+	ClaimDone
+)
+
+// ErrClaimLost is returned by Done or Release when the token no longer owns the key (the
+// claim expired and someone else may have claimed it).
+var ErrClaimLost = errors.New("runway: dedupe claim lost")
+
+// Deduper turns Kie's at-least-once callback delivery into at-most-once processing. Its three
+// operations are each a single atomic step so that a shared store (Redis: SET NX PX, and
+// compare-and-set scripts keyed by the token) can implement it.
+type Deduper interface {
+	// Claim atomically takes key for at most ttl. On ClaimAcquired it returns a fresh owner
+	// token; a claim that is neither marked done nor released lapses after ttl, so a crashed
+	// processor's work is retried.
+	Claim(ctx context.Context, key string, ttl time.Duration) (status ClaimStatus, token string, err error)
+	// Done marks key processed if token still owns it. The done marker is kept for the
+	// deduper's retention period (longer than Kie's retry horizon of about 21 minutes).
+	Done(ctx context.Context, key, token string) error
+	// Release drops the claim if token still owns it, so a retried delivery can claim it.
+	Release(ctx context.Context, key, token string) error
+}
+
 // DefaultDedupeTTL is how long NewMemoryDeduper remembers a processed task id when given a
 // ttl <= 0. Kie retries a failed delivery after 1, 5 and 15 minutes, so an hour covers every
 // redelivery with room to spare.

@@ -159,39 +159,6 @@ func TestDownloadOverallTimeoutStopsTrickle(t *testing.T) {
 	}
 }
 
-// TestSaveQueueJobIsBounded is issue 11 item 10 for SaveQueue: a trickling result cannot pin
-// a worker; its job ends at the queue's WithDownloadTimeout and the next job runs.
-func TestSaveQueueJobIsBounded(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := startTrickleHost(t, WithLogger(discardLogger()))
-		type saved struct {
-			id  string
-			err error
-			at  time.Duration
-		}
-		results := make(chan saved, 2)
-		start := time.Now()
-		q, err := NewSaveQueue(c, t.TempDir(), 1, 2, WithAllowPrivateHosts(), WithDownloadTimeout(time.Minute),
-			WithOnSaved(func(r *Result, _ SavedFiles, err error) {
-				results <- saved{r.TaskID, err, time.Since(start)}
-			}))
-		require.NoError(t, err)
-		require.NoError(t, q.Enqueue(context.Background(), savableResult("slow-1", "http://files.example.com/a.mp4", "")))
-		require.NoError(t, q.Enqueue(context.Background(), savableResult("slow-2", "http://files.example.com/b.mp4", "")))
-		for i, id := range []string{"slow-1", "slow-2"} {
-			select {
-			case s := <-results:
-				require.Equal(t, id, s.id)
-				require.ErrorIs(t, s.err, ErrDownloadTimeout)
-				require.Equal(t, time.Duration(i+1)*time.Minute, s.at, "each job bounded on its own")
-			case <-time.After(time.Hour): // fake time
-				t.Fatalf("job %s not bounded", id)
-			}
-		}
-		require.NoError(t, q.Close(context.Background()))
-	})
-}
-
 // TestDownloadOptionsRefuseImpossibleValues is issue 12 item 3 for downloads: values that
 // cannot work are errors matching ErrInvalidRequest that name the option (several, one per
 // line), never silently the default; nothing is fetched. WithOnSaved means nothing to

@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// ErrOutcomeUnknown matches a submission error after which the task may or may not exist
+// (a timeout, a reset or a 5xx after the request was sent). The SDK never re-sends such a
+// submission, since that could create and bill a second task.
+var ErrOutcomeUnknown = errors.New("runway: submission outcome unknown")
+
 // Sentinel errors. Match them with errors.Is.
 var (
 	// ErrMissingAPIKey is returned by NewClient when the API key is empty.
@@ -228,8 +233,7 @@ func (e *APIError) code() int {
 // API's envelope (a proxy page or cut JSON hides whether the task was created). 455
 // (maintenance) and 505 (feature disabled) are refusals, not failures.
 func (e *APIError) mayHaveCreated() bool {
-	c := e.code()
-	return c == 408 || (c >= 500 && c != 505) || (e.Code == 0 && e.StatusCode/100 == 2)
+	return decide(kindSubmit, e.answer(), true) == verdictMayExist
 }
 
 // Error describes the call and the API's answer; it never contains the query string. The
@@ -293,16 +297,7 @@ func (e *APIError) Is(target error) bool {
 // Retryable reports whether the same safe request may succeed later: 408, 429, 455 and
 // 5xx except 501 and 505.
 func (e *APIError) Retryable() bool {
-	c := e.code()
-	switch {
-	case c == 408, c == 429, c == 455:
-		return true
-	case c == 501, c == 505:
-		return false
-	case c >= 500 && c <= 599:
-		return true
-	}
-	return false
+	return decide(kindRead, e.answer(), true) == verdictRetry
 }
 
 // ValidationError is a request refused locally before anything was sent.

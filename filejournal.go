@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // ErrJournalLocked matches the error NewFileJournal returns when another FileJournal (in this
@@ -23,8 +25,11 @@ var errJournalClosed = errors.New("runway: journal is closed")
 
 // FileJournal is a Journal kept in one local file: an append-only log of records, each made
 // durable (written and fsynced) before the call returns, so that it survives a crash or
-// kill -9 of the process at any point. A record cut short by a crash (the last one) is
-// dropped when the file is opened again, never a failed start. The file is rewritten
+// kill -9 of the process at any point (a new file's directory is fsynced too, and so is the
+// directory after each rewrite). A record cut short by a crash (the last one) is dropped when
+// the file is opened again, never a failed start; damage in the middle of the file keeps the
+// entries on both sides and sets the damaged file aside (see NewFileJournal). Both are logged
+// to slog.Default() at Warn level, with the bytes dropped, as are failed compactions. The file is rewritten
 // (compacted) as entries are removed, so its size stays proportional to the pending tasks.
 // It is created with mode 0600, and is locked while open: a second NewFileJournal on the
 // same path, from this process or another, fails with ErrJournalLocked until Close. On
@@ -43,6 +48,19 @@ type FileJournal struct {
 	slack   int // compaction threshold, see compactLocked
 	buf     []byte
 	noSync  bool // skip fsync: only for measuring file sizes, which it does not change
+	// dirUnsynced: a compaction renamed a new file into place but could not fsync the
+	// directory, so the rename (and every record written to the new file) may not survive a
+	// crash; the next write syncs the directory again before it reports success.
+	dirUnsynced bool
+
+	log     *slog.Logger
+	syncDir func(dir string) error
+}
+
+// fileJournalDeps are what tests replace in a FileJournal.
+type fileJournalDeps struct {
+	log     *slog.Logger           // default slog.Default()
+	syncDir func(dir string) error // default syncDir
 }
 
 var (
@@ -64,10 +82,25 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// NewFileJournal opens (or creates) the journal file at path and locks it. A torn last
-// record, left by a crash in the middle of a write, is dropped; so is anything after the
-// first record that does not check out.
+// NewFileJournal opens (or creates) the journal file at path and locks it; a new file's
+// directory is fsynced, so that the file itself survives a crash. A torn last record, left
+// by a crash in the middle of a write, is dropped (and the bytes dropped are logged at Warn
+// level). Valid records after one that does not check out mean corruption in the middle of
+// the file rather than a torn write: the file is then kept aside as path + ".corrupt-" and
+// a timestamp, for a person to look at, and replaced by one holding every entry read, from
+// before and after the damage; that is logged at Warn level too. The journal logs to
+// slog.Default().
 func NewFileJournal(path string) (*FileJournal, error) {
+	return newFileJournal(path, fileJournalDeps{})
+}
+
+func newFileJournal(path string, deps fileJournalDeps) (*FileJournal, error) {
+	if deps.log == nil {
+		deps.log = slog.Default()
+	}
+	if deps.syncDir == nil {
+		deps.syncDir = syncDir
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("runway: journal %s: %w", path, err)
@@ -76,7 +109,14 @@ func NewFileJournal(path string) (*FileJournal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &FileJournal{path: abs, f: f, entries: make(map[string]JournalEntry), slack: defaultCompactSlack}
+	j := &FileJournal{path: abs, f: f, entries: make(map[string]JournalEntry), slack: defaultCompactSlack,
+		log: deps.log, syncDir: deps.syncDir}
+	// The file may have just been created: its directory entry must be durable before any
+	// record written to it is reported durable.
+	if err := j.syncDir(filepath.Dir(abs)); err != nil {
+		j.closeFile()
+		return nil, fmt.Errorf("runway: journal %s: fsync directory: %w", abs, err)
+	}
 	// A compaction interrupted by a crash leaves its temporary file; the lock is ours, so
 	// nobody else is writing it.
 	_ = os.Remove(j.tmpPath())
@@ -120,67 +160,115 @@ func openLocked(path string) (*os.File, error) {
 	return nil, fmt.Errorf("%w: %s keeps being replaced while opening", ErrJournalLocked, path)
 }
 
-// load reads every valid record and cuts the file after the last one.
+// load reads every valid record. Damage at the end (a torn write) is cut off; damage
+// followed by valid records is corruption: the valid records on both sides are kept, and the
+// file is set aside and rewritten (see NewFileJournal).
 func (j *FileJournal) load() error {
-	r := bufio.NewReaderSize(j.f, 64<<10)
-	var hdr [recordHeader]byte
-	var off int64
-	var payload []byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			break
-		}
-		n := binary.LittleEndian.Uint32(hdr[:4])
-		if n == 0 || n > maxRecordSize {
-			break
-		}
-		if cap(payload) < int(n) {
-			payload = make([]byte, n)
-		}
-		payload = payload[:n]
-		if _, err := io.ReadFull(r, payload); err != nil {
-			break
-		}
-		if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(hdr[4:]) {
-			break
-		}
-		if !j.apply(payload) {
-			break
-		}
-		off += recordHeader + int64(n)
-		j.records++
-	}
-	fi, err := j.f.Stat()
+	data, err := io.ReadAll(bufio.NewReaderSize(j.f, 64<<10))
 	if err != nil {
 		return err
 	}
-	if fi.Size() != off {
-		if err := j.f.Truncate(off); err != nil {
+	var off, good int
+	var dropped int64
+	corrupt := false
+	for off < len(data) {
+		if n, ok := j.parseRecord(data[off:]); ok {
+			j.apply(data[off+recordHeader : off+n])
+			j.records++
+			off += n
+			good = off
+			continue
+		}
+		next := j.nextRecord(data, off+1)
+		if next < 0 {
+			dropped += int64(len(data) - off)
+			break
+		}
+		corrupt = true
+		dropped += int64(next - off)
+		off = next
+	}
+	if corrupt {
+		return j.setAside(dropped)
+	}
+	if dropped > 0 {
+		j.log.Warn("runway: journal ends in a torn record (a write cut short by a crash); dropped it",
+			slog.String("path", j.path), slog.Int64("bytes", dropped))
+		if err := j.f.Truncate(int64(good)); err != nil {
 			return err
 		}
 		if err := j.f.Sync(); err != nil {
 			return err
 		}
 	}
-	j.size = off
+	j.size = int64(good)
 	return nil
 }
 
-// apply replays one record's payload; false means it does not decode.
-func (j *FileJournal) apply(p []byte) bool {
+// parseRecord checks the record at the start of b: its length, checksum and payload. It
+// returns the record's size.
+func (j *FileJournal) parseRecord(b []byte) (int, bool) {
+	if len(b) < recordHeader {
+		return 0, false
+	}
+	n := binary.LittleEndian.Uint32(b[:4])
+	if n == 0 || n > maxRecordSize || int64(n) > int64(len(b)-recordHeader) {
+		return 0, false
+	}
+	p := b[recordHeader : recordHeader+int(n)]
+	if crc32.Checksum(p, crcTable) != binary.LittleEndian.Uint32(b[4:recordHeader]) || !validPayload(p) {
+		return 0, false
+	}
+	return recordHeader + int(n), true
+}
+
+// nextRecord returns the offset of the first valid record in data at or after from, or -1.
+func (j *FileJournal) nextRecord(data []byte, from int) int {
+	for i := from; i+recordHeader < len(data); i++ {
+		if _, ok := j.parseRecord(data[i:]); ok {
+			return i
+		}
+	}
+	return -1
+}
+
+// setAside keeps a corrupt file under a new name and replaces it with the entries read.
+func (j *FileJournal) setAside(dropped int64) error {
+	aside := fmt.Sprintf("%s.corrupt-%s", j.path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.Link(j.path, aside); err != nil {
+		return fmt.Errorf("corrupt records in the middle, and keeping the file aside failed: %w", err)
+	}
+	if err := j.rewriteLocked(); err != nil {
+		return fmt.Errorf("corrupt records in the middle, and rewriting the file failed: %w", err)
+	}
+	j.log.Warn("runway: journal has corrupt records between valid ones; kept the valid entries on both sides and set the file aside",
+		slog.String("path", j.path), slog.String("aside", aside), slog.Int64("bytes", dropped), slog.Int("pending", len(j.entries)))
+	return nil
+}
+
+// validPayload reports whether a record's payload decodes.
+func validPayload(p []byte) bool {
 	switch p[0] {
 	case opAdd:
 		var e JournalEntry
-		if err := json.Unmarshal(p[1:], &e); err != nil || e.TaskID == "" {
-			return false
+		return json.Unmarshal(p[1:], &e) == nil && e.TaskID != ""
+	case opRemove:
+		return len(p) > 1
+	}
+	return false
+}
+
+// apply replays one valid record's payload.
+func (j *FileJournal) apply(p []byte) {
+	switch p[0] {
+	case opAdd:
+		var e JournalEntry
+		if json.Unmarshal(p[1:], &e) == nil {
+			j.entries[e.TaskID] = e
 		}
-		j.entries[e.TaskID] = e
 	case opRemove:
 		delete(j.entries, string(p[1:]))
-	default:
-		return false
 	}
-	return true
 }
 
 // Add implements Journal: the entry is on disk when it returns.
@@ -300,6 +388,17 @@ func (j *FileJournal) appendLocked(op byte, data []byte) error {
 		_ = j.f.Truncate(j.size)
 		return fmt.Errorf("runway: journal: fsync: %w", err)
 	}
+	if j.dirUnsynced && !j.noSync {
+		// The record is in the file renamed into place by the last rewrite, whose directory
+		// entry is not known to be durable yet. Failing, take the record back, so that the
+		// file matches what the caller is told.
+		if err := j.syncDir(filepath.Dir(j.path)); err != nil {
+			_ = j.f.Truncate(j.size)
+			_ = j.f.Sync()
+			return fmt.Errorf("runway: journal: fsync directory: %w", err)
+		}
+		j.dirUnsynced = false
+	}
 	j.size += int64(len(rec))
 	j.records++
 	return nil
@@ -314,16 +413,26 @@ func (j *FileJournal) sync() error {
 
 // compactLocked rewrites the file with one record per pending entry once the dead records
 // outnumber the live ones by the slack: amortised O(1) per removal, and a file whose size is
-// proportional to the pending entries. The new file is written, fsynced and locked before it
-// replaces the old one by rename; a failure leaves the old file in use.
+// proportional to the pending entries. A failure leaves the old file in use and is logged.
 func (j *FileJournal) compactLocked() {
 	if j.records <= 2*len(j.entries)+j.slack {
 		return
 	}
+	if err := j.rewriteLocked(); err != nil {
+		j.log.Warn("runway: journal compaction failed; the file keeps growing until the next one",
+			slog.String("path", j.path), slog.String("error", err.Error()))
+	}
+}
+
+// rewriteLocked replaces the file with one holding one record per pending entry. The new file
+// is written, fsynced and locked before it replaces the old one by rename; a failure before
+// the rename leaves the old file in use. When the directory cannot be fsynced after the
+// rename, the journal says so (Warn) and syncs it again before its next write succeeds.
+func (j *FileJournal) rewriteLocked() error {
 	tmp := j.tmpPath()
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return
+		return err
 	}
 	ok := false
 	defer func() {
@@ -332,8 +441,8 @@ func (j *FileJournal) compactLocked() {
 			_ = os.Remove(tmp)
 		}
 	}()
-	if lockFile(f, tmp) != nil {
-		return
+	if err := lockFile(f, tmp); err != nil {
+		return fmt.Errorf("lock: %w", err)
 	}
 	defer func() {
 		if !ok {
@@ -345,26 +454,36 @@ func (j *FileJournal) compactLocked() {
 	for _, e := range j.entries {
 		payload, err := json.Marshal(e)
 		if err != nil {
-			return
+			return err
 		}
 		rec := j.record(opAdd, payload)
 		if _, err := w.Write(rec); err != nil {
-			return
+			return err
 		}
 		size += int64(len(rec))
 	}
-	if w.Flush() != nil || (!j.noSync && f.Sync() != nil) {
-		return
+	if err := w.Flush(); err != nil {
+		return err
 	}
-	if os.Rename(tmp, j.path) != nil {
-		return
+	if !j.noSync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, j.path); err != nil {
+		return err
 	}
 	ok = true
 	moveLock(tmp, j.path)
-	_ = syncDir(filepath.Dir(j.path)) // the new file is complete either way
 	unlockFile(j.f, j.path)
 	_ = j.f.Close()
 	j.f, j.size, j.records = f, size, len(j.entries)
+	if err := j.syncDir(filepath.Dir(j.path)); err != nil {
+		j.dirUnsynced = true
+		j.log.Warn("runway: journal directory fsync failed after rewriting the file; the next write retries it",
+			slog.String("path", j.path), slog.String("error", err.Error()))
+	}
+	return nil
 }
 
 func (j *FileJournal) tmpPath() string { return j.path + ".tmp" }

@@ -3,12 +3,14 @@ package runway
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -300,4 +302,139 @@ func countID(es []JournalEntry, id string) int {
 		}
 	}
 	return n
+}
+
+// syncRecorder stands in for the directory fsync: it records the directories synced and fails
+// while fail is set.
+type syncRecorder struct {
+	mu   sync.Mutex
+	dirs []string
+	fail bool
+}
+
+func (s *syncRecorder) sync(dir string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dirs = append(s.dirs, dir)
+	if s.fail {
+		return errors.New("injected EIO")
+	}
+	return nil
+}
+
+func (s *syncRecorder) calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.dirs)
+}
+
+func (s *syncRecorder) setFail(v bool) {
+	s.mu.Lock()
+	s.fail = v
+	s.mu.Unlock()
+}
+
+// TestFileJournalSyncsDirOnCreate: opening (creating) the file fsyncs its directory, and an
+// open whose directory fsync fails is an error: the file might not survive a crash.
+func TestFileJournalSyncsDirOnCreate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rec := &syncRecorder{}
+	j, err := newFileJournal(filepath.Join(dir, "journal"), fileJournalDeps{syncDir: rec.sync})
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	require.Equal(t, []string{dir}, rec.dirs)
+
+	rec.setFail(true)
+	_, err = newFileJournal(filepath.Join(dir, "other"), fileJournalDeps{syncDir: rec.sync})
+	require.ErrorContains(t, err, "fsync directory")
+}
+
+// TestFileJournalCompactionDirSyncFailure: when the directory cannot be fsynced after a
+// compaction's rename, it is logged, and the next write syncs it again and fails until it
+// succeeds; a compaction that cannot even start is logged too.
+func TestFileJournalCompactionDirSyncFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var logs logBuffer
+	rec := &syncRecorder{}
+	path := filepath.Join(t.TempDir(), "journal")
+	j, err := newFileJournal(path, fileJournalDeps{log: logs.logger(), syncDir: rec.sync})
+	require.NoError(t, err)
+	defer j.Close()
+	j.slack = 0
+	require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t1"}))
+	require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t2"}))
+	rec.setFail(true)
+	require.NoError(t, j.Remove(ctx, "t1"), "3 records for 1 entry: compacts; the removal itself is durable")
+	require.Contains(t, logs.String(), "directory fsync failed after rewriting")
+	n := rec.calls()
+	require.ErrorContains(t, j.Add(ctx, JournalEntry{TaskID: "t3"}), "fsync directory")
+	require.Equal(t, n+1, rec.calls(), "the write retried the directory fsync")
+	rec.setFail(false)
+	require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t4"}))
+	n = rec.calls()
+	require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t5"}))
+	require.Equal(t, n, rec.calls(), "synced: no more directory fsyncs per write")
+
+	// A compaction that cannot create its file is logged, and the journal goes on.
+	require.NoError(t, os.Mkdir(j.tmpPath(), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(j.tmpPath(), "x"), nil, 0o600))
+	for _, id := range []string{"t2", "t3", "t4"} {
+		require.NoError(t, j.Remove(ctx, id))
+	}
+	require.Contains(t, logs.String(), "journal compaction failed")
+	require.NoError(t, j.Close())
+	require.NoError(t, os.RemoveAll(j.tmpPath()))
+	require.Equal(t, []string{"t5"}, keys(pendingIDs(t, openTestJournal(t, path))))
+}
+
+// TestFileJournalCorruptMiddle: damage followed by valid records keeps the entries on both
+// sides, sets the damaged file aside (byte for byte) and logs the bytes dropped; damage at
+// the end only (a torn write) is cut off and logged, with no file set aside.
+func TestFileJournalCorruptMiddle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "journal")
+	fj := &FileJournal{}
+	var data []byte
+	data = append(data, fj.record(opAdd, []byte(`{"id":"before"}`))...)
+	data = append(data, fj.record(opAdd, []byte(`{"id":"gone"}`))...)
+	data = append(data, []byte("garbage!!")...)
+	data = append(data, fj.record(opRemove, []byte("gone"))...)
+	data = append(data, fj.record(opAdd, []byte(`{"id":"after","meta":{"k":"v"}}`))...)
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+
+	var logs logBuffer
+	j, err := newFileJournal(path, fileJournalDeps{log: logs.logger()})
+	require.NoError(t, err)
+	got := pendingIDs(t, j)
+	require.ElementsMatch(t, []string{"before", "after"}, keys(got))
+	require.Equal(t, "v", got["after"].Meta["k"])
+	require.Contains(t, logs.String(), "corrupt records between valid ones")
+	require.Contains(t, logs.String(), "bytes=9")
+	aside, err := filepath.Glob(path + ".corrupt-*")
+	require.NoError(t, err)
+	require.Len(t, aside, 1)
+	kept, err := os.ReadFile(aside[0])
+	require.NoError(t, err)
+	require.Equal(t, data, kept, "the damaged file is kept as it was")
+	require.NoError(t, j.Add(context.Background(), JournalEntry{TaskID: "new"}))
+	require.NoError(t, j.Close())
+	require.ElementsMatch(t, []string{"before", "after", "new"}, keys(pendingIDs(t, openTestJournal(t, path))))
+
+	// A torn tail: cut and logged, nothing set aside.
+	torn := filepath.Join(dir, "torn")
+	rec := fj.record(opAdd, []byte(`{"id":"t2"}`))
+	require.NoError(t, os.WriteFile(torn, append(fj.record(opAdd, []byte(`{"id":"t1"}`)), rec[:len(rec)-3]...), 0o600))
+	logs = logBuffer{}
+	j, err = newFileJournal(torn, fileJournalDeps{log: logs.logger()})
+	require.NoError(t, err)
+	defer j.Close()
+	require.Equal(t, []string{"t1"}, keys(pendingIDs(t, j)))
+	require.Contains(t, logs.String(), "torn record")
+	require.Contains(t, logs.String(), fmt.Sprintf("bytes=%d", len(rec)-3))
+	aside, err = filepath.Glob(torn + ".corrupt-*")
+	require.NoError(t, err)
+	require.Empty(t, aside)
 }

@@ -53,9 +53,11 @@ type JournalReader interface {
 // LeasingJournal is an optional interface of a Journal shared by several replicas. When the
 // client's journal implements it, Reconcile polls only the entries it holds a lease on, so that
 // each pending task is polled by one live replica at a time: it takes free or expired leases
-// with Lease, renews the ones it holds every LeaseTTL/3 with Renew, and hands them back with
-// Unlease when it returns. A replica that dies stops renewing, and its tasks are leased by
-// another replica once LeaseTTL has passed. redisstore.Store implements it.
+// with Lease (up to a cap per replica, so that the replicas share the work), renews the ones
+// it holds every third of LeaseTTL or of the poll interval, whichever is shorter, with Renew,
+// and hands them back with Unlease when it returns. A replica that dies stops renewing, and
+// its tasks are leased by another replica once LeaseTTL has passed (see Reconcile for the
+// bound). redisstore.Store implements it.
 type LeasingJournal interface {
 	Journal
 	// Lease takes up to max entries that no owner holds an unexpired lease on, for owner, for
@@ -72,8 +74,10 @@ type LeasingJournal interface {
 
 // WithJournal makes the client record every submission whose task id is known in j before
 // Generate, Extend or GenerateAleph returns, and remove the entry once the outcome was
-// handled: the CallbackHandler's result func returned nil for it, WaitForResult returned its
-// terminal result, or CallbackHandler.Reconcile delivered it. Run Reconcile at start-up to
+// handled: the CallbackHandler's result func returned nil for it, WaitForResult returned a
+// terminal result it polled itself, or CallbackHandler.Reconcile delivered it. (A result that
+// reaches WaitForResult from a callback or the ResultBus leaves the entry to the handler that
+// delivered it, which removes it only once its result func succeeded.) Run Reconcile at start-up to
 // finish the tasks a previous process left pending. The client never closes j. nil is an
 // error.
 func WithJournal(j Journal) Option {
@@ -189,10 +193,17 @@ func (h *journalHook) beginSubmit() (end func()) {
 // metaWaiting), well inside the result budget.
 const maxMetaWait = 2 * time.Second
 
+// metaRetryMin is the first pause before metaWaiting reads a missing entry again; each
+// further pause doubles it.
+const metaRetryMin = 50 * time.Millisecond
+
 // metaWaiting returns the journaled Meta of taskID for a callback. A callback can beat the
 // response of the submission that created its task, and so the task's journal entry: when
-// the entry is missing while submissions of this client are in progress, it waits (at most
-// maxMetaWait) until the entry appears or every one of those submissions has ended.
+// the entry is missing while submissions of this client are in progress, it waits until the
+// entry appears or every one of those submissions has ended. The submission may also be
+// another replica's, still journaling on a shared journal: so a missing entry is read again
+// after 50 ms, 100 ms, 200 ms... unless this client removed it itself. All of it takes at
+// most maxMetaWait, and at most a quarter of what is left of ctx.
 func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string]string {
 	if h.reader == nil {
 		return nil
@@ -204,6 +215,8 @@ func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string
 	}
 	h.mu.Unlock()
 	var timeout <-chan time.Time
+	var retry *time.Timer
+	pause := metaRetryMin
 	for {
 		h.mu.Lock()
 		busy := false
@@ -214,26 +227,49 @@ func (h *journalHook) metaWaiting(ctx context.Context, taskID string) map[string
 			}
 		}
 		changed := h.changed
+		settled := h.settled.has(taskID)
 		h.mu.Unlock()
 		// Looked up after reading busy and changed: an Add completing after the lookup closes
 		// changed, so it is never missed.
 		e, ok := h.lookup(ctx, taskID)
-		if ok || !busy {
+		if ok || (!busy && settled) {
 			return e
 		}
 		if timeout == nil {
-			t := time.NewTimer(maxMetaWait)
+			t := time.NewTimer(metaWaitLimit(ctx))
 			defer t.Stop()
 			timeout = t.C
 		}
+		var again <-chan time.Time
+		if !busy {
+			// Not this client's submission in progress: maybe another replica's.
+			if retry == nil {
+				retry = time.NewTimer(pause)
+				defer retry.Stop()
+			} else {
+				retry.Reset(pause)
+			}
+			again = retry.C
+			pause *= 2
+		}
 		select {
 		case <-changed:
+		case <-again:
 		case <-timeout:
 			return nil
 		case <-ctx.Done():
 			return nil
 		}
 	}
+}
+
+// metaWaitLimit is how long metaWaiting may wait: maxMetaWait, but never more than a quarter
+// of what is left of ctx (the result budget), which the result func needs.
+func metaWaitLimit(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(min(maxMetaWait, time.Until(dl)/4), 0)
+	}
+	return maxMetaWait
 }
 
 // meta returns the journaled Meta of taskID, or nil.
@@ -293,8 +329,9 @@ func (c *Client) submitJournaled(ctx context.Context, path string, body any, ale
 	return id, c.jnl.add(ctx, e)
 }
 
-// ownSettled is own for the terminal result WaitForResult returns: with a journal, the copy
-// gets the journaled Meta and, the outcome being handled, the task leaves the journal.
+// ownSettled is own for the terminal result WaitForResult found by its own poll: with a
+// journal, the copy gets the journaled Meta and, the outcome being handled, the task leaves
+// the journal.
 func (c *Client) ownSettled(ctx context.Context, r *Result) (*Result, error) {
 	if c.jnl == nil {
 		return c.own(r)
@@ -304,6 +341,19 @@ func (c *Client) ownSettled(ctx context.Context, r *Result) (*Result, error) {
 		cp.Meta = c.jnl.meta(ctx, cp.TaskID)
 	}
 	c.jnl.remove(ctx, cp.TaskID)
+	return c.own(&cp)
+}
+
+// ownReceived is own for a terminal result that reached WaitForResult from someone else (the
+// hub or the ResultBus): a callback handler or Reconcile, here or on another replica, that
+// publishes before it runs the result func. The entry stays: that deliverer removes it once
+// the func succeeded, and a func that fails must leave it for Kie's retry or Reconcile.
+func (c *Client) ownReceived(ctx context.Context, r *Result) (*Result, error) {
+	if c.jnl == nil || r.Meta != nil {
+		return c.own(r)
+	}
+	cp := *r
+	cp.Meta = c.jnl.meta(ctx, cp.TaskID)
 	return c.own(&cp)
 }
 

@@ -148,7 +148,7 @@ func (c *Client) waitSubmitSlot(ctx context.Context) error {
 		// this slot moves earlier; the context costs no goroutine.
 		sctx, wake := context.WithCancel(ctx)
 		at := c.limiter.plan(sl, wake)
-		err := c.sleep(sctx, at.Sub(now))
+		err := sleepCtx(sctx, at.Sub(now))
 		c.limiter.plan(sl, nil)
 		wake()
 		if err := ctx.Err(); err != nil {

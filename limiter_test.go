@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,19 +47,18 @@ func TestSubmitLimiterOffAndValidation(t *testing.T) {
 // than 20 start in any 10 s window, and cancelling a queued caller returns its ctx error.
 func TestSubmitLimiterSpreadsBursts(t *testing.T) {
 	t.Parallel()
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	synctest.Test(t, testSubmitLimiterSpreadsBursts)
+}
+
+func testSubmitLimiterSpreadsBursts(t *testing.T) {
 	var mu sync.Mutex
 	var starts []time.Time
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c, _ := setup(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		starts = append(starts, clk.now())
+		starts = append(starts, time.Now())
 		mu.Unlock()
 		_, _ = w.Write([]byte(`{"code":200,"msg":"success","data":{"taskId":"t"}}`))
-	}))
-	defer srv.Close()
-	c, err := NewClient("k", WithBaseURL(srv.URL))
-	require.NoError(t, err)
-	c.now, c.sleep = clk.now, clk.sleep
+	})
 	req := GenerateRequest{Prompt: "p", Duration: 5, Quality: Quality720p, AspectRatio: AspectRatio16x9}
 	var failed atomic.Int32
 	for range 100 {
@@ -76,7 +74,7 @@ func TestSubmitLimiterSpreadsBursts(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = c.Generate(ctx, req)
+	_, err := c.Generate(ctx, req)
 	require.ErrorIs(t, err, context.Canceled)
 }
 

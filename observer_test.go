@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -161,18 +162,31 @@ func TestObserverSubmissionOutcomes(t *testing.T) {
 }
 
 func TestObserverSubmissionSlotWait(t *testing.T) {
-	f := newObsFlow(t, runway.WithSubmitRateLimit(1, time.Minute))
-	now, sleep := runway.NewFakeClock(time.Unix(1769670760, 0))
-	runway.SetClientClock(f.c, now, sleep)
-	f.generate(t, runwaytest.Script{})
-	f.generate(t, runwaytest.Script{})
-	got := f.log.snapshot().submits
-	require.Len(t, got, 2)
-	assert.Zero(t, got[0].SlotWait)
-	// The fake clock's sleep advances the clock: the second waited a full window (plus the
-	// limiter's margin) for its slot, and its duration includes that wait.
-	assert.GreaterOrEqual(t, got[1].SlotWait, time.Minute)
-	assert.GreaterOrEqual(t, got[1].Duration, got[1].SlotWait)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	synctest.Test(t, func(t *testing.T) {
+		ln, hc := runway.NewPipeHost()
+		srv := runwaytest.NewServer(runwaytest.WithListener(ln), runwaytest.WithManualSteps())
+		defer srv.Close()
+		defer hc.CloseIdleConnections()
+		log := &eventLog{}
+		c, err := runway.NewClient(srv.APIKey, runway.WithBaseURL(srv.URL), runway.WithHTTPClient(hc),
+			runway.WithSubmitRateLimit(1, time.Minute), runway.WithObserver(log.observer()))
+		require.NoError(t, err)
+		defer func() { _ = c.Close() }()
+		req := runway.GenerateRequest{Prompt: "a cat surfing", Duration: 5, Quality: runway.Quality720p,
+			AspectRatio: runway.AspectRatio16x9, CallBackURL: "http://127.0.0.1:9/cb"}
+		for range 2 {
+			_, err := c.Generate(context.Background(), req)
+			require.NoError(t, err)
+		}
+		got := log.snapshot().submits
+		require.Len(t, got, 2)
+		assert.Zero(t, got[0].SlotWait)
+		// The second waited a full window (plus the limiter's margin) for its slot, and its
+		// duration includes that wait.
+		assert.GreaterOrEqual(t, got[1].SlotWait, time.Minute)
+		assert.GreaterOrEqual(t, got[1].Duration, got[1].SlotWait)
+	})
 }
 
 func TestObserverCallbackAndResultEvents(t *testing.T) {

@@ -153,7 +153,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: result bus lookup failed; polling",
 			slog.String("task_id", taskID), slog.String("error", err.Error()))
 	} else if r != nil {
-		return c.ownSettled(ctx, r)
+		return c.ownReceived(ctx, r)
 	}
 
 	var timer *time.Timer
@@ -165,7 +165,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 	for {
 		select {
 		case r := <-w.ch:
-			return c.ownSettled(ctx, r)
+			return c.ownReceived(ctx, r)
 		default:
 		}
 		r, delay, err := run.poll(ctx)
@@ -188,7 +188,7 @@ func (c *Client) WaitForResult(ctx context.Context, taskID string, opts ...WaitO
 		}
 		select {
 		case r := <-w.ch:
-			return c.ownSettled(ctx, r)
+			return c.ownReceived(ctx, r)
 		case <-ctx.Done():
 			return nil, run.fail(ctx.Err())
 		case <-timer.C:
@@ -277,15 +277,16 @@ func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Durat
 		return 0, run.fail(ctx.Err())
 	case pctx.Err() != nil:
 		return 0, run.fail(ErrWaitTimeout)
-	case errors.Is(err, ErrNotFound):
-		if run.c.now().Sub(run.start) >= notFoundGrace {
+	default:
+		switch decide(kindPoll, answerOf(err), true) {
+		case verdictRetry:
+		case verdictNotFound:
+			if run.c.now().Sub(run.start) >= notFoundGrace {
+				return 0, run.fail(err)
+			}
+		default:
 			return 0, run.fail(err)
 		}
-	case garbled2xx(err):
-		// An HTML page or broken JSON with a 2xx (a proxy or CDN in the way) says nothing
-		// about the task; it must not end a wait that may have minutes left.
-	case !safeRetry(ctx, err):
-		return 0, run.fail(err)
 	}
 	run.failures++
 	run.lastErr = err

@@ -14,7 +14,7 @@ import (
 
 // ErrAbandoned matches the error Reconcile reports (to WithAbandoned's function and in its
 // Error log) for a journaled task it stopped following: the API answered "not found" for
-// longer than the not-found grace, or the task is older than Kie's 14-day retention.
+// too long (see Reconcile), or the task is older than Kie's 14-day retention.
 var ErrAbandoned = errors.New("runway: task abandoned")
 
 // TaskRetention is how long Kie keeps a task's details: Reconcile abandons a journaled task
@@ -24,10 +24,23 @@ const TaskRetention = 14 * 24 * time.Hour
 const (
 	// reconcileWorkers is how many polls (and deliveries) Reconcile runs at once.
 	reconcileWorkers = 64
-	// leaseBatch is how many entries one LeasingJournal.Lease call asks for.
+	// leaseBatch is how many entries one LeasingJournal.Lease call asks for at most.
 	leaseBatch = 1000
+	// leasesPerIntervalSecond is how many leases a replica holds at most per second of poll
+	// interval (maxLeases): what its reconcileWorkers pollers keep up with at one poll per
+	// task per interval when a poll takes about 0.64 s, i.e. 100 polls a second; 3 000 with
+	// the default interval. The rest stays free for the other replicas, and for this one as
+	// the tasks it holds finish.
+	leasesPerIntervalSecond = 100
 	// renewBatch is how many ids one LeasingJournal.Renew or Unlease call carries.
 	renewBatch = 1000
+	// reconcileNotFoundGrace is how long Reconcile keeps a task the API answers "not found"
+	// for, counted from the first such answer, before abandoning it; it also takes
+	// reconcileNotFoundAnswers such answers in a row. Much longer than WaitForResult's minute:
+	// an entry costs nothing to keep, while abandoning a paid task on a brief outage of Kie
+	// (answering 404 or null data for everything) loses it for good.
+	reconcileNotFoundGrace   = 30 * time.Minute
+	reconcileNotFoundAnswers = 5
 	// maxPollBackoffFactor caps the backoff of a task whose polls keep failing at this many
 	// poll intervals (or the server's Retry-After, if longer).
 	maxPollBackoffFactor = 8
@@ -57,9 +70,12 @@ func WithAbandoned(fn func(ctx context.Context, e JournalEntry, err error)) Call
 // callback processed is not delivered again, and its entry is removed), the same result func,
 // the client's waiters woken, with Result.Source == SourcePoll and Result.Meta from the
 // journal; then it removes the entry. A result func that fails leaves the entry for a later
-// interval. A task the API no longer knows after the not-found grace of one minute, or older
-// than TaskRetention, is logged at Error level, reported to WithAbandoned's function, and
-// removed.
+// interval. A task the API no longer knows, or older than TaskRetention, is logged at Error
+// level, reported to WithAbandoned's function, and removed. "No longer knows" takes at least
+// five "not found" answers in a row spanning 30 minutes from the first of them (for a task
+// submitted over 30 minutes ago): unlike WaitForResult's one minute, a brief outage of the
+// API that answers "not found" for everything must not abandon every pending task, and an
+// entry costs nothing to keep.
 //
 // Each task is polled at most once per poll interval (WithPollInterval, default
 // DefaultPollInterval; the other WaitOptions are ignored: each entry says which endpoint to
@@ -68,7 +84,16 @@ func WithAbandoned(fn func(ctx context.Context, e JournalEntry, err error)) Call
 // backs that task off exponentially, honouring Retry-After. The entries are re-read from the
 // journal every interval, and entries this client adds are picked up at once. When the
 // journal is a LeasingJournal shared by several replicas, each replica polls only the tasks it
-// holds a lease on (see LeasingJournal).
+// holds a lease on (see LeasingJournal). Those replicas must share the handler's Deduper too
+// (WithDeduper, for instance the same redisstore.Store): with the default in-memory deduper,
+// a task whose callback one replica processed may be delivered again by another replica's
+// Reconcile, so Reconcile logs that configuration at Error level when it starts. It renews them and takes free ones every third of the
+// lease TTL or of the poll interval, whichever is shorter, and holds at most 100 leases per
+// second of poll interval (3 000 with the default), the polls its 64 pollers keep up with, so
+// that the replicas share the work: the tasks beyond that stay free for the other replicas.
+// A replica that dies stops renewing; the others take its tasks once its leases lapse and poll
+// each within an interval: with redisstore's default lease TTL (60 s) and the default
+// interval, within 100 s of the crash, as long as the survivors have room under their cap.
 //
 // Reconcile runs until ctx ends and returns ctx's error. It returns an error at once when the
 // handler was not built by Client.CallbackHandler or the client has no journal. Run one
@@ -101,6 +126,12 @@ func (h *CallbackHandler) Reconcile(ctx context.Context, opts ...WaitOption) err
 	rc.lj, _ = rc.j.(LeasingJournal)
 	if rc.lj != nil {
 		rc.owner = randomToken()
+		rc.maxLeases = maxLeases(rc.interval)
+		if _, ok := h.dedupe.(*memoryDeduper); ok {
+			h.log.LogAttrs(ctx, slog.LevelError, "runway: reconcile shares a leasing journal between replicas but dedupes in memory: "+
+				"a task whose callback one replica processed can be delivered again by another replica's Reconcile; "+
+				"give the handler a shared deduper (WithDeduper, e.g. the same redisstore.Store)")
+		}
 	}
 	return rc.run(ctx)
 }
@@ -162,7 +193,10 @@ type reconciler struct {
 	lj       LeasingJournal // nil when j does not lease
 	owner    string         // lease owner token
 	interval time.Duration
-	workers  int
+	// maxLeases caps the leases held at once, so that one replica does not take every task
+	// while the others idle (see maxLeases).
+	maxLeases int
+	workers   int
 
 	addedMu  sync.Mutex
 	addedBuf []JournalEntry
@@ -183,7 +217,8 @@ type recTask struct {
 
 	// Written by the worker polling it.
 	failures      int
-	notFoundSince time.Time
+	notFoundSince time.Time // first of the "not found" answers in a row; zero after another answer
+	notFound      int       // "not found" answers in a row
 }
 
 // recOutcome is what a worker reports after polling a task.
@@ -219,7 +254,7 @@ func (rc *reconciler) run(ctx context.Context) error {
 
 	period := rc.interval
 	if rc.lj != nil {
-		period = max(rc.lj.LeaseTTL()/3, time.Millisecond)
+		period = leaseRefreshPeriod(rc.lj.LeaseTTL(), rc.interval)
 	}
 	refresh := time.NewTimer(0)
 	defer refresh.Stop()
@@ -360,7 +395,11 @@ func (rc *reconciler) refreshLeases(ctx context.Context) {
 	}
 	now := rc.c.now()
 	for {
-		es, err := rc.lj.Lease(ctx, rc.owner, leaseBatch)
+		want := min(rc.maxLeases-len(rc.tasks), leaseBatch)
+		if want <= 0 {
+			return
+		}
+		es, err := rc.lj.Lease(ctx, rc.owner, want)
 		if err != nil {
 			rc.logRefresh(ctx, err)
 			return
@@ -368,10 +407,26 @@ func (rc *reconciler) refreshLeases(ctx context.Context) {
 		for _, e := range es {
 			rc.follow(e, now)
 		}
-		if len(es) < leaseBatch {
+		if len(es) < want {
 			return
 		}
 	}
+}
+
+// maxLeases is the most leases a replica holds at once with poll interval d: its polling
+// capacity over one interval (leasesPerIntervalSecond per second of d), at least 100.
+func maxLeases(d time.Duration) int {
+	return max(int(d.Seconds()*leasesPerIntervalSecond), leaseBatch/10)
+}
+
+// leaseRefreshPeriod is how often a leasing Reconcile renews its leases and takes free ones:
+// every third of the lease TTL or of the poll interval, whichever is shorter. A replica that
+// dies just after renewing leaves leases that lapse at most ttl later; a survivor takes them
+// at its next refresh, at most this period after that, and polls each within an interval:
+// a takeover within ttl + period + interval (60 s + 10 s + 30 s = 100 s with the defaults of
+// redisstore and DefaultPollInterval), provided the survivors hold fewer leases than their cap.
+func leaseRefreshPeriod(ttl, interval time.Duration) time.Duration {
+	return max(min(ttl, interval)/3, time.Millisecond)
 }
 
 // unleaseAll hands the leases held back when Reconcile returns, so that another replica
@@ -437,7 +492,7 @@ func (rc *reconciler) visit(ctx context.Context, t *recTask, o *recOutcome) (Rec
 		}
 		return ReconcileRetry, nil, err
 	}
-	t.failures, t.notFoundSince = 0, time.Time{}
+	t.failures, t.notFoundSince, t.notFound = 0, time.Time{}, 0
 	if !task.State.Known() {
 		rc.c.logger.LogAttrs(ctx, slog.LevelWarn, "runway: reconcile saw an unknown task state; polling again next interval",
 			slog.String("task_id", e.TaskID), slog.String("status", printable(string(task.State), maxStateInError)))
@@ -473,19 +528,20 @@ func (rc *reconciler) pollFailed(ctx context.Context, t *recTask, o recOutcome, 
 	}
 	id := t.e.TaskID
 	if errors.Is(err, ErrNotFound) {
-		// Gone only if the API has not known it for a whole grace period, counted both from
-		// the submission (a task created moments ago may not be visible yet) and from the
-		// first "not found" (one stray answer must not end a paid task).
+		// Gone only if the API has not known it for reconcileNotFoundAnswers answers in a row
+		// spanning reconcileNotFoundGrace since the first of them, and the task was submitted
+		// longer ago than that (a task created moments ago may not be visible yet): neither
+		// one stray answer nor an outage of the API ends a paid task.
 		if t.notFoundSince.IsZero() {
 			t.notFoundSince = o.start
 		}
-		if o.start.Sub(t.e.SubmittedAt) >= notFoundGrace && o.start.Sub(t.notFoundSince) >= notFoundGrace {
+		t.notFound++
+		if t.notFound >= reconcileNotFoundAnswers && o.start.Sub(t.e.SubmittedAt) >= reconcileNotFoundGrace &&
+			o.start.Sub(t.notFoundSince) >= reconcileNotFoundGrace {
 			rc.abandon(ctx, t.e, fmt.Errorf("%w: %w", ErrAbandoned, err))
 			o.done = true
 			return o
 		}
-		// Look again once the grace has passed rather than a whole interval later.
-		o.next = o.start.Add(min(rc.nextInterval(), notFoundGrace))
 		return o
 	}
 	t.failures++
@@ -495,7 +551,7 @@ func (rc *reconciler) pollFailed(ctx context.Context, t *recTask, o recOutcome, 
 		retryAfter = min(ae.RetryAfter, maxPollRetryAfter)
 	}
 	level := slog.LevelDebug
-	if !garbled2xx(err) && !safeRetry(ctx, err) {
+	if ctx.Err() != nil || decide(kindPoll, answerOf(err), true) != verdictRetry {
 		// 401, 402, 422...: nothing a retry soon will fix, but the task is still paid for
 		// and pending: keep it, back off, and say so loudly.
 		level = slog.LevelError

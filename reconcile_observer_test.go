@@ -91,7 +91,7 @@ func TestReconcileObserverEvents(t *testing.T) {
 		stop := startReconcile(t, h, WithPollInterval(30*time.Second))
 		r := <-d.calls
 		delivered := time.Now()
-		time.Sleep(5 * time.Minute)
+		time.Sleep(35 * time.Minute) // past the not-found grace
 		synctest.Wait()
 		stop()
 

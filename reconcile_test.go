@@ -275,8 +275,8 @@ func TestReconcileFailedTaskAndFuncError(t *testing.T) {
 	})
 }
 
-// TestReconcileAbandons: a task the API does not know for longer than the grace, and a task
-// older than the retention, are reported through WithAbandoned and removed; a task still
+// TestReconcileAbandons: a task the API does not know for longer than the grace (30 minutes
+// of answers), and a task older than the retention, are reported through WithAbandoned and removed; a task still
 // running stays, also one without a submission time.
 func TestReconcileAbandons(t *testing.T) {
 	defer goleak.VerifyNone(t)
@@ -302,6 +302,12 @@ func TestReconcileAbandons(t *testing.T) {
 			mu.Unlock()
 		}))
 		stop := startReconcile(t, h, WithPollInterval(30*time.Second))
+		time.Sleep(29 * time.Minute)
+		synctest.Wait()
+		mu.Lock()
+		require.Len(t, abandoned, 1, "29 minutes of not found are within the grace")
+		require.Contains(t, abandoned, "old")
+		mu.Unlock()
 		time.Sleep(5 * time.Minute)
 		synctest.Wait()
 		stop()
@@ -533,5 +539,229 @@ func TestReconcileSpreadsPolls(t *testing.T) {
 		}
 		avg := float64(total) / 30
 		require.LessOrEqual(t, float64(peak)/avg, 1.5, "peak %d polls in a tenth of an interval, average %.0f", peak, avg)
+	})
+}
+
+// TestWaiterKeepsEntryWhenCallbackFuncFails: a WaitForResult woken by a callback whose result
+// func then fails returns the result, but the entry stays (Kie retries the callback, and
+// Reconcile or a restart still has the task); the retried callback's success removes it.
+func TestWaiterKeepsEntryWhenCallbackFuncFails(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		j := newMemJournal()
+		f := newPollAPI(t).script(pollSubmitID, pollStateReply(pollSubmitID, StateGenerating))
+		c := newPollClient(t, f, WithJournal(j))
+		defer c.Close()
+		id, err := c.Generate(ctx, journalRequest(map[string]string{"order": "5"}))
+		require.NoError(t, err)
+		d := newDelivered()
+		d.fail = 1
+		h := c.CallbackHandler(WithResultFunc(d.fn))
+		type waited struct {
+			r   *Result
+			err error
+		}
+		done := make(chan waited, 1)
+		go func() {
+			r, err := c.WaitForResult(ctx, id, WithPollInterval(time.Hour))
+			done <- waited{r, err}
+		}()
+		synctest.Wait() // the waiter polled once and sleeps
+		require.Equal(t, http.StatusInternalServerError, serve(h, newCallbackRequest(runwayBody(id, 200, "success"), nil)).Code)
+		w := <-done
+		require.NoError(t, w.err)
+		require.Equal(t, SourceCallback, w.r.Source)
+		require.Equal(t, map[string]string{"order": "5"}, w.r.Meta)
+		synctest.Wait()
+		require.True(t, j.has(id), "the result func failed: the entry stays")
+
+		// A later WaitForResult finds the result on the bus; it leaves the entry too.
+		r, err := c.WaitForResult(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, SourceCallback, r.Source)
+		require.True(t, j.has(id))
+
+		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody(id, 200, "success"), nil)).Code)
+		require.False(t, j.has(id), "the retried callback succeeded: removed")
+	})
+}
+
+// TestReconcileOutlivesNotFoundOutage: an outage during which the API answers "not found" for
+// 20 minutes abandons nothing, and the task is delivered once the API knows it again; and
+// 30 minutes of "not found" are not enough with fewer than five answers in a row.
+func TestReconcileOutlivesNotFoundOutage(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		now := time.Now()
+		j := newMemJournal()
+		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t1", SubmittedAt: now.Add(-time.Hour), Meta: map[string]string{"o": "1"}}))
+		notFound := pollEnvelopeReply(http.StatusOK, 404, "task not found")
+		f := newPollAPI(t).script("t1", notFound)
+		c := newPollClient(t, f, WithJournal(j))
+		defer c.Close()
+		var mu sync.Mutex
+		var abandoned []time.Time
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn), WithAbandoned(func(context.Context, JournalEntry, error) {
+			mu.Lock()
+			abandoned = append(abandoned, time.Now())
+			mu.Unlock()
+		}))
+		stop := startReconcile(t, h, WithPollInterval(30*time.Second))
+		time.Sleep(20 * time.Minute)
+		synctest.Wait()
+		require.GreaterOrEqual(t, len(f.getTimes("t1")), 30)
+		f.script("t1", pollSuccessReply("t1"))
+		r := <-d.calls
+		synctest.Wait()
+		require.Equal(t, map[string]string{"o": "1"}, r.Meta)
+		require.False(t, j.has("t1"))
+		stop()
+		mu.Lock()
+		require.Empty(t, abandoned, "an outage does not abandon")
+		mu.Unlock()
+
+		// Polled every 20 minutes: 30 minutes pass after the first "not found" with only
+		// two more answers; the fifth one in a row, 80 minutes after the first, abandons.
+		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t2", SubmittedAt: time.Now().Add(-time.Hour)}))
+		f.script("t2", notFound)
+		stop = startReconcile(t, h, WithPollInterval(20*time.Minute))
+		time.Sleep(75 * time.Minute)
+		synctest.Wait()
+		require.True(t, j.has("t2"), "four answers are not enough")
+		time.Sleep(30 * time.Minute)
+		synctest.Wait()
+		stop()
+		require.False(t, j.has("t2"))
+		polls := f.getTimes("t2")
+		require.Len(t, polls, 5)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, abandoned, 1)
+		require.GreaterOrEqual(t, abandoned[0].Sub(polls[0]), 80*time.Minute)
+	})
+}
+
+// leasingMemJournal is a memJournal that also leases (every entry, to anyone).
+type leasingMemJournal struct{ *memJournal }
+
+func (l leasingMemJournal) Lease(ctx context.Context, _ string, max int) ([]JournalEntry, error) {
+	es, err := l.Pending(ctx)
+	return es[:min(len(es), max)], err
+}
+func (leasingMemJournal) Renew(context.Context, string, []string) ([]string, error) { return nil, nil }
+func (leasingMemJournal) Unlease(context.Context, string, []string) error           { return nil }
+func (leasingMemJournal) LeaseTTL() time.Duration                                   { return time.Minute }
+
+// TestReconcileWarnsLeasingWithMemoryDeduper: a leasing (shared) journal with the in-memory
+// deduper of one replica can deliver a task twice; Reconcile says so at Error level when it
+// starts, and not when the handler has a deduper of its own or the journal is not shared.
+func TestReconcileWarnsLeasingWithMemoryDeduper(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const msg = "dedupes in memory"
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			name    string
+			j       Journal
+			deduper Deduper
+			warn    bool
+		}{
+			{"leasing, memory deduper", leasingMemJournal{newMemJournal()}, nil, true},
+			{"leasing, shared deduper", leasingMemJournal{newMemJournal()}, newMemoryDeduperForTest(), false},
+			{"not leasing", newMemJournal(), nil, false},
+		} {
+			var logs logBuffer
+			c := newPollClient(t, newPollAPI(t), WithJournal(tc.j), WithLogger(logs.logger()))
+			opts := []CallbackOption{WithResultFunc(newDelivered().fn)}
+			if tc.deduper != nil {
+				opts = append(opts, WithDeduper(tc.deduper))
+			}
+			h := c.CallbackHandler(opts...)
+			stop := startReconcile(t, h)
+			synctest.Wait()
+			stop()
+			require.NoError(t, c.Close())
+			if tc.warn {
+				require.Contains(t, logs.String(), "level=ERROR msg=\"runway: reconcile shares a leasing journal", tc.name)
+			} else {
+				require.NotContains(t, logs.String(), msg, tc.name)
+			}
+		}
+	})
+}
+
+// sharedDeduper stands for a deduper shared between replicas (not the SDK's in-memory one).
+type sharedDeduper struct{ Deduper }
+
+func newMemoryDeduperForTest() Deduper {
+	return sharedDeduper{newMemoryDeduper(DefaultDedupeTTL, 100, time.Now)}
+}
+
+// TestCallbackWaitsForAnotherReplicasJournalAdd: a callback landing on this replica while
+// another replica's submission of the task is still being journaled (no submission of this
+// client in progress) reads the shared journal again, so it gets the Meta once the entry
+// appears, and removes the entry once the result func succeeded.
+func TestCallbackWaitsForAnotherReplicasJournalAdd(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		j := newMemJournal()
+		c := newPollClient(t, newPollAPI(t), WithJournal(j))
+		defer c.Close()
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn))
+		codes := make(chan int, 1)
+		go func() { codes <- serve(h, newCallbackRequest(runwayBody("t-other", 200, "success"), nil)).Code }()
+		time.Sleep(300 * time.Millisecond) // the other replica's Add lands late
+		synctest.Wait()
+		require.Zero(t, d.count(), "the callback waits for the entry")
+		require.NoError(t, j.Add(ctx, JournalEntry{TaskID: "t-other", Meta: map[string]string{"order": "77"}}))
+		r := <-d.calls
+		require.Equal(t, map[string]string{"order": "77"}, r.Meta)
+		require.Equal(t, http.StatusOK, <-codes)
+		require.False(t, j.has("t-other"))
+	})
+}
+
+// TestCallbackMetaWaitIsBounded: a callback for a task that never appears in the journal is
+// processed without Meta after maxMetaWait, and one for a task this client removed itself
+// does not wait at all.
+func TestCallbackMetaWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		j := newMemJournal()
+		c := newPollClient(t, newPollAPI(t), WithJournal(j))
+		defer c.Close()
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn), WithResultTimeout(10*time.Second))
+		start := time.Now()
+		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody("t-none", 200, "success"), nil)).Code)
+		require.Nil(t, (<-d.calls).Meta)
+		require.Equal(t, maxMetaWait, time.Since(start))
+
+		c.jnl.remove(context.Background(), "t-mine")
+		start = time.Now()
+		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody("t-mine", 200, "success"), nil)).Code)
+		require.Nil(t, (<-d.calls).Meta)
+		require.Zero(t, time.Since(start), "removed here: no wait")
+	})
+}
+
+// TestCallbackMetaWaitLeavesTheBudget: with a short result budget, the wait for a missing
+// journal entry takes at most a quarter of it, so the result func still runs in time.
+func TestCallbackMetaWaitLeavesTheBudget(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		j := newMemJournal()
+		c := newPollClient(t, newPollAPI(t), WithJournal(j))
+		defer c.Close()
+		d := newDelivered()
+		h := c.CallbackHandler(WithResultFunc(d.fn), WithResultTimeout(time.Second))
+		start := time.Now()
+		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody("t-none", 200, "success"), nil)).Code)
+		<-d.calls
+		require.Equal(t, 250*time.Millisecond, time.Since(start))
 	})
 }

@@ -111,33 +111,6 @@ func retryAfterFrom(resp *http.Response, now time.Time) time.Duration {
 	return d
 }
 
-// safeRetry decides retries for safe requests (GETs and download-url): network errors,
-// 408/429/455 and 5xx except 501/505, whether they come as HTTP status or envelope code.
-func safeRetry(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || err == nil {
-		return false
-	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Retryable()
-	}
-	return true // transport errors: refused, reset, EOF, timeouts
-}
-
-// submitRetry decides retries for submissions, which are not idempotent: only a 429 (the API
-// rejected the request without creating a task) and transport failures of an attempt that
-// never got a connection (sent false), which therefore cannot have created a task.
-func submitRetry(ctx context.Context, err error, sent bool) bool {
-	if ctx.Err() != nil || err == nil {
-		return false
-	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.code() == 429
-	}
-	return !sent
-}
-
 // notSent reports whether a transport error certainly happened before any byte of the request
 // reached the server: DNS failures and refused connections while dialling. It complements the
 // connection trace in Client.do, which also catches timeouts while dialling.

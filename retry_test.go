@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -88,28 +89,30 @@ func TestSafeRequestRetriedThenSucceeds(t *testing.T) {
 	for name, first := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c, f := setup(t, sequence(first, credits7))
-			n, err := c.Credits(t.Context())
-			require.NoError(t, err)
-			require.Equal(t, 7, n)
-			require.Equal(t, 2, f.count())
-			require.Len(t, f.waits(), 1)
+			synctest.Test(t, func(t *testing.T) {
+				c, f := setup(t, sequence(first, credits7))
+				n, err := c.Credits(t.Context())
+				require.NoError(t, err)
+				require.Equal(t, 7, n)
+				require.Equal(t, 2, f.count())
+				require.Len(t, f.waits(), 1)
+			})
 		})
 	}
 }
 
 func TestSafeRequestRetriedAfterAttemptTimeout(t *testing.T) {
 	t.Parallel()
-	// The timeout applies to the answered second attempt too, so it must be far longer than a
-	// loopback round trip on a loaded machine under -race (100 ms was not: a third attempt).
-	hc := &http.Client{Timeout: time.Second}
-	c, f := setup(t, sequence(func(_ http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done() // never sends headers; the per-attempt timeout ends it
-	}, credits7), WithHTTPClient(hc))
-	n, err := c.Credits(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, 7, n)
-	require.Equal(t, 2, f.count())
+	synctest.Test(t, func(t *testing.T) {
+		hc := &http.Client{Timeout: time.Second}
+		c, f := setup(t, sequence(func(_ http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done() // never sends headers; the per-attempt timeout ends it
+		}, credits7), WithHTTPClient(hc))
+		n, err := c.Credits(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, 7, n)
+		require.Equal(t, 2, f.count())
+	})
 }
 
 func TestSafeRequestNotRetried(t *testing.T) {
@@ -132,6 +135,10 @@ func TestSafeRequestNotRetried(t *testing.T) {
 
 func TestSafeRequestRetriesExhaustedKeepLastError(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testSafeRequestRetriesExhaustedKeepLastError)
+}
+
+func testSafeRequestRetriesExhaustedKeepLastError(t *testing.T) {
 	c, f := setup(t, status(503, 503), WithMaxRetries(2))
 	_, err := c.GetTask(t.Context(), "task-1")
 	var ae *APIError
@@ -240,35 +247,48 @@ func TestSubmissionRetriedAfter429(t *testing.T) {
 	// A body code 429 means "rejected, not queued" whatever the HTTP status: Kie models its
 	// errors as HTTP 500 with a body code, so 5xx + 429 is re-sent too.
 	for _, first := range []http.HandlerFunc{status(429, 429), status(200, 429), status(500, 429), status(502, 429), status(503, 429)} {
-		c, f := setup(t, sequence(first, first, replyTaskID("task-3")))
-		id, err := c.Generate(t.Context(), generateReq())
-		require.NoError(t, err)
-		require.Equal(t, "task-3", id)
-		reqs := f.requests()
-		require.Len(t, reqs, 3)
-		for _, r := range reqs[1:] {
-			require.Equal(t, string(reqs[0].Body), string(r.Body), "the body is re-sent whole")
-		}
-		require.Len(t, f.waits(), 2)
+		synctest.Test(t, func(t *testing.T) { testSubmissionRetriedAfter429(t, first) })
 	}
+}
+
+func testSubmissionRetriedAfter429(t *testing.T, first http.HandlerFunc) {
+	c, f := setup(t, sequence(first, first, replyTaskID("task-3")))
+	id, err := c.Generate(t.Context(), generateReq())
+	require.NoError(t, err)
+	require.Equal(t, "task-3", id)
+	reqs := f.requests()
+	require.Len(t, reqs, 3)
+	for _, r := range reqs[1:] {
+		require.Equal(t, string(reqs[0].Body), string(r.Body), "the body is re-sent whole")
+	}
+	require.Len(t, f.waits(), 2)
 }
 
 func TestSubmissionRetriedAfterDialFailure(t *testing.T) {
 	t.Parallel()
+	synctest.Test(t, testSubmissionRetriedAfterDialFailure)
+}
+
+func testSubmissionRetriedAfterDialFailure(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close()) // nothing listens: every dial is refused
 
-	f := &fakeAPI{}
-	c, err := NewClient(testKey, WithBaseURL("http://"+addr+apiPrefix), WithMaxRetries(3))
+	var dials atomic.Int32
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	c, err := NewClient(testKey, WithBaseURL("http://"+addr+apiPrefix), WithMaxRetries(3), WithHTTPClient(&http.Client{Transport: tr}))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, c.Close()) })
-	c.sleep = f.sleep
+	start := time.Now()
 	_, err = c.Generate(t.Context(), generateReq())
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrOutcomeUnknown, "a refused dial never reached the server")
-	require.Len(t, f.waits(), 3, "refused dials are retried")
+	require.EqualValues(t, 4, dials.Load(), "refused dials are retried")
+	require.GreaterOrEqual(t, time.Since(start), 3*DefaultRetryWaitMin, "after a wait each")
 	require.NotContains(t, err.Error(), testKey)
 }
 
@@ -291,17 +311,32 @@ func hangingDial(timeout time.Duration) (hc *http.Client, dials *atomic.Int32, d
 
 func TestSubmissionTimedOutBeforeConnectingIsRetried(t *testing.T) {
 	t.Parallel()
-	hc, dials, _ := hangingDial(20 * time.Millisecond)
-	f := &fakeAPI{}
-	c, err := NewClient(testKey, WithBaseURL("http://runway.invalid"+apiPrefix), WithHTTPClient(hc), WithMaxRetries(2))
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, c.Close()) })
-	c.sleep = f.sleep
-	_, err = c.Generate(t.Context(), generateReq())
-	require.Error(t, err)
-	require.NotErrorIs(t, err, ErrOutcomeUnknown, "no connection was made, so no task can exist")
-	require.EqualValues(t, 3, dials.Load(), "an attempt that never connected is safe to repeat")
-	require.Len(t, f.waits(), 2)
+	synctest.Test(t, func(t *testing.T) {
+		// Every dial blocks until its context ends: the transport's own dial context outlives
+		// the request, so the dials also end when the test does.
+		stop := make(chan struct{})
+		t.Cleanup(func() { close(stop) })
+		var dials atomic.Int32
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			dials.Add(1)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-stop:
+				return nil, net.ErrClosed
+			}
+		}}
+		hc := &http.Client{Transport: tr, Timeout: 20 * time.Millisecond}
+		c, err := NewClient(testKey, WithBaseURL("http://runway.invalid"+apiPrefix), WithHTTPClient(hc), WithMaxRetries(2))
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, c.Close()) })
+		start := time.Now()
+		_, err = c.Generate(t.Context(), generateReq())
+		require.Error(t, err)
+		require.NotErrorIs(t, err, ErrOutcomeUnknown, "no connection was made, so no task can exist")
+		require.EqualValues(t, 3, dials.Load(), "an attempt that never connected is safe to repeat")
+		require.GreaterOrEqual(t, time.Since(start), 2*DefaultRetryWaitMin+3*20*time.Millisecond, "two waits between three attempts")
+	})
 }
 
 func TestSubmissionCancelledWhileDiallingIsNotUnknown(t *testing.T) {
@@ -352,24 +387,28 @@ func TestRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, f := setup(t, sequence(tt.first, func(w http.ResponseWriter, r *http.Request) {
-				if r.Method == http.MethodPost {
-					replyTaskID("t")(w, r)
-					return
-				}
-				credits7(w, r)
-			}), WithRetryBackoff(waitMin, waitMax))
-			c.now = func() time.Time { return now }
-			var err error
-			if tt.post {
-				_, err = c.Generate(t.Context(), generateReq())
-			} else {
-				_, err = c.Credits(t.Context())
-			}
-			require.NoError(t, err)
-			require.Equal(t, []time.Duration{tt.wantWait}, f.waits())
+			synctest.Test(t, func(t *testing.T) { testRetryAfter(t, tt.first, tt.post, tt.wantWait, now, waitMin, waitMax) })
 		})
 	}
+}
+
+func testRetryAfter(t *testing.T, first http.HandlerFunc, post bool, wantWait time.Duration, now time.Time, waitMin, waitMax time.Duration) {
+	c, f := setup(t, sequence(first, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			replyTaskID("t")(w, r)
+			return
+		}
+		credits7(w, r)
+	}), WithRetryBackoff(waitMin, waitMax))
+	c.now = func() time.Time { return now }
+	var err error
+	if post {
+		_, err = c.Generate(t.Context(), generateReq())
+	} else {
+		_, err = c.Credits(t.Context())
+	}
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{wantWait}, f.waits())
 }
 
 func TestBackoffIsJitteredAndCapped(t *testing.T) {
@@ -477,23 +516,22 @@ func TestContextCancelledMidBackoff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, f := setup(t, tt.first)
-			waiting := make(chan time.Duration, 1)
-			c.sleep = func(ctx context.Context, d time.Duration) error {
-				waiting <- d
-				<-ctx.Done() // a real sleeper would wait d; this one waits for the cancel
-				return ctx.Err()
-			}
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- tt.call(ctx, c) }()
-			<-waiting
-			cancel()
-			err := <-done
-			require.ErrorIs(t, err, context.Canceled)
-			require.NotErrorIs(t, err, ErrOutcomeUnknown, "nothing was in flight when the ctx ended")
-			require.Contains(t, err.Error(), tt.wantInError, "the error says what was being retried")
-			require.Equal(t, 1, f.count(), "no attempt after the cancel")
+			synctest.Test(t, func(t *testing.T) {
+				c, f := setup(t, tt.first)
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan error, 1)
+				start := time.Now()
+				go func() { done <- tt.call(ctx, c) }()
+				synctest.Wait() // the call failed once and waits out its backoff
+				require.Equal(t, 1, f.count())
+				cancel()
+				err := <-done
+				require.Zero(t, time.Since(start), "the cancel ends the backoff at once")
+				require.ErrorIs(t, err, context.Canceled)
+				require.NotErrorIs(t, err, ErrOutcomeUnknown, "nothing was in flight when the ctx ended")
+				require.Contains(t, err.Error(), tt.wantInError, "the error says what was being retried")
+				require.Equal(t, 1, f.count(), "no attempt after the cancel")
+			})
 		})
 	}
 }

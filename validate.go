@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 	"unicode"
@@ -15,107 +14,6 @@ import (
 const (
 	MaxPromptRunes = 1800
 	maxTaskIDLen   = 128
-)
-
-// wire bodies: field names and JSON types as the API documents them.
-type generateBody struct {
-	Prompt      string            `json:"prompt"`
-	ImageURL    string            `json:"imageUrl,omitempty"`
-	Duration    int               `json:"duration"`
-	Quality     Quality           `json:"quality"`
-	AspectRatio AspectRatio       `json:"aspectRatio,omitempty"`
-	WaterMark   string            `json:"waterMark"`
-	CallBackURL string            `json:"callBackUrl,omitempty"`
-	Extra       map[string]any    `json:"-"`
-	Meta        map[string]string `json:"-"` // never sent
-}
-
-type extendBody struct {
-	TaskID      string            `json:"taskId"`
-	Prompt      string            `json:"prompt"`
-	Quality     Quality           `json:"quality"`
-	WaterMark   string            `json:"waterMark"`
-	CallBackURL string            `json:"callBackUrl,omitempty"`
-	Extra       map[string]any    `json:"-"`
-	Meta        map[string]string `json:"-"` // never sent
-}
-
-type alephBody struct {
-	Prompt         string            `json:"prompt"`
-	VideoURL       string            `json:"videoUrl"`
-	AspectRatio    AspectRatio       `json:"aspectRatio,omitempty"`
-	Seed           *int              `json:"seed,omitempty"`
-	ReferenceImage string            `json:"referenceImage,omitempty"`
-	WaterMark      string            `json:"waterMark"`
-	CallBackURL    string            `json:"callBackUrl,omitempty"`
-	UploadCN       bool              `json:"uploadCn"`
-	Extra          map[string]any    `json:"-"`
-	Meta           map[string]string `json:"-"` // never sent
-}
-
-// MarshalJSON encodes the modeled fields, then Extra's.
-func (b generateBody) MarshalJSON() ([]byte, error) {
-	type plain generateBody
-	return withExtra(plain(b), b.Extra)
-}
-
-// MarshalJSON encodes the modeled fields, then Extra's.
-func (b extendBody) MarshalJSON() ([]byte, error) {
-	type plain extendBody
-	return withExtra(plain(b), b.Extra)
-}
-
-// MarshalJSON encodes the modeled fields, then Extra's.
-func (b alephBody) MarshalJSON() ([]byte, error) {
-	type plain alephBody
-	return withExtra(plain(b), b.Extra)
-}
-
-// withExtra encodes the wire body v (a JSON object) and appends extra's fields in key order,
-// so the same request always gives the same bytes.
-func withExtra(v any, extra map[string]any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil || len(extra) == 0 {
-		return b, err
-	}
-	b = b[:len(b)-1] // the closing brace
-	for _, k := range slices.Sorted(maps.Keys(extra)) {
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		vb, err := json.Marshal(extra[k])
-		if err != nil {
-			return nil, err
-		}
-		if len(b) > 1 {
-			b = append(b, ',')
-		}
-		b = append(b, kb...)
-		b = append(b, ':')
-		b = append(b, vb...)
-	}
-	return append(b, '}'), nil
-}
-
-// jsonNames returns the lower-cased JSON names of a wire body's fields.
-func jsonNames(v any) map[string]bool {
-	names := make(map[string]bool)
-	t := reflect.TypeOf(v)
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			names[strings.ToLower(name)] = true
-		}
-	}
-	return names
-}
-
-// Modeled field names per submission, from the wire bodies' tags so they never drift.
-var (
-	generateFields = jsonNames(generateBody{})
-	extendFields   = jsonNames(extendBody{})
-	alephFields    = jsonNames(alephBody{})
 )
 
 // validExtra refuses extra fields that would override a modeled one, have an empty name or

@@ -12,9 +12,11 @@ import (
 )
 
 // DefaultLeaseTTL is how long a replica's lease on a journaled task lasts without renewal.
-// runway's Reconcile renews every third of it, so a crashed replica's tasks are taken over
-// by another within DefaultLeaseTTL plus a renewal period: under two minutes.
-const DefaultLeaseTTL = 90 * time.Second
+// runway's Reconcile renews every third of it (or of its poll interval, if shorter), so a
+// crashed replica's tasks are leased by another at most DefaultLeaseTTL plus a refresh period
+// (10 s with the default 30 s poll interval) after its last renewal, and each is polled
+// within an interval after that: within 100 s of the crash, under two minutes.
+const DefaultLeaseTTL = 60 * time.Second
 
 var (
 	_ runway.Journal        = (*Store)(nil)

@@ -253,7 +253,9 @@ func recvN(t *testing.T, ch <-chan string, n int, what string) {
 
 // TestReconcileThreeReplicas: three replicas reconcile 300 pending tasks from one Redis with
 // no callbacks at all. Each task is polled by exactly one replica, never twice within an
-// interval, and delivered exactly once; the journal ends empty.
+// interval, and delivered exactly once; the journal ends empty. The work is shared: a
+// replica holds at most 100 leases per second of interval, so with a 1 s interval each of
+// the three ends up with a third of the tasks, not one replica with all of them.
 func TestReconcileThreeReplicas(t *testing.T) {
 	t.Parallel()
 	const n, interval = 300, time.Second
@@ -299,13 +301,21 @@ func TestReconcileThreeReplicas(t *testing.T) {
 		share[by[0]]++
 	}
 	t.Logf("deliveries per replica: %v", share)
+	require.Equal(t, map[string]int{"r0": n / 3, "r1": n / 3, "r2": n / 3}, share, "every replica does its share")
 }
 
 // TestReconcileReplicaCrash: the replica holding every lease dies (no renewals, no hand-back);
-// the two others take its tasks over once the leases lapse and deliver each exactly once.
+// the two others take its tasks over once the leases lapse and deliver each exactly once,
+// within the two minutes promised with the defaults: the test keeps the defaults' ratios
+// (lease TTL 60 s = 2 intervals of 30 s; two minutes = 4 intervals).
 func TestReconcileReplicaCrash(t *testing.T) {
 	t.Parallel()
-	const n, interval, leaseTTL = 300, time.Second, 3 * time.Second
+	const interval = 2 * time.Second
+	const leaseTTL = interval * (DefaultLeaseTTL / runway.DefaultPollInterval) // 2 intervals
+	// Under one replica's lease cap at this interval (200), so that r0 holds every task.
+	const n = 150
+	require.Less(t, DefaultLeaseTTL+runway.DefaultPollInterval/3+runway.DefaultPollInterval, 2*time.Minute,
+		"the takeover bound with the defaults")
 	store, _ := newTestStore(t, WithLeaseTTL(leaseTTL))
 	ids := addTasks(t, store, n)
 	api := newKieFake(t)
@@ -322,8 +332,9 @@ func TestReconcileReplicaCrash(t *testing.T) {
 	recvN(t, d.first, n, "every delivery")
 	took := time.Since(killed)
 	// The leases lapse within leaseTTL of r0's last renewal; a survivor's next refresh (every
-	// leaseTTL/3) takes them and polls each within an interval. Generous for a loaded machine.
-	require.Less(t, took, 2*leaseTTL+3*interval, "takeover")
+	// interval/3) takes them and polls each within an interval: 3.33 intervals at most, where
+	// two minutes are 4 of them.
+	require.Less(t, took, 4*interval, "takeover within the scaled two minutes")
 
 	d.mu.Lock()
 	defer d.mu.Unlock()

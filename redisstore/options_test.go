@@ -31,7 +31,7 @@ func TestOptionRanges(t *testing.T) {
 		{WithReconnectBackoff(0, time.Second), "WithReconnectBackoff: need 0 < lo <= hi, got 0s, 1s; leave the option out for 50ms to 1s"},
 		{WithReconnectBackoff(time.Second, time.Millisecond), "WithReconnectBackoff: need 0 < lo <= hi, got 1s, 1ms; leave the option out for 50ms to 1s"},
 		{WithLogger(nil), "WithLogger: nil logger; pass slog.New(slog.DiscardHandler) to discard"},
-		{WithLeaseTTL(0), "WithLeaseTTL: 0s is not a positive duration; leave the option out for the default 1m30s"},
+		{WithLeaseTTL(0), "WithLeaseTTL: 0s is not a positive duration; leave the option out for the default 1m0s"},
 	}
 	var all []Option
 	var lines []string

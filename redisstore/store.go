@@ -7,7 +7,8 @@
 // It also implements runway.Journal and runway.LeasingJournal (pass it to runway.WithJournal):
 // the pending tasks live in Redis, and the replicas running CallbackHandler.Reconcile share
 // them out by leases, each task polled by one live replica at a time; a crashed replica's
-// tasks are leased by another once its leases lapse (WithLeaseTTL, default 90 s).
+// tasks are leased by another once its leases lapse (WithLeaseTTL, default 60 s), and
+// polled within 100 s of the crash with the default poll interval.
 //
 // # Keys and channels
 //
@@ -27,6 +28,13 @@
 // The three journal keys share the hash tag {journal}, so that the scripts that touch them
 // together run on Redis Cluster too. Add, Remove and each leased, renewed or
 // freed task cost O(log n) in the number of pending tasks.
+//
+// The journal is only as durable as Redis' persistence: Add returns once Redis has the entry
+// in memory, not on disk. Without persistence a Redis restart forgets every pending task
+// (and with RDB snapshots alone, those added since the last snapshot); with "appendonly yes"
+// and "appendfsync everysec" (recommended) at most about a second of writes is lost, and
+// "appendfsync always" loses none. A replica promoted by an asynchronous failover may also
+// miss the latest entries.
 //
 // # Failure behaviour
 //
@@ -128,10 +136,10 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		errs = append(errs, errors.New("nil redis client; pass a go-redis client such as redis.NewClient(...)"))
 	}
 	for _, o := range opts {
-		if o == nil {
+		if o.apply == nil {
 			continue
 		}
-		if err := o(s); err != nil {
+		if err := o.apply(s); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -321,3 +321,20 @@ func TestScriptPrompt(t *testing.T) {
 	info, _ := srv.Task(id)
 	require.Equal(t, runwaytest.FailServer(), info.Script.Outcome, "other prompts still use the queue")
 }
+
+// runwaytest.WithHMACKey takes keys as runway.WithHMACKey does: during a rotation the fake,
+// like Kie, signs with the first non-empty key (the current one), never with the old one.
+func TestWithHMACKeySignsWithTheFirstKey(t *testing.T) {
+	t.Parallel()
+	const current, old = "current-key", "old-key"
+	srv := start(t, runwaytest.WithHMACKey("", current, old))
+	c := client(t, srv)
+	rc := newReceiver(t, nil)
+
+	id, err := c.Generate(ctx(t), genReq(rc.URL))
+	require.NoError(t, err)
+	cb := rc.next(t)
+	ts, sig := cb.Header.Get(runway.HeaderWebhookTimestamp), cb.Header.Get(runway.HeaderWebhookSignature)
+	require.NoError(t, runway.VerifySignature(current, id, ts, sig, time.Now(), time.Minute))
+	require.Error(t, runway.VerifySignature(old, id, ts, sig, time.Now(), time.Minute))
+}

@@ -54,10 +54,10 @@ func NotFound(f NotFoundForm) APIFault {
 // WithNotFoundForm sets how the details endpoints answer a task id they do not know (default
 // NotFoundBodyCode404, or HTTP 404 under WithHTTPStatusErrors).
 func WithNotFoundForm(f NotFoundForm) Option {
-	return func(c *config) {
+	return Option{func(c *config) {
 		c.notFound = f
 		c.notFoundSet = true
-	}
+	}}
 }
 
 // failNotFound answers a details request for an unknown task id.

@@ -29,8 +29,11 @@ func KieRetryIntervals() []time.Duration {
 	return []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute}
 }
 
-// Option configures NewServer.
-type Option func(*config)
+// Option configures NewServer. Build options only with the With* functions; the zero Option
+// does nothing.
+type Option struct {
+	apply func(*config)
+}
 
 type config struct {
 	apiKey          string
@@ -66,55 +69,68 @@ func defaultConfig() config {
 
 // WithAPIKey sets the key the fake accepts (default DefaultAPIKey). Requests without
 // "Authorization: Bearer <key>" get HTTP 200 with body code 401, as Kie answers.
-func WithAPIKey(key string) Option { return func(c *config) { c.apiKey = key } }
+func WithAPIKey(key string) Option { return Option{func(c *config) { c.apiKey = key }} }
 
 // WithAnyAPIKey makes the fake accept every non-empty bearer key instead of one fixed key, as a
 // standalone fake for programs in any language needs (the key they send is their own
 // KIE_API_KEY). Requests without an Authorization header, or with an empty key, still get
 // body code 401. Server.APIKey stays the key set by WithAPIKey, which is accepted too.
-func WithAnyAPIKey() Option { return func(c *config) { c.anyAPIKey = true } }
+func WithAnyAPIKey() Option { return Option{func(c *config) { c.anyAPIKey = true }} }
 
 // WithListener serves the fake on l instead of a fresh loopback port, so a standalone fake can
 // listen on an address the user chose. Server.URL is "http://" + l.Addr(). Close closes l.
-func WithListener(l net.Listener) Option { return func(c *config) { c.listener = l } }
+func WithListener(l net.Listener) Option { return Option{func(c *config) { c.listener = l }} }
 
-// WithHMACKey signs every callback with key (Kie's webhookHmacKey) through
-// runway.SignCallback: X-Webhook-Timestamp and X-Webhook-Signature. Empty means unsigned.
-func WithHMACKey(key string) Option { return func(c *config) { c.hmacKey = key } }
+// WithHMACKey sets Kie's webhookHmacKey, as runway.WithHMACKey does on the receiving side:
+// the fake signs every callback through runway.SignCallback (X-Webhook-Timestamp and
+// X-Webhook-Signature) with the first non-empty key, as Kie signs with the account's current
+// key. Give the keys in the order runway.WithHMACKey gets them during a rotation (current
+// first). No non-empty key means unsigned callbacks.
+func WithHMACKey(keys ...string) Option {
+	return Option{func(c *config) {
+		c.hmacKey = ""
+		for _, k := range keys {
+			if k != "" {
+				c.hmacKey = k
+				break
+			}
+		}
+	}}
+}
 
 // WithSteps sets how long tasks stay in each state (default DefaultSteps). Negative
 // durations count as 0.
-func WithSteps(s Steps) Option { return func(c *config) { c.steps = s } }
+func WithSteps(s Steps) Option { return Option{func(c *config) { c.steps = s }} }
 
 // WithManualSteps makes tasks stay in each state until the test calls Advance or Finish.
-func WithManualSteps() Option { return func(c *config) { c.steps.Manual = true } }
+func WithManualSteps() Option { return Option{func(c *config) { c.steps.Manual = true }} }
 
 // WithRetryIntervals sets the waits before each callback retry (default
 // DefaultRetryIntervals(); KieRetryIntervals() is the real schedule). Their count is the number
 // of retries; none means a single attempt.
 func WithRetryIntervals(d ...time.Duration) Option {
-	return func(c *config) { c.retryIntervals = append([]time.Duration(nil), d...) }
+	return Option{func(c *config) { c.retryIntervals = append([]time.Duration(nil), d...) }}
 }
 
 // WithCallbackTimeout bounds each callback attempt (default DefaultCallbackTimeout, Kie's
 // 15 s). An attempt that times out is retried like a non-2xx answer.
 func WithCallbackTimeout(d time.Duration) Option {
-	return func(c *config) {
+	return Option{func(c *config) {
 		if d > 0 {
 			c.callbackTimeout = d
 		}
-	}
+	}}
 }
 
 // WithClock sets the fake's clock, used for the rate limiter window, callback signature
 // timestamps, task times and download-url expiry (default time.Now). Step and retry timers
 // are real timers.
 func WithClock(now func() time.Time) Option {
-	return func(c *config) {
+	return Option{func(c *config) {
 		if now != nil {
 			c.now = now
 		}
-	}
+	}}
 }
 
 // WithRateLimit enforces Kie's per-account submission limit: at most n submissions (generate,
@@ -122,30 +138,30 @@ func WithClock(now func() time.Time) Option {
 // seconds and body code 429, and are not counted. Kie's default is WithRateLimit(20,
 // 10*time.Second). Off by default; n <= 0 turns it off.
 func WithRateLimit(n int, per time.Duration) Option {
-	return func(c *config) { c.rateN, c.ratePer = n, per }
+	return Option{func(c *config) { c.rateN, c.ratePer = n, per }}
 }
 
 // WithSeed makes generated ids deterministic for a seed (default 0, also deterministic).
-func WithSeed(seed uint64) Option { return func(c *config) { c.seed = seed } }
+func WithSeed(seed uint64) Option { return Option{func(c *config) { c.seed = seed }} }
 
 // WithHTTPStatusErrors answers application errors (401, 402, 404, 422, ...) with the code as
 // the HTTP status too. By default they are HTTP 200 with the code in the body, as Kie's OpenAPI
 // schemas describe; 429 from the rate limiter is always a real HTTP 429.
-func WithHTTPStatusErrors() Option { return func(c *config) { c.statusErrors = true } }
+func WithHTTPStatusErrors() Option { return Option{func(c *config) { c.statusErrors = true }} }
 
 // WithDefaultScript sets the script of tasks that no ScriptNext entry or chaos mix claims
 // (default: success, server steps, normal callbacks).
-func WithDefaultScript(s Script) Option { return func(c *config) { c.defaultScript = s } }
+func WithDefaultScript(s Script) Option { return Option{func(c *config) { c.defaultScript = s }} }
 
 // WithChaos scripts every task not claimed by ScriptNext with a random mix of faults drawn
 // from ch.Seed, and injects request faults on the API, see Chaos.
-func WithChaos(ch Chaos) Option { return func(c *config) { c.chaos = &ch } }
+func WithChaos(ch Chaos) Option { return Option{func(c *config) { c.chaos = &ch }} }
 
 // WithFileSize sets the size in bytes of generated videos (default DefaultFileSize).
 func WithFileSize(n int) Option {
-	return func(c *config) {
+	return Option{func(c *config) {
 		if n > 0 {
 			c.fileSize = n
 		}
-	}
+	}}
 }

@@ -78,8 +78,8 @@ type Server struct {
 func NewServer(opts ...Option) *Server {
 	cfg := defaultConfig()
 	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+		if o.apply != nil {
+			o.apply(&cfg)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -2,6 +2,7 @@ package runway
 
 import (
 	"context"
+	"errors"
 	"log"
 	"log/slog"
 	"net/http"
@@ -122,52 +123,6 @@ func TestFileStemIsInjective(t *testing.T) {
 	require.Equal(t, SavedFiles{}, found)
 }
 
-// TestSaveQueueLogsFailuresAtWarn is issue 12 item 2 for SaveQueue: with no logger given to
-// the client, a failed background save is logged to slog.Default() at Warn with task_id;
-// with one given, to that logger.
-func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
-	verifyNoDownloadLeaks(t)
-	host := newFileHost(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-		w.WriteHeader(http.StatusBadRequest) // permanent: no retry, no link refresh
-	})
-	failOne := func(t *testing.T, c *Client) {
-		t.Helper()
-		failed := make(chan struct{})
-		q, err := NewSaveQueue(c, t.TempDir(), 1, 1, WithAllowPrivateHosts(),
-			WithOnSaved(func(*Result, SavedFiles, error) { close(failed) }))
-		require.NoError(t, err)
-		require.NoError(t, q.Enqueue(context.Background(), savableResult("bad-1", host.URL+"/v.mp4", "")))
-		<-failed
-		require.NoError(t, q.Close(context.Background())) // the worker has logged by now
-	}
-	jsonLogger := func(b *logBuffer) *slog.Logger {
-		return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	requireWarn := func(t *testing.T, logs string) {
-		t.Helper()
-		require.Contains(t, logs, `"level":"WARN","msg":"runway: background save failed"`)
-		require.Contains(t, logs, `"task_id":"bad-1"`)
-		require.NotContains(t, logs, "taskId")
-	}
-
-	t.Run("no logger: slog.Default", func(t *testing.T) {
-		var logs logBuffer
-		setDefaultLogger(t, jsonLogger(&logs))
-		c, _ := newDownloadClient(t, "")
-		failOne(t, c)
-		requireWarn(t, logs.String())
-	})
-
-	t.Run("WithLogger", func(t *testing.T) {
-		var logs, def logBuffer
-		setDefaultLogger(t, jsonLogger(&def))
-		c, _ := newDownloadClient(t, "", WithLogger(jsonLogger(&logs)))
-		failOne(t, c)
-		requireWarn(t, logs.String())
-		require.Empty(t, def.String())
-	})
-}
-
 // setDefaultLogger makes l the default slog logger until the test ends. slog.SetDefault also
 // points the log package at l, and setting the previous logger back does not undo that, so
 // the log package's writer and flags are restored too.
@@ -245,54 +200,6 @@ func FuzzFileStem(f *testing.F) {
 	})
 }
 
-// TestSaveQueueCloseReportsUnstartedResults: when Close's context ends, the save in
-// progress is cancelled and reported as a failure, and the results still queued are not
-// run at all: WithOnSaved gets each with an error matching ErrSaveQueueClosed and the
-// context's error, and one Warn reports how many there were.
-func TestSaveQueueCloseReportsUnstartedResults(t *testing.T) {
-	verifyNoDownloadLeaks(t)
-	started := make(chan string, 4)
-	host := newFileHost(t, func(_ http.ResponseWriter, r *http.Request, _ int) {
-		started <- r.URL.Path
-		<-r.Context().Done()
-	})
-	var logs logBuffer
-	c, _ := newDownloadClient(t, "", WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
-	var mu sync.Mutex
-	reported := map[string]error{}
-	q, err := NewSaveQueue(c, t.TempDir(), 1, 3, WithAllowPrivateHosts(),
-		WithOnSaved(func(r *Result, saved SavedFiles, err error) {
-			assert.Equal(t, SavedFiles{}, saved)
-			mu.Lock()
-			reported[r.TaskID] = err
-			mu.Unlock()
-		}))
-	require.NoError(t, err)
-	for _, id := range []string{"a", "b", "c"} {
-		require.NoError(t, q.Enqueue(context.Background(), savableResult(id, host.URL+"/"+id+".mp4", "")))
-	}
-	require.Equal(t, "/a.mp4", <-started) // the only worker is busy with a; b and c wait
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	require.ErrorIs(t, q.Close(ctx), context.Canceled)
-
-	require.Len(t, host.requests(), 1, "queued results are not started")
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, reported, 3)
-	require.ErrorIs(t, reported["a"], context.Canceled)
-	require.NotErrorIs(t, reported["a"], ErrSaveQueueClosed, "a had started: an ordinary failure")
-	for _, id := range []string{"b", "c"} {
-		require.ErrorIs(t, reported[id], ErrSaveQueueClosed, id)
-		require.ErrorIs(t, reported[id], context.Canceled, id)
-		require.ErrorContains(t, reported[id], "task "+id+" not started")
-	}
-	out := logs.String()
-	require.Equal(t, 1, strings.Count(out, `"msg":"runway: background save failed"`), "only the started save: %s", out)
-	require.Equal(t, 1, strings.Count(out, `"level":"WARN","msg":"runway: save queue closed with results not saved"`), out)
-	require.Contains(t, out, `"reason":"2 queued results not started before Close's context ended"`)
-}
-
 // TestSaveResultRecognisesEarlierFiles: an upgrade does not fetch again what v0.1 saved
 // (<id><ext>, <id>-cover<ext>) for ids whose v0.1 names cannot be another task's, nor a file
 // saved earlier under another extension of its kind; v0.1 names that could belong to
@@ -346,4 +253,252 @@ func TestSaveResultRecognisesEarlierFiles(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "old _63on.mp4", string(got), "the other task's file is untouched")
 	})
+}
+
+func savableResult(id, video, cover string) *Result {
+	return &Result{TaskID: id, VideoURL: video, ImageURL: cover, Code: 200}
+}
+
+// dirEntries lists the names in dir.
+func dirEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestSaveResultSavesBothAndRerunIsOffline(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	video, cover := downloadPayload(400<<10), downloadPayload(30<<10)
+	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		switch r.URL.Path {
+		case "/v/abc.mp4":
+			serveFile(video, "video/mp4")(w, r, n)
+		case "/c/download": // no extension: the Content-Type decides
+			serveFile(cover, "image/png")(w, r, n)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	c, _ := newDownloadClient(t, "")
+	dir := filepath.Join(t.TempDir(), "out")
+	res := savableResult("task-123", host.URL+"/v/abc.mp4?sig=1", host.URL+"/c/download?sig=2")
+
+	var mu sync.Mutex
+	var calls [][2]int64
+	progress := WithDownloadProgress(func(done, total int64) {
+		mu.Lock()
+		calls = append(calls, [2]int64{done, total})
+		mu.Unlock()
+	})
+	saved, err := c.SaveResult(context.Background(), res, dir, WithAllowPrivateHosts(), progress)
+	require.NoError(t, err)
+	require.Equal(t, SavedFiles{
+		VideoPath: filepath.Join(dir, "task-123.mp4"),
+		ImagePath: filepath.Join(dir, "task-123.cover.png"),
+	}, saved)
+	got, err := os.ReadFile(saved.VideoPath)
+	require.NoError(t, err)
+	require.Equal(t, video, got)
+	got, err = os.ReadFile(saved.ImagePath)
+	require.NoError(t, err)
+	require.Equal(t, cover, got)
+	require.ElementsMatch(t, []string{"task-123.mp4", "task-123.cover.png"}, dirEntries(t, dir))
+	requireMonotonic(t, calls, int64(len(video)+len(cover)))
+	require.Len(t, host.requests(), 2)
+
+	var hooked []SavedFiles
+	again, err := c.SaveResult(context.Background(), res, dir, WithOnSaved(func(r *Result, s SavedFiles, err error) {
+		assert.NoError(t, err)
+		hooked = append(hooked, s)
+	}))
+	require.NoError(t, err)
+	require.Equal(t, saved, again)
+	require.Equal(t, []SavedFiles{saved}, hooked)
+	require.Len(t, host.requests(), 2, "re-run must do no network work")
+}
+
+func TestSaveResultInterruptedLeavesNothing(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	video := downloadPayload(512 << 10)
+	release := make(chan struct{})
+	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(video)))
+		w.Write(video[:len(video)/2])
+		http.NewResponseController(w).Flush()
+		select { // hold the rest until the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	c, _ := newDownloadClient(t, "")
+	dir := t.TempDir()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kill := WithDownloadProgress(func(done, _ int64) {
+		if done >= int64(len(video)/4) {
+			cancel() // the copy is killed mid-way, with bytes in the temp file
+		}
+	})
+	_, err := c.SaveResult(ctx, savableResult("t1", host.URL+"/v.mp4", ""), dir, WithAllowPrivateHosts(), kill)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Empty(t, dirEntries(t, dir), "no final file and no temp file")
+}
+
+// TestSaveResultBrokenConnectionLeavesNothing is issue 6's atomic save with a failure other
+// than cancellation: the file host sends half the body and drops the connection, retries are
+// off, so SaveResult fails with the copy half done. The broken file leaves neither its final
+// name nor a temp file; the other file, downloaded concurrently, is still saved.
+func TestSaveResultBrokenConnectionLeavesNothing(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	video, cover := downloadPayload(256<<10), downloadPayload(64<<10)
+	halfThenDrop := func(body []byte) func(http.ResponseWriter, *http.Request, int) {
+		return func(w http.ResponseWriter, _ *http.Request, _ int) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body[:len(body)/2])
+			http.NewResponseController(w).Flush()
+			panic(http.ErrAbortHandler) // closes the connection mid-body
+		}
+	}
+	tests := []struct {
+		name      string
+		video     func(http.ResponseWriter, *http.Request, int)
+		cover     func(http.ResponseWriter, *http.Request, int)
+		broken    string
+		wantSaved SavedFiles
+		wantFiles []string
+	}{
+		{name: "video (the cover is still saved)", video: halfThenDrop(video), cover: serveFile(cover, ""), broken: "/v.mp4",
+			wantSaved: SavedFiles{ImagePath: "t3.cover.jpg"}, wantFiles: []string{"t3.cover.jpg"}},
+		{name: "cover, the video saved", video: serveFile(video, ""), cover: halfThenDrop(cover), broken: "/c.jpg",
+			wantSaved: SavedFiles{VideoPath: "t3.mp4"}, wantFiles: []string{"t3.mp4"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if r.URL.Path == "/v.mp4" {
+					tc.video(w, r, n)
+					return
+				}
+				tc.cover(w, r, n)
+			})
+			c, sl := newDownloadClient(t, "")
+			dir := t.TempDir()
+			saved, err := c.SaveResult(context.Background(), savableResult("t3", host.URL+"/v.mp4", host.URL+"/c.jpg"), dir,
+				WithAllowPrivateHosts(), WithDownloadRetries(0))
+			require.Error(t, err)
+			require.NotErrorIs(t, err, context.Canceled)
+			require.ErrorContains(t, err, tc.broken, "the error names the broken file")
+			want := tc.wantSaved
+			for _, f := range []struct {
+				path *string
+				body []byte
+			}{{&want.VideoPath, video}, {&want.ImagePath, cover}} {
+				if *f.path != "" {
+					*f.path = filepath.Join(dir, *f.path)
+					got, err := os.ReadFile(*f.path)
+					require.NoError(t, err)
+					require.Equal(t, f.body, got)
+				}
+			}
+			require.Equal(t, want, saved)
+			require.Equal(t, tc.wantFiles, dirEntries(t, dir), "no final file and no .part file for the broken download")
+			require.Empty(t, sl.all(), "no retry")
+		})
+	}
+}
+
+func TestSaveResultFailedCoverKeepsVideo(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	video := downloadPayload(10 << 10)
+	host := newFileHost(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.URL.Path == "/v.mp4" {
+			serveFile(video, "")(w, r, n)
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+	})
+	api := newDownloadURLAPI(t, func() string { return host.URL + "/still-forbidden.jpg?sig=x" })
+	c, _ := newDownloadClient(t, api.URL)
+	dir := t.TempDir()
+	saved, err := c.SaveResult(context.Background(), savableResult("t2", host.URL+"/v.mp4", host.URL+"/c.jpg"), dir, WithAllowPrivateHosts())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.Equal(t, filepath.Join(dir, "t2.mp4"), saved.VideoPath)
+	require.Empty(t, saved.ImagePath)
+	require.Equal(t, []string{"t2.mp4"}, dirEntries(t, dir))
+}
+
+func TestSaveResultRefusesUnsavableResults(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	c, _ := newDownloadClient(t, "")
+	tests := map[string]*Result{
+		"nil":      nil,
+		"failed":   {TaskID: "t", Code: 400, Message: "content rejected", VideoURL: "http://example.com/v.mp4"},
+		"no video": {TaskID: "t", Code: 200},
+		"no id":    {Code: 200, VideoURL: "http://example.com/v.mp4"},
+	}
+	for name, r := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			_, err := c.SaveResult(context.Background(), r, dir)
+			require.Error(t, err)
+			require.NoDirExists(t, dir, "nothing written")
+		})
+	}
+	_, err := c.SaveResult(context.Background(), savableResult("t", "http://example.com/v.mp4", ""), "")
+	require.Error(t, err)
+}
+
+func TestSaveResultHostileTaskID(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	host := newFileHost(t, serveFile([]byte("video"), "video/mp4"))
+	c, _ := newDownloadClient(t, "")
+	root := t.TempDir()
+	dir := filepath.Join(root, "out")
+	seen := map[string]string{}
+	for _, id := range []string{"../../escape", "/etc/passwd", "..", ".", ".hidden", `a\b`, "a/b", "a_b", "ok.id", "日本"} {
+		saved, err := c.SaveResult(context.Background(), savableResult(id, host.URL+"/v.mp4", ""), dir, WithAllowPrivateHosts())
+		require.NoError(t, err, id)
+		require.Equal(t, dir, filepath.Dir(saved.VideoPath), id)
+		name := filepath.Base(saved.VideoPath)
+		require.False(t, strings.HasPrefix(name, "."), "hidden or relative name %q for %q", name, id)
+		if prev, dup := seen[name]; dup {
+			t.Fatalf("ids %q and %q share the name %q", prev, id, name)
+		}
+		seen[name] = id
+	}
+	require.Equal(t, []string{"out"}, dirEntries(t, root), "nothing written outside dir")
+	require.Len(t, dirEntries(t, dir), len(seen))
+}
+
+func TestSaveResultFunc(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	host := newFileHost(t, serveFile([]byte("video"), ""))
+	c, _ := newDownloadClient(t, "")
+	dir := t.TempDir()
+	fn := c.SaveResultFunc(dir, WithAllowPrivateHosts())
+	require.NoError(t, fn(context.Background(), &Result{TaskID: "bad", Code: 400, Message: "failed"}))
+	require.Empty(t, dirEntries(t, dir))
+	require.NoError(t, fn(context.Background(), savableResult("good", host.URL+"/v.mp4", "")))
+	require.Equal(t, []string{"good.mp4"}, dirEntries(t, dir))
+	require.Error(t, fn(context.Background(), &Result{TaskID: "novideo", Code: 200}))
+}
+
+func BenchmarkSaveResult(b *testing.B) {
+	c, srv := benchFileServer(b)
+	for i := 0; b.Loop(); i++ {
+		r := savableResult("bench-"+strconv.Itoa(i), srv.URL+"/v.mp4", "")
+		if _, err := c.SaveResult(context.Background(), r, b.TempDir(), WithAllowPrivateHosts()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

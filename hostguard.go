@@ -297,8 +297,9 @@ func (c *Client) checkProxiedTarget(ctx context.Context, host string) (netip.Add
 // that Transport is a wrapping RoundTripper (otelhttp, retry middleware), where the host
 // check cannot be put in and downloads would be refused: give t, a plain *http.Transport
 // (for example the one inside the wrapper), and downloads get the full check through it
-// instead of turning the check off with WithAllowPrivateHosts. t is cloned for each download
-// and never changed. As with the client's transport, unless WithAllowPrivateHosts is given,
+// instead of turning the check off with WithAllowPrivateHosts. t is cloned once, at the
+// client's first download, so that downloads share connections, and is never changed;
+// changes made to t afterwards do not reach downloads. As with the client's transport, unless WithAllowPrivateHosts is given,
 // t's DialContext (and Dial, DialTLS, DialTLSContext) is replaced by the checked dialer on
 // direct connections, so a custom dialer in t is not used; t's Proxy func is. nil is an
 // error.
@@ -461,4 +462,80 @@ func closeBody(req *http.Request, err error) error {
 		req.Body.Close()
 	}
 	return err
+}
+
+// checkURL parses raw and applies the scheme and host-name checks; the dial-time check on
+// the resolved address is done by the transport from downloadClient.
+func checkURL(raw string, allowPrivate bool) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: invalid URL: %w", ErrHostNotAllowed, redactURLError(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return u, fmt.Errorf("%w: scheme %q is not http or https", ErrHostNotAllowed, printable(u.Scheme, 16))
+	}
+	if u.Hostname() == "" {
+		return u, fmt.Errorf("%w: URL has no host", ErrHostNotAllowed)
+	}
+	if allowPrivate {
+		return u, nil
+	}
+	return u, checkHost(u.Hostname())
+}
+
+// downloadClients are the HTTP clients for file hosts, one with the host check and one
+// without (WithAllowPrivateHosts), each built once per Client by downloadClient so that
+// downloads reuse connections.
+type downloadClients struct {
+	mu      sync.Mutex
+	hc      [2]*http.Client
+	release [2]func() // release the idle connections of hc's transports
+}
+
+// closeIdle releases the idle connections of the download clients built so far; they stay
+// usable.
+func (d *downloadClients) closeIdle() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, release := range d.release {
+		if release != nil {
+			release()
+		}
+	}
+}
+
+// downloadClient returns the HTTP client for file hosts, on the client's transport with the
+// host check (see downloadTransport). It is built at the first download and kept, so that
+// later downloads reuse its connections. Redirects are re-checked and, since requests are
+// built by hand, carry no credentials.
+func (c *Client) downloadClient(allowPrivate bool) (*http.Client, error) {
+	i := 0
+	if allowPrivate {
+		i = 1
+	}
+	c.dl.mu.Lock()
+	defer c.dl.mu.Unlock()
+	if hc := c.dl.hc[i]; hc != nil {
+		return hc, nil
+	}
+	rt, release, err := c.downloadTransport(allowPrivate)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{
+		Transport: rt,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			if _, err := checkURL(req.URL.String(), allowPrivate); err != nil {
+				return err
+			}
+			req.Header.Del("Authorization")
+			req.Header.Del("Cookie")
+			return nil
+		},
+	}
+	c.dl.hc[i], c.dl.release[i] = hc, release
+	return hc, nil
 }

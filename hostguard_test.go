@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -350,8 +351,8 @@ func TestDownloadThroughConnectProxy(t *testing.T) {
 	}
 	_, err = c.Download(context.Background(), "https://example.com/redirect", io.Discard)
 	require.ErrorIs(t, err, ErrHostNotAllowed)
-	require.Equal(t, []string{"CONNECT 93.184.215.14:443", "CONNECT 93.184.215.14:443"}, proxy.requests(),
-		"refused targets never reach the proxy")
+	require.Equal(t, []string{"CONNECT 93.184.215.14:443"}, proxy.requests(),
+		"refused targets never reach the proxy; the redirecting request reuses the first tunnel")
 
 	_, err = c.Download(context.Background(), "https://direct.example.com/v.mp4", io.Discard, WithDownloadRetries(0))
 	require.ErrorIs(t, err, errTestDial)
@@ -525,7 +526,9 @@ func TestDownloadThroughProxyPinsCheckedAddress(t *testing.T) {
 		TLSClientConfig: files.Client().Transport.(*http.Transport).TLSClientConfig.Clone(),
 		Proxy:           http.ProxyURL(proxyURL),
 	}
-	c, _ := newDownloadClient(t, "", WithHTTPClient(&http.Client{Transport: tr}))
+	// Real sockets (a TLS host behind a CONNECT proxy) cannot run in a synctest bubble: keep
+	// the one retry's wait short instead.
+	c, _ := newDownloadClient(t, "", WithHTTPClient(&http.Client{Transport: tr}), WithRetryBackoff(time.Millisecond, time.Millisecond))
 	var lookups atomic.Int32
 	c.dlHooks.lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
 		lookups.Add(1)
@@ -544,4 +547,64 @@ func TestDownloadThroughProxyPinsCheckedAddress(t *testing.T) {
 	mu.Lock()
 	require.Equal(t, []string{"rebind.example.com:8443", "rebind.example.com:8443"}, hosts, "the Host header keeps the name")
 	mu.Unlock()
+}
+
+func TestDownloadRefusesSchemesAndPrivateHosts(t *testing.T) {
+	verifyNoDownloadLeaks(t)
+	host := newFileHost(t, serveFile([]byte("secret metadata"), ""))
+	c, _ := newDownloadClient(t, "")
+	urls := []string{
+		"file:///etc/passwd",
+		"ftp://example.com/v.mp4",
+		"gopher://example.com/",
+		"javascript:alert(1)",
+		"//example.com/v.mp4",
+		"http:///nohost",
+		host.URL + "/v", // 127.0.0.1
+		"http://localhost:1/v",
+		"http://LOCALHOST./v",
+		"http://169.254.169.254/latest/meta-data/",
+		"http://10.0.0.1/v",
+		"http://192.168.1.1/v",
+		"http://[::1]:1/v",
+		"http://[fd00::1]/v",
+		"http://[::ffff:127.0.0.1]/v",
+		"http://0.0.0.0/v",
+		"http://100.100.100.200/v",
+	}
+	// A name that is not "localhost" but resolves to loopback exercises the dial-time check.
+	if name := loopbackName(); name != "" {
+		urls = append(urls, strings.Replace(host.URL, "127.0.0.1", name, 1)+"/v")
+	}
+	for _, u := range urls {
+		n, err := c.Download(context.Background(), u, io.Discard)
+		require.ErrorIs(t, err, ErrHostNotAllowed, u)
+		require.Zero(t, n)
+	}
+	require.Empty(t, host.requests(), "a refused host must not be contacted")
+
+	t.Run("redirect to a refused scheme", func(t *testing.T) {
+		redir := newFileHost(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+		})
+		_, err := c.Download(context.Background(), redir.URL+"/v", io.Discard, WithAllowPrivateHosts())
+		require.ErrorIs(t, err, ErrHostNotAllowed)
+		require.Len(t, redir.requests(), 1, "not retried")
+	})
+}
+
+func TestBlockedAddr(t *testing.T) {
+	t.Parallel()
+	blocked := []string{"127.0.0.1", "127.8.9.10", "169.254.169.254", "10.1.2.3", "172.16.0.1",
+		"192.168.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "100.100.100.200", "::", "::1",
+		"fe80::1", "fc00::1", "fd12:3456::1", "ff02::1", "::ffff:10.0.0.1", "::ffff:169.254.169.254"}
+	public := []string{"8.8.8.8", "1.1.1.1", "172.32.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"}
+	for _, s := range blocked {
+		require.True(t, blockedAddr(netip.MustParseAddr(s)), s)
+		require.ErrorIs(t, dialControl("tcp", net.JoinHostPort(s, "443"), nil), ErrHostNotAllowed, s)
+	}
+	for _, s := range public {
+		require.False(t, blockedAddr(netip.MustParseAddr(s)), s)
+		require.NoError(t, dialControl("tcp", net.JoinHostPort(s, "443"), nil), s)
+	}
 }
