@@ -9,8 +9,10 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,7 +49,11 @@ var errTaskNotFinished = errors.New("runway: API does not report the task as fin
 // cannot flood the log, each reason logs its first refusal at once and then at most one line
 // per RejectLogInterval, measured on the handler's clock (WithClock); that line carries
 // "suppressed", the number of refusals with that reason left out since the previous line.
-// The other reasons are not affected.
+// The other reasons are not affected. A count still pending when its interval is over is
+// reported by the next refusal of any reason, in a line of its own ("runway: callback
+// rejections suppressed", with reason and suppressed), so the tail of a flood that has
+// stopped is counted as soon as anything else is refused. The handler runs nothing in the
+// background: when nothing at all is refused after a flood, its tail stays unreported.
 type CallbackHandler struct {
 	callbackConfig           // the options, defaults filled in
 	macs           []*macKey // prepared from WithHMACKey's keys
@@ -113,6 +119,11 @@ func NewCallbackHandler(opts ...CallbackOption) *CallbackHandler {
 // once, exactly as on a single handler; a duplicate waits for the first delivery's outcome.
 // Each handler keeps its own result func, keys and limits. A handler given WithDeduper uses
 // that store alone.
+//
+// The shared deduper's expiry runs on the clock of the first handler built without
+// WithDeduper: a later handler's WithClock still governs its own timestamp window and log
+// rate limit, but not when a task id it shares is forgotten. Give every handler of a client
+// the same clock, or a handler whose clock differs a WithDeduper of its own.
 //
 // It panics, naming the option and what to do, when an option holds a value that cannot work.
 func (c *Client) CallbackHandler(opts ...CallbackOption) *CallbackHandler {
@@ -467,6 +478,11 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph, polle
 	}
 	if h.fn != nil {
 		cp := *res
+		// The func's r.Err() keeps the keys out of its text.
+		cp.secrets = h.keys
+		if h.client != nil {
+			cp.secrets = h.client.secretList()
+		}
 		if err := h.fn(ctx, &cp); err != nil {
 			return fmt.Errorf("result func: %w", err)
 		}
@@ -519,6 +535,12 @@ func (h *CallbackHandler) overBudget(taskID string) int {
 // was decoded (the decoder refuses ids that are not short and printable).
 func (h *CallbackHandler) reject(r *http.Request, status int, reason, taskID string, attrs ...slog.Attr) int {
 	ok, suppressed := h.rejects.allow(reason)
+	if h.rejects.hasPending() {
+		for _, p := range h.rejects.due() {
+			h.log.LogAttrs(r.Context(), slog.LevelWarn, "runway: callback rejections suppressed",
+				slog.String("reason", p.key), slog.Int("suppressed", p.suppressed))
+		}
+	}
 	if !ok {
 		return status
 	}
@@ -554,8 +576,9 @@ type logLimiter struct {
 	interval time.Duration
 	now      func() time.Time
 
-	mu   sync.Mutex
-	keys map[string]*limitState
+	mu      sync.Mutex
+	keys    map[string]*limitState
+	pending atomic.Int32 // keys with a suppressed count not reported yet
 }
 
 type limitState struct {
@@ -579,12 +602,46 @@ func (l *logLimiter) allow(key string) (ok bool, suppressed int) {
 		return true, 0
 	}
 	if d := now.Sub(st.last); d >= 0 && d < l.interval {
+		if st.suppressed == 0 {
+			l.pending.Add(1)
+		}
 		st.suppressed++
 		return false, 0
 	}
 	suppressed = st.suppressed
+	if suppressed > 0 {
+		l.pending.Add(-1)
+	}
 	st.last, st.suppressed = now, 0
 	return true, suppressed
+}
+
+// hasPending reports, without the lock, whether some key has a count not reported yet.
+func (l *logLimiter) hasPending() bool { return l.pending.Load() > 0 }
+
+// pendingCount is a key's count of events held back, due to be reported.
+type pendingCount struct {
+	key        string
+	suppressed int
+}
+
+// due returns, and counts as logged now, the keys whose held-back events have waited a whole
+// interval since their last line: the flood stopped, and nothing of that key came to carry
+// the count.
+func (l *logLimiter) due() []pendingCount {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []pendingCount
+	for k, st := range l.keys {
+		if d := now.Sub(st.last); st.suppressed > 0 && (d < 0 || d >= l.interval) {
+			out = append(out, pendingCount{key: k, suppressed: st.suppressed})
+			st.last, st.suppressed = now, 0
+			l.pending.Add(-1)
+		}
+	}
+	slices.SortFunc(out, func(a, b pendingCount) int { return strings.Compare(a.key, b.key) })
+	return out
 }
 
 // respond writes a short generic answer; the reason is only logged.

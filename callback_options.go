@@ -119,6 +119,10 @@ func WithDeduper(d Deduper) CallbackOption {
 
 // WithClock sets the clock used for the timestamp window, the default deduper's expiry and
 // the rate limit of rejection log lines (default time.Now). now must not be nil.
+//
+// On Client.CallbackHandler, the handlers of one client without WithDeduper share one
+// deduper, whose expiry runs on the clock of the first such handler: a different clock on a
+// later handler does not change it (see Client.CallbackHandler).
 func WithClock(now func() time.Time) CallbackOption {
 	return CallbackOption{func(c *callbackConfig) error {
 		if now == nil {

@@ -426,6 +426,7 @@ func (c *Client) getTask(ctx context.Context, taskID string, aleph bool, retries
 	if t.ID == "" {
 		t.ID = taskID
 	}
+	t.secrets = c.secretList()
 	return t, nil
 }
 
@@ -512,7 +513,7 @@ func (c *Client) decodeError(method, path string, data []byte, err error) error 
 		Method:     method,
 		Path:       path,
 		Message:    "unexpected data: " + err.Error(),
-		Body:       c.redact(data),
+		Body:       redactBody(data, c.secretList(), len(data)),
 	}
 }
 
@@ -627,7 +628,7 @@ func (c *Client) readEnvelope(method, path string, resp *http.Response) (json.Ra
 			Message:    msg,
 			Method:     method,
 			Path:       path,
-			Body:       c.redact(raw),
+			Body:       redactBody(raw, c.secretList(), maxResponseBytes),
 			RetryAfter: retryAfterFrom(resp, c.now()),
 		}
 	}
@@ -636,7 +637,6 @@ func (c *Client) readEnvelope(method, path string, resp *http.Response) (json.Ra
 		return nil, fmt.Errorf("read response body: %w", readErr)
 	}
 	if len(raw) > maxResponseBytes {
-		raw = raw[:maxResponseBytes]
 		return nil, apiErr(fmt.Sprintf("response body larger than %d bytes", maxResponseBytes), 0)
 	}
 	var env envelope
@@ -661,7 +661,7 @@ func (c *Client) readEnvelope(method, path string, resp *http.Response) (json.Ra
 
 // snippet returns the first bytes of an unusable body, printable and redacted.
 func (c *Client) snippet(raw []byte) string {
-	return printable(string(c.redact(raw)), maxErrorSnippet)
+	return printable(string(redactBody(raw, c.secretList(), len(raw))), maxErrorSnippet)
 }
 
 // redact removes the client's secrets (API key, HMAC keys) from bytes that are kept in errors.

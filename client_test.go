@@ -415,6 +415,8 @@ func TestGetTask(t *testing.T) {
 			require.NotEmpty(t, got.Raw)
 			require.True(t, json.Valid(got.Raw))
 			got.Raw = nil
+			require.Equal(t, []string{testKey}, got.secrets, "the client's key rides along for Result().Err()")
+			got.secrets = nil
 			require.Equal(t, tt.want, *got)
 
 			reqs := f.requests()
@@ -497,6 +499,8 @@ func TestGetAlephTask(t *testing.T) {
 			require.NoError(t, json.Unmarshal(got.Raw, &raw))
 			require.True(t, json.Valid([]byte(raw.ParamJSON)), "paramJson is kept raw in Task.Raw")
 			got.Raw = nil
+			require.Equal(t, []string{testKey}, got.secrets, "the client's key rides along for Result().Err()")
+			got.secrets = nil
 			require.Equal(t, tt.want, *got)
 
 			reqs := f.requests()

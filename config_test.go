@@ -285,6 +285,56 @@ func TestCallbackRejectLogRateLimited(t *testing.T) {
 	require.False(t, first, "the first line has nothing suppressed")
 }
 
+// TestCallbackRejectLogFlushesATail: the tail of a flood (refusals held back after the last
+// line of their reason) is reported once its interval is over by the next refusal of any
+// reason, in a line of its own, and only once.
+func TestCallbackRejectLogFlushesATail(t *testing.T) {
+	t.Parallel()
+	var logs captureHandler
+	var mu sync.Mutex
+	now := testNow
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	h := NewCallbackHandler(WithHMACKey(testKey1), WithClock(clock), WithResultFunc(noopResult), WithCallbackLogger(logs.logger()))
+	bad := func() *http.Request {
+		ts := strconv.FormatInt(clock().Unix(), 10)
+		return newCallbackRequest(runwayBody(testID, 200, "ok"), sign(testKey2, testID, ts))
+	}
+	wrongType := func() *http.Request {
+		return newCallbackRequest(runwayBody(testID, 200, "ok"), map[string]string{"Content-Type": "text/plain"})
+	}
+	for range 50 {
+		require.Equal(t, http.StatusUnauthorized, serve(h, bad()).Code)
+		advance(10 * time.Millisecond)
+	}
+	require.Len(t, logs.find("runway: callback rejected"), 1)
+
+	// Another reason inside the interval: logged, but the tail is not due yet.
+	require.Equal(t, http.StatusUnsupportedMediaType, serve(h, wrongType()).Code)
+	require.Empty(t, logs.find("runway: callback rejections suppressed"))
+
+	// The flood has stopped; after the interval, the next refusal of another reason reports
+	// the tail.
+	advance(RejectLogInterval)
+	require.Equal(t, http.StatusUnsupportedMediaType, serve(h, wrongType()).Code)
+	tail := logs.find("runway: callback rejections suppressed")
+	require.Len(t, tail, 1)
+	a := attrs(tail[0])
+	require.Equal(t, "invalid_signature", a["reason"])
+	require.Equal(t, "49", a["suppressed"])
+	require.Equal(t, slog.LevelWarn, tail[0].Level)
+
+	// Reported once: neither another refusal nor the reason's own next line repeats it.
+	advance(RejectLogInterval)
+	require.Equal(t, http.StatusUnsupportedMediaType, serve(h, wrongType()).Code)
+	require.Equal(t, http.StatusUnauthorized, serve(h, bad()).Code)
+	require.Len(t, logs.find("runway: callback rejections suppressed"), 1)
+	for _, rec := range logs.find("runway: callback rejected") {
+		_, has := attrs(rec)["suppressed"]
+		require.False(t, has, "no count repeated")
+	}
+}
+
 // TestDefaultLoggerIsSlogDefault: with no logger given, the client, its handlers and a
 // standalone handler log to slog.Default(), so signing being off and refused callbacks are
 // visible out of the box. Not parallel: it replaces the process's default logger.

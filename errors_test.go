@@ -10,12 +10,15 @@ import (
 	"go/token"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -376,4 +379,75 @@ func TestSentinelsAreListedByGroup(t *testing.T) {
 			require.True(t, listed[n], "%s leaves out %s", where, n)
 		}
 	}
+}
+
+// TestAPIErrorBodyRedactedBeforeCut: a key that spans the 1 MiB cut of a response body leaves
+// no part of itself in APIError.Body (the body is redacted, then cut), and a key the API
+// echoes JSON-escaped ("/" written "\/") is removed from Body too.
+func TestAPIErrorBodyRedactedBeforeCut(t *testing.T) {
+	t.Parallel()
+	for _, at := range []int{maxResponseBytes - 20, maxResponseBytes - 5, maxResponseBytes - 3} {
+		t.Run(strconv.Itoa(at), func(t *testing.T) {
+			t.Parallel()
+			prefix := `{"code":200,"msg":"`
+			body := prefix + strings.Repeat("x", at-len(prefix)) + testKey + strings.Repeat("y", 100) + `"}`
+			c, _ := setup(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) })
+			_, err := c.Credits(t.Context())
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			require.Contains(t, ae.Message, "larger than")
+			assert.False(t, strings.Contains(string(ae.Body), "sk-"), "no part of the key; body ends %q", ae.Body[max(0, len(ae.Body)-40):])
+			assert.LessOrEqual(t, len(ae.Body), maxResponseBytes)
+		})
+	}
+
+	t.Run("JSON-escaped key", func(t *testing.T) {
+		t.Parallel()
+		const key = "sk/test/SECRET/9z<&>"
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, `{"code":422,"msg":"bad","data":{"a":"sk\/test\/SECRET\/9z\u003c\u0026\u003e","b":"sk/test/SECRET/9z<&>"}}`)
+		}))
+		defer srv.Close()
+		c, err := NewClient(key, WithBaseURL(srv.URL))
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Credits(t.Context())
+		var ae *APIError
+		require.ErrorAs(t, err, &ae)
+		assert.NotContains(t, string(ae.Body), "SECRET", string(ae.Body))
+		assert.Equal(t, 2, strings.Count(string(ae.Body), redactedMark), string(ae.Body))
+	})
+}
+
+// TestResultErrKeepsTheClientsKeysOut: a failMsg that quotes the API key reaches no error
+// text, whichever way the result came: GetTask then Task.Result().Err(), SaveResult of that
+// result, and the result func of the client's callback handler.
+func TestResultErrKeepsTheClientsKeysOut(t *testing.T) {
+	t.Parallel()
+	failMsg := "invalid key " + testKey
+	body := fmt.Sprintf(`{"code":200,"msg":"success","data":{"taskId":"t1","state":"fail","failCode":400,"failMsg":%q}}`, failMsg)
+	c, _ := setup(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) })
+
+	task, err := c.GetTask(t.Context(), "t1")
+	require.NoError(t, err)
+	assert.Equal(t, failMsg, task.FailMessage, "verbatim on the field")
+	err = task.Result().Err()
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), testKey[:8])
+	assert.Contains(t, err.Error(), "invalid key "+redactedMark)
+
+	_, err = c.SaveResult(t.Context(), task.Result(), t.TempDir())
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), testKey[:8])
+
+	got := make(chan error, 1)
+	h := c.CallbackHandler(WithResultFunc(func(_ context.Context, r *Result) error {
+		got <- r.Err()
+		return nil
+	}))
+	require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(runwayBody(testID, 400, failMsg), nil)).Code)
+	err = <-got
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), testKey[:8])
+	assert.Contains(t, err.Error(), "invalid key "+redactedMark)
 }

@@ -1,8 +1,11 @@
 package runway
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -57,17 +60,9 @@ func errTextMax(s string, maxLen int, secrets ...string) string {
 		return ""
 	}
 	// Look at a bounded prefix only: the cut happens anyway, and the patterns must not scan a
-	// megabyte per Error() call. The margin keeps a secret that straddles the cut redacted.
-	cut := 0
-	if len(s) > 4*maxLen {
-		cut = len(s) - 4*maxLen
-		s = s[:4*maxLen]
-	}
-	for _, k := range secrets {
-		if k != "" {
-			s = strings.ReplaceAll(s, k, redactedMark)
-		}
-	}
+	// megabyte per Error() call. The known secrets are replaced while the prefix is taken, so
+	// one that starts inside it and straddles its end is replaced whole, not cut in two.
+	s, cut := redactPrefix(s, 4*maxLen, secrets)
 	for _, p := range secretPatterns {
 		s = p.re.ReplaceAllString(s, p.repl)
 	}
@@ -102,6 +97,103 @@ func errTextMax(s string, maxLen int, secrets ...string) string {
 		b.WriteString("…[" + strconv.Itoa(cut) + " more bytes]")
 	}
 	return b.String()
+}
+
+// redactPrefix returns the first lim bytes of s with every secret that starts inside them
+// replaced by redactedMark (a secret running past lim is replaced whole), and how many bytes
+// of s were left out after that.
+func redactPrefix(s string, lim int, secrets []string) (string, int) {
+	longest := 0
+	for _, k := range secrets {
+		longest = max(longest, len(k))
+	}
+	if longest == 0 {
+		if len(s) <= lim {
+			return s, 0
+		}
+		return s[:lim], len(s) - lim
+	}
+	w := s[:min(len(s), lim+longest)]
+	var b strings.Builder
+	b.Grow(min(len(w), lim))
+	i := 0
+	for i < len(w) && i < lim {
+		at, hit := -1, ""
+		for _, k := range secrets {
+			if j := strings.Index(w[i:], k); k != "" && j >= 0 && (at < 0 || j < at) {
+				at, hit = j, k
+			}
+		}
+		if at < 0 || i+at >= lim {
+			b.WriteString(w[i:min(len(w), lim)])
+			i = min(len(w), lim)
+			break
+		}
+		b.WriteString(w[i : i+at])
+		b.WriteString(redactedMark)
+		i += at + len(hit)
+	}
+	return b.String(), len(s) - i
+}
+
+// secretForms are the spellings of a secret to look for in a raw response body: the secret
+// itself and its JSON-escaped forms (with and without HTML escaping, and with "/" written
+// "\/" as some encoders do).
+func secretForms(k string) []string {
+	forms := []string{k}
+	add := func(f string) {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	for _, html := range []bool{true, false} {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(k) != nil {
+			continue
+		}
+		f := strings.TrimSuffix(buf.String(), "\n")
+		f = f[1 : len(f)-1]
+		add(f)
+		add(strings.ReplaceAll(f, "/", `\/`))
+	}
+	return forms
+}
+
+// redactBody returns a copy of a raw response body with every form of each secret replaced,
+// cut to at most maxLen bytes after the replacement. When bytes were left out, a tail that
+// could be the start of a secret running past the cut (or past what was read) is dropped too.
+func redactBody(raw []byte, secrets []string, maxLen int) []byte {
+	if len(raw) == 0 {
+		return nil
+	}
+	out := bytes.Clone(raw)
+	var forms []string
+	for _, k := range secrets {
+		if k != "" {
+			forms = append(forms, secretForms(k)...)
+		}
+	}
+	// Longest first, so that a form is not half-replaced by a shorter one it contains.
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	for _, f := range forms {
+		out = bytes.ReplaceAll(out, []byte(f), []byte(redactedMark))
+	}
+	if len(out) <= maxLen && len(raw) <= maxLen {
+		return out
+	}
+	out = out[:min(len(out), maxLen)]
+	trim := 0
+	for _, f := range forms {
+		for l := min(len(f)-1, len(out)); l > trim; l-- {
+			if bytes.HasSuffix(out, []byte(f[:l])) {
+				trim = l
+				break
+			}
+		}
+	}
+	return out[:len(out)-trim]
 }
 
 // onePrefix keeps the first "runway: " of an error text and drops the ones that wrapping

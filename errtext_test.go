@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -53,9 +54,33 @@ func TestErrText(t *testing.T) {
 	require.True(t, strings.HasSuffix(got, " more bytes]"), got[len(got)-40:])
 	require.Contains(t, got, fmt.Sprintf("…[%d more bytes]", len(huge)-maxErrValue))
 
-	// A secret straddling the window that is scanned is still redacted.
-	edge := strings.Repeat("x", 4*maxErrValue-5) + "Bearer " + testKey
-	assert.NotContains(t, errText(edge, testKey), testKey[:8])
+}
+
+// TestErrTextKeyStraddlingTheScanCut: a known key that straddles the end of the scanned
+// prefix, behind text that redaction shrinks (a URL query), is redacted whole: none of it
+// reaches the output, whatever the prefix.
+func TestErrTextKeyStraddlingTheScanCut(t *testing.T) {
+	t.Parallel()
+	s := "see https://h/p?" + strings.Repeat("q", 1163) + " " + testKey
+	got := errText(s, testKey)
+	assert.NotContains(t, got, testKey[:8], got)
+	assert.Equal(t, "see https://h/p?[REDACTED] [REDACTED]", got)
+
+	// Property: for random prefixes around the cut, neither the key nor its first 8 bytes
+	// appear in the output.
+	rng := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"q", " ", "é", "?", "https://h/p?", "Bearer ", "x=", testKey[:5], "\n"}
+	for i := range 300 {
+		lim := []int{maxErrValue, maxErrCause}[i%2]
+		var b strings.Builder
+		n := 4*lim - 60 + rng.IntN(120)
+		for b.Len() < n {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		in := b.String() + " " + testKey + " tail"
+		got := errTextMax(in, lim, testKey)
+		require.NotContains(t, got, testKey[:8], "input %q", in)
+	}
 }
 
 func TestOnePrefix(t *testing.T) {

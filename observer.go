@@ -107,10 +107,12 @@ type PollEvent struct {
 	Aleph  bool  // the Aleph details endpoint
 	State  State // the task's state; empty when Err is set
 	Err    error
-	// Class is State when the request succeeded, else a fixed error class: "not_found",
-	// "unauthorized", "rate_limited", "server_error", "api_error" (any other answer),
-	// "malformed" (a 2xx that is not the API's envelope), "invalid" (refused locally),
-	// "timeout", "canceled" or "transport".
+	// Class takes a fixed set of values whatever the API answers, fit for a metric label.
+	// When the request succeeded it is State if State is known (State.Known), else
+	// "unknown_state" (State keeps the raw value). Otherwise it is an error class:
+	// "not_found", "unauthorized", "rate_limited", "server_error", "api_error" (any other
+	// answer), "malformed" (a 2xx that is not the API's envelope), "invalid" (refused
+	// locally), "timeout", "canceled" or "transport".
 	Class    string
 	Retries  int
 	Start    time.Time
@@ -463,6 +465,9 @@ func (o *observer) pollEnd(run *opRun, taskID string, aleph bool, t **Task, err 
 		Retries: int(run.retries.Load()), Start: run.start, Duration: o.now().Sub(run.start)}
 	if *err == nil && *t != nil {
 		ev.State, ev.Class = (*t).State, string((*t).State)
+		if !ev.State.Known() {
+			ev.Class = "unknown_state"
+		}
 	} else {
 		ev.Class = errorClass(*err)
 	}

@@ -467,3 +467,45 @@ func TestObserverResultAfterOverBudgetAnswer(t *testing.T) {
 	assert.Equal(t, runway.SourceCallback, e.Source)
 	assert.Zero(t, e.SinceSubmit, "a standalone handler knows no submission times")
 }
+
+// TestObserverPollClassUnknownState: states the SDK does not know (here "x1", then "x2", and
+// an Aleph successFlag it has no meaning for) reach PollEvent.State raw, but Class is the one
+// value "unknown_state", so a metric labelled by Class gets no series per unknown value.
+func TestObserverPollClassUnknownState(t *testing.T) {
+	t.Parallel()
+	bodies := []string{
+		`{"code":200,"msg":"success","data":{"taskId":"t","state":"x1"}}`,
+		`{"code":200,"msg":"success","data":{"taskId":"t","state":"x2"}}`,
+		`{"code":200,"msg":"success","data":{"taskId":"t","successFlag":7}}`,
+		`{"code":200,"msg":"success","data":{"taskId":"t","state":"generating"}}`,
+	}
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = w.Write([]byte(bodies[0]))
+		bodies = bodies[1:]
+	}))
+	defer srv.Close()
+	var log eventLog
+	c, err := runway.NewClient("k", runway.WithBaseURL(srv.URL), runway.WithObserver(log.observer()))
+	require.NoError(t, err)
+	defer c.Close()
+	for range 2 {
+		_, err = c.GetTask(t.Context(), "t")
+		require.NoError(t, err)
+	}
+	_, err = c.GetAlephTask(t.Context(), "t")
+	require.NoError(t, err)
+	_, err = c.GetTask(t.Context(), "t")
+	require.NoError(t, err)
+
+	got := log.snapshot().polls
+	require.Len(t, got, 4)
+	var states, classes []string
+	for _, e := range got {
+		states, classes = append(states, string(e.State)), append(classes, e.Class)
+	}
+	assert.Equal(t, []string{"x1", "x2", "successFlag:7", "generating"}, states)
+	assert.Equal(t, []string{"unknown_state", "unknown_state", "unknown_state", "generating"}, classes)
+}

@@ -175,6 +175,8 @@ type Task struct {
 	Aleph bool
 	// Raw is the whole `data` object as received.
 	Raw json.RawMessage
+
+	secrets []string // the fetching client's keys, kept out of the text of Result().Err()
 }
 
 // Result builds the terminal Result of a task seen by polling. It is meaningful only when
@@ -187,6 +189,7 @@ func (t *Task) Result() *Result {
 		ImageURL: t.ImageURL,
 		Source:   SourcePoll,
 		Raw:      t.Raw,
+		secrets:  t.secrets,
 	}
 	if t.State == StateSuccess {
 		r.Code = 200
@@ -239,6 +242,10 @@ type Result struct {
 	// and that the handler stopped waiting for (it waits up to two seconds for submissions
 	// of its client still in progress).
 	Meta map[string]string `json:"meta,omitempty"`
+
+	// secrets are the keys of the client that produced the result (the API key, the HMAC
+	// keys), kept out of the text of Err().
+	secrets []string
 }
 
 // Err returns nil for a successful result and a classified *TaskError otherwise.
@@ -254,5 +261,6 @@ func (r *Result) Err() error {
 		// A textual code says nothing Classify knows; the message decides the class.
 		code = 0
 	}
-	return &TaskError{TaskID: r.TaskID, Code: code, CodeText: r.CodeText, Message: r.Message, Kind: Classify(code, r.Message)}
+	return &TaskError{TaskID: r.TaskID, Code: code, CodeText: r.CodeText, Message: r.Message, Kind: Classify(code, r.Message),
+		secrets: r.secrets}
 }

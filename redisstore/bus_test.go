@@ -17,6 +17,9 @@ func fullResult(t *testing.T, taskID string) *runway.Result {
 	r := &runway.Result{}
 	v := reflect.ValueOf(r).Elem()
 	for i := range v.NumField() {
+		if !v.Type().Field(i).IsExported() {
+			continue // process-local (the client's keys kept out of Err's text): not on the wire
+		}
 		f := v.Field(i)
 		name := v.Type().Field(i).Name
 		switch {

@@ -35,6 +35,9 @@
 //	runway.reconcile.visits              counter    {visit}      runway.reconcile.outcome
 //	runway.reconcile.age                 histogram  s            runway.reconcile.outcome
 //
+// runway.poll.result is a known task state or an error class (runway.PollEvent.Class); a
+// state the SDK does not know is "unknown_state", whatever its value.
+//
 // See the README for what each one means and example queries.
 //
 // # Spans
@@ -357,8 +360,25 @@ func (i *Instrumentation) onSubmit(e runway.SubmitEvent) {
 	endSpan(ownSpan(ctx), e.Err, attrs...)
 }
 
+// pollClassUnknown is the runway.poll.result of a task state the SDK does not know.
+const pollClassUnknown = "unknown_state"
+
+// pollClasses are the values runway.PollEvent.Class documents besides the known states.
+var pollClasses = map[string]bool{pollClassUnknown: true, "not_found": true, "unauthorized": true,
+	"rate_limited": true, "server_error": true, "api_error": true, "malformed": true, "invalid": true,
+	"timeout": true, "canceled": true, "transport": true}
+
+// pollClass is the runway.poll.result of a poll: its Class when that is one of the documented
+// values, else "unknown_state", so that no value the API makes up opens a series of its own.
+func pollClass(e runway.PollEvent) string {
+	if runway.State(e.Class).Known() || pollClasses[e.Class] {
+		return e.Class
+	}
+	return pollClassUnknown
+}
+
 func (i *Instrumentation) onPoll(e runway.PollEvent) {
-	class := e.Class
+	class := pollClass(e)
 	opt := i.set(attrKey{metric: "poll", a: class}, func() []attribute.KeyValue {
 		return []attribute.KeyValue{AttrPollResult.String(class)}
 	})

@@ -451,3 +451,37 @@ func TestNewDefaults(t *testing.T) {
 		assert.True(t, set, fmt.Sprintf("%s is wired", name))
 	}
 }
+
+// TestUnknownStatesShareOneSeries: task states the SDK does not know ("x1", then "x2") are
+// counted under the one runway.poll.result "unknown_state", and so is a Class outside the
+// documented set (as an older SDK would report it): no series per value the API makes up.
+func TestUnknownStatesShareOneSeries(t *testing.T) {
+	f := &fixture{reader: sdkmetric.NewManualReader()}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(f.reader))
+	defer func() { require.NoError(t, mp.Shutdown(context.Background())) }()
+	inst, err := runwayotel.New(runwayotel.WithMeterProvider(mp))
+	require.NoError(t, err)
+
+	states := make(chan string, 3)
+	states <- "x1"
+	states <- "x2"
+	states <- "generating"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, `{"code":200,"msg":"success","data":{"taskId":"t","state":%q}}`, <-states)
+	}))
+	defer srv.Close()
+	c, err := runway.NewClient("k", runway.WithBaseURL(srv.URL), inst.ClientOption())
+	require.NoError(t, err)
+	defer c.Close()
+	for range 3 {
+		_, err := c.GetTask(context.Background(), "t")
+		require.NoError(t, err)
+	}
+	inst.Observer().OnPoll(runway.PollEvent{Ctx: context.Background(), TaskID: "t", State: "x3", Class: "x3"})
+
+	m := f.collect(t)
+	assert.Equal(t, map[string]int64{
+		"runway.poll.result=unknown_state": 3,
+		"runway.poll.result=generating":    1,
+	}, values(m["runway.polls"]))
+}

@@ -3,7 +3,11 @@
 // module proxy protocol, plus the @v/list entry. It is what a tag on GitHub would make
 // proxy.golang.org serve, built without a tag or network. Used by .ci/consumer-check.
 //
-//	go run .ci/modproxy/main.go -proxy /tmp/proxy -version v0.2.0 -dir redisstore
+//	go run .ci/modproxy/main.go -proxy /tmp/proxy -version v0.2.0 -dir redisstore -sums /tmp/sums
+//
+// With -sums, it appends "module version h1:zip h1:gomod" to that file: the hashes the go
+// command records in go.sum for the zip and the go.mod it wrote, so that a consumer can prove
+// that what it installed came from this proxy.
 //
 // The zip follows the module zip rules: every path is prefixed module@version/, files of
 // nested modules (a subdirectory with its own go.mod) and vendor directories are left out,
@@ -13,6 +17,8 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,14 +37,15 @@ func main() {
 	proxy := flag.String("proxy", "", "proxy directory to write into")
 	version := flag.String("version", "", "version to publish, e.g. v0.2.0")
 	dir := flag.String("dir", ".", "module directory (holds go.mod)")
+	sums := flag.String("sums", "", "file to append the module's go.sum hashes to")
 	flag.Parse()
-	if err := run(*proxy, *version, *dir); err != nil {
+	if err := run(*proxy, *version, *dir, *sums); err != nil {
 		fmt.Fprintln(os.Stderr, "modproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(proxy, version, dir string) error {
+func run(proxy, version, dir, sums string) error {
 	if proxy == "" || version == "" {
 		return errors.New("-proxy and -version are required")
 	}
@@ -80,6 +87,21 @@ func run(proxy, version, dir string) error {
 	}
 	if err := zw.Close(); err != nil {
 		return err
+	}
+	if sums != "" {
+		zipSum, err := hashZip(zbuf.Bytes())
+		if err != nil {
+			return err
+		}
+		modSum := hash1([]string{"go.mod"}, func(string) []byte { return gomod })
+		f, err := os.OpenFile(sums, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		_, werr := fmt.Fprintf(f, "%s %s %s %s\n", modPath, version, zipSum, modSum)
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return err
+		}
 	}
 	info, _ := json.Marshal(struct {
 		Version string
@@ -170,4 +192,39 @@ func escapePath(p string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// hash1 is the go command's "h1:" hash of a file tree (golang.org/x/mod/sumdb/dirhash.Hash1):
+// the SHA-256 of the sorted lines "<sha256 of the file>  <name>".
+func hash1(names []string, open func(string) []byte) string {
+	names = slices.Sorted(slices.Values(names))
+	sum := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(sum, "%x  %s\n", sha256.Sum256(open(n)), n)
+	}
+	return "h1:" + base64.StdEncoding.EncodeToString(sum.Sum(nil))
+}
+
+// hashZip is hash1 over the files of a module zip, named as in the zip.
+func hashZip(data []byte) (string, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return "", err
+	}
+	files := map[string][]byte{}
+	var names []string
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			return "", err
+		}
+		var b bytes.Buffer
+		_, err = b.ReadFrom(rc)
+		if err := errors.Join(err, rc.Close()); err != nil {
+			return "", err
+		}
+		files[f.Name] = b.Bytes()
+		names = append(names, f.Name)
+	}
+	return hash1(names, func(n string) []byte { return files[n] }), nil
 }

@@ -202,7 +202,9 @@ func run(mdPath string) error {
 	return nil
 }
 
-// extract returns the ```go blocks of a Markdown file.
+// extract returns the ```go blocks of a Markdown file. Any other fence whose info string
+// starts with "go" (```golang, ```Go, ~~~go) is an error rather than a block silently left
+// unchecked; the content of other fences is skipped, so a fence shown inside one is not read.
 func extract(path string) ([]block, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -211,24 +213,51 @@ func extract(path string) ([]block, error) {
 	defer f.Close()
 	var out []block
 	var cur *block
+	fence := "" // the marker of the open fence (``` or ~~~, possibly longer), "" outside one
+	opened := 0 // the line that opened it
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		trim := strings.TrimSpace(line)
+		if fence != "" {
+			if strings.HasPrefix(trim, fence) && strings.Trim(trim, fence[:1]) == "" {
+				if cur != nil {
+					out = append(out, *cur)
+					cur = nil
+				}
+				fence = ""
+			} else if cur != nil {
+				cur.text += line + "\n"
+			}
+			continue
+		}
+		marker, info, ok := fenceOpen(trim)
+		if !ok {
+			continue
+		}
+		fence, opened = marker, n
 		switch {
-		case cur == nil && trim == "```go":
+		case marker == "```" && info == "go":
 			cur = &block{line: n + 1}
-		case cur != nil && trim == "```":
-			out = append(out, *cur)
-			cur = nil
-		case cur != nil:
-			cur.text += line + "\n"
+		case strings.HasPrefix(strings.ToLower(info), "go"):
+			return nil, fmt.Errorf("%s:%d: fence %q: write go blocks as ```go so that they are checked", path, n, trim)
 		}
 	}
-	if cur != nil {
-		return nil, fmt.Errorf("%s:%d: go block not closed", path, cur.line)
+	if fence != "" {
+		return nil, fmt.Errorf("%s:%d: fenced block not closed", path, opened)
 	}
 	return out, sc.Err()
+}
+
+// fenceOpen reports whether a trimmed line opens a fenced block: its marker (three or more
+// backticks or tildes) and its info string.
+func fenceOpen(trim string) (marker, info string, ok bool) {
+	if !strings.HasPrefix(trim, "```") && !strings.HasPrefix(trim, "~~~") {
+		return "", "", false
+	}
+	c := trim[:1]
+	rest := strings.TrimLeft(trim, c)
+	return trim[:len(trim)-len(rest)], strings.TrimSpace(rest), true
 }
 
 var (
