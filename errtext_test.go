@@ -233,6 +233,12 @@ func TestErrorTextsHaveOnePrefix(t *testing.T) {
 	}
 	assert.Equal(t, 1, strings.Count((&WaitError{TaskID: "t", Err: ErrWaitTimeout}).Error(), "runway:"))
 	assert.Equal(t, 1, strings.Count((&DownloadError{Host: "h", Path: "/p", Err: ErrHostNotAllowed}).Error(), "runway:"))
+
+	// Saving a failed task: the task's error under the save's prefix, once.
+	failed := &Result{TaskID: "t", Code: 400, Message: "caught by our AI moderator"}
+	_, err = c.SaveResult(t.Context(), failed, t.TempDir())
+	require.ErrorIs(t, err, ErrModeration)
+	assert.Equal(t, "runway: save: task t failed (moderation, code 400): caught by our AI moderator", err.Error())
 }
 
 // TestSentinelTextsNameWhatTheyMatch: a sentinel whose text names codes names every code an

@@ -103,7 +103,7 @@ func newFileJournal(path string, deps fileJournalDeps) (*FileJournal, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("runway: journal %s: %w", path, err)
+		return nil, errorf("runway: journal %s: %w", path, err)
 	}
 	f, err := openLocked(abs)
 	if err != nil {
@@ -115,14 +115,14 @@ func newFileJournal(path string, deps fileJournalDeps) (*FileJournal, error) {
 	// record written to it is reported durable.
 	if err := j.syncDir(filepath.Dir(abs)); err != nil {
 		j.closeFile()
-		return nil, fmt.Errorf("runway: journal %s: fsync directory: %w", abs, err)
+		return nil, errorf("runway: journal %s: fsync directory: %w", abs, err)
 	}
 	// A compaction interrupted by a crash leaves its temporary file; the lock is ours, so
 	// nobody else is writing it.
 	_ = os.Remove(j.tmpPath())
 	if err := j.load(); err != nil {
 		j.closeFile()
-		return nil, fmt.Errorf("runway: journal %s: %w", abs, err)
+		return nil, errorf("runway: journal %s: %w", abs, err)
 	}
 	return j, nil
 }
@@ -133,14 +133,14 @@ func openLocked(path string) (*os.File, error) {
 	for range 10 {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("runway: journal: %w", err)
+			return nil, errorf("runway: journal: %w", err)
 		}
 		if err := lockFile(f, path); err != nil {
 			_ = f.Close()
 			if errors.Is(err, ErrJournalLocked) {
 				return nil, fmt.Errorf("%w: %s is open in another FileJournal (this process or another); close that one first", ErrJournalLocked, path)
 			}
-			return nil, fmt.Errorf("runway: journal %s: lock: %w", path, err)
+			return nil, errorf("runway: journal %s: lock: %w", path, err)
 		}
 		fi, err1 := f.Stat()
 		pi, err2 := os.Stat(path)
@@ -149,7 +149,7 @@ func openLocked(path string) (*os.File, error) {
 				if err := f.Chmod(0o600); err != nil {
 					unlockFile(f, path)
 					_ = f.Close()
-					return nil, fmt.Errorf("runway: journal %s: %w", path, err)
+					return nil, errorf("runway: journal %s: %w", path, err)
 				}
 			}
 			return f, nil
@@ -278,7 +278,7 @@ func (j *FileJournal) Add(_ context.Context, e JournalEntry) error {
 	}
 	payload, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("runway: journal: %w", err)
+		return errorf("runway: journal: %w", err)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -375,18 +375,18 @@ func (j *FileJournal) appendLocked(op byte, data []byte) error {
 		return errJournalClosed
 	}
 	if 1+len(data) > maxRecordSize {
-		return fmt.Errorf("runway: journal: record of %d bytes exceeds %d", 1+len(data), maxRecordSize)
+		return errorf("runway: journal: record of %d bytes exceeds %d", 1+len(data), maxRecordSize)
 	}
 	rec := j.record(op, data)
 	if _, err := j.f.WriteAt(rec, j.size); err != nil {
 		_ = j.f.Truncate(j.size)
-		return fmt.Errorf("runway: journal: write: %w", err)
+		return errorf("runway: journal: write: %w", err)
 	}
 	if err := j.sync(); err != nil {
 		// After a failed fsync the page cache may not match the disk; the record's fate is
 		// unknown, so do not count on it either way.
 		_ = j.f.Truncate(j.size)
-		return fmt.Errorf("runway: journal: fsync: %w", err)
+		return errorf("runway: journal: fsync: %w", err)
 	}
 	if j.dirUnsynced && !j.noSync {
 		// The record is in the file renamed into place by the last rewrite, whose directory
@@ -395,7 +395,7 @@ func (j *FileJournal) appendLocked(op byte, data []byte) error {
 		if err := j.syncDir(filepath.Dir(j.path)); err != nil {
 			_ = j.f.Truncate(j.size)
 			_ = j.f.Sync()
-			return fmt.Errorf("runway: journal: fsync directory: %w", err)
+			return errorf("runway: journal: fsync directory: %w", err)
 		}
 		j.dirUnsynced = false
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"path"
@@ -74,7 +73,7 @@ func (c *Client) saveResult(ctx context.Context, r *Result, dir string, cfg down
 	ctx, cancel := withDownloadTimeout(ctx, cfg.timeout)
 	defer cancel()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return SavedFiles{}, fmt.Errorf("runway: save task %s: %w", r.TaskID, err)
+		return SavedFiles{}, errorf("runway: save task %s: %w", printable(r.TaskID, 128), err)
 	}
 	jobs := saveJobs(r.TaskID, base, r.VideoURL, r.ImageURL)
 	agg := newProgressSum(cfg.progress, len(jobs))
@@ -94,10 +93,10 @@ func (c *Client) saveResult(ctx context.Context, r *Result, dir string, cfg down
 		saved.ImagePath = paths[1]
 	}
 	if err := errors.Join(errs...); err != nil {
-		return saved, fmt.Errorf("runway: save task %s: %w", r.TaskID, err)
+		return saved, errorf("runway: save task %s: %w", printable(r.TaskID, 128), err)
 	}
 	if err := syncDir(dir); err != nil {
-		return saved, fmt.Errorf("runway: save task %s: sync dir: %w", r.TaskID, err)
+		return saved, errorf("runway: save task %s: sync dir: %w", printable(r.TaskID, 128), err)
 	}
 	agg.finish()
 	return saved, nil
@@ -109,10 +108,10 @@ func checkSavable(r *Result) error {
 		return errors.New("runway: save: nil result")
 	}
 	if err := r.Err(); err != nil {
-		return fmt.Errorf("runway: save: %w", err)
+		return errorf("runway: save: %w", err)
 	}
 	if r.VideoURL == "" {
-		return fmt.Errorf("runway: save task %s: result has no video URL", printable(r.TaskID, 128))
+		return errorf("runway: save task %s: result has no video URL", printable(r.TaskID, 128))
 	}
 	return nil
 }
@@ -272,7 +271,7 @@ var windowsDevices = map[string]bool{
 // back to the id (except when cut, where the hash keeps names apart).
 func fileStem(taskID string) (string, error) {
 	if err := validTaskID("TaskID", taskID); err != nil {
-		return "", fmt.Errorf("runway: save: %w", err)
+		return "", errorf("runway: save: %w", err)
 	}
 	const hexDigits = "0123456789abcdef"
 	var b strings.Builder
