@@ -159,7 +159,7 @@ func TestCallbackRefetch(t *testing.T) {
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	c := newTestClient(t, WithBaseURL(srv.URL), WithHTTPClient(srv.Client()), WithMaxRetries(0))
-	c.aleph.add("a-sub")
+	c.aleph.put("a-sub", struct{}{})
 
 	var rc recorder
 	h := c.CallbackHandler(WithRefetch(), WithResultFunc(rc.resultFunc()), WithHMACKey(testKey1), WithClock(fixedClock))

@@ -707,39 +707,3 @@ func (c *Client) own(r *Result) (*Result, error) {
 	}
 	return &cp, err
 }
-
-// idSet is a bounded set of task ids; the oldest is forgotten first.
-type idSet struct {
-	mu    sync.Mutex
-	max   int
-	ids   map[string]struct{}
-	order []string
-	next  int
-}
-
-func newIDSet(max int) *idSet {
-	return &idSet{max: max, ids: make(map[string]struct{})}
-}
-
-func (s *idSet) add(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.ids[id]; ok {
-		return
-	}
-	if len(s.order) < s.max {
-		s.order = append(s.order, id)
-	} else {
-		delete(s.ids, s.order[s.next])
-		s.order[s.next] = id
-		s.next = (s.next + 1) % s.max
-	}
-	s.ids[id] = struct{}{}
-}
-
-func (s *idSet) has(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.ids[id]
-	return ok
-}

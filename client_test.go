@@ -301,13 +301,27 @@ func TestGenerateAlephRemembersTaskID(t *testing.T) {
 func TestIDSetForgetsOldestFirst(t *testing.T) {
 	t.Parallel()
 	s := newIDSet(2)
-	s.add("a")
-	s.add("b")
-	s.add("a") // already there: no eviction
-	s.add("c")
+	s.put("a", struct{}{})
+	s.put("b", struct{}{})
+	s.put("a", struct{}{}) // already there: no eviction
+	s.put("c", struct{}{})
 	require.False(t, s.has("a"))
 	require.True(t, s.has("b"))
 	require.True(t, s.has("c"))
+
+	m := newBoundedMap[int](2)
+	m.put("a", 1)
+	m.put("b", 2)
+	m.put("a", 3) // replaced in place: "a" is still the oldest
+	m.put("c", 4)
+	_, ok := m.get("a")
+	require.False(t, ok)
+	v, ok := m.get("c")
+	require.True(t, ok)
+	require.Equal(t, 4, v)
+	var empty *boundedMap[int]
+	_, ok = empty.get("a")
+	require.False(t, ok, "a nil map is empty")
 }
 
 func TestSubmissionWithoutUsableTaskID(t *testing.T) {

@@ -159,7 +159,7 @@ func (h *journalHook) add(ctx context.Context, e JournalEntry) error {
 // Reconcile finds the task processed (the deduper's done marker) and removes it then.
 func (h *journalHook) remove(ctx context.Context, taskID string) {
 	h.mu.Lock()
-	h.settled.add(taskID)
+	h.settled.put(taskID, struct{}{})
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalOpTimeout)
 	defer cancel()
@@ -320,7 +320,7 @@ func (c *Client) submitJournaled(ctx context.Context, path string, body any, ale
 		return id, err
 	}
 	if aleph {
-		c.aleph.add(id)
+		c.aleph.put(id, struct{}{})
 	}
 	if c.jnl == nil {
 		return id, nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -309,7 +308,7 @@ type observer struct {
 	o         Observer
 	log       *slog.Logger
 	now       func() time.Time
-	submitted *timeRing // nil unless OnResult is set
+	submitted *boundedMap[time.Time] // submission times; nil unless OnResult is set
 	panicked  [obsKinds]atomic.Bool
 }
 
@@ -323,7 +322,7 @@ func newObserver(o Observer, log *slog.Logger, now func() time.Time) *observer {
 	}
 	ob := &observer{o: o, log: log, now: now}
 	if o.OnResult != nil {
-		ob.submitted = newTimeRing(maxSubmitTimes)
+		ob.submitted = newBoundedMap[time.Time](maxSubmitTimes)
 	}
 	return ob
 }
@@ -762,45 +761,4 @@ func callbackReason(status int) CallbackReason {
 		return CallbackUnavailable
 	}
 	return CallbackOther
-}
-
-// timeRing is a bounded map from task id to submission time; the oldest is forgotten first.
-type timeRing struct {
-	mu    sync.Mutex
-	max   int
-	at    map[string]time.Time
-	order []string
-	next  int
-}
-
-func newTimeRing(max int) *timeRing {
-	return &timeRing{max: max, at: make(map[string]time.Time)}
-}
-
-func (t *timeRing) put(id string, at time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.at[id]; ok {
-		t.at[id] = at
-		return
-	}
-	if len(t.order) < t.max {
-		t.order = append(t.order, id)
-	} else {
-		delete(t.at, t.order[t.next])
-		t.order[t.next] = id
-		t.next = (t.next + 1) % t.max
-	}
-	t.at[id] = at
-}
-
-// get is safe on a nil ring (no OnResult: nothing remembered).
-func (t *timeRing) get(id string) (time.Time, bool) {
-	if t == nil {
-		return time.Time{}, false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	at, ok := t.at[id]
-	return at, ok
 }
