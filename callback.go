@@ -82,7 +82,7 @@ type flight struct {
 	settled bool
 	status  int // the answer for every delivery; set when settled
 
-	budget budgetCtx // the work's context; allocated with the flight
+	budget deadlineCtx // the work's context; allocated with the flight
 }
 
 // NewCallbackHandler returns a standalone handler; no API key is needed. Results reach only
@@ -367,13 +367,27 @@ func (h *CallbackHandler) work(f *flight, res *Result, aleph bool, token string)
 	id := res.TaskID
 	status := http.StatusInternalServerError
 	ctx := &f.budget
-	defer h.settle(id, f, &status)
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Warn("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
+		}
+		h.finish(id, f, status)
+		ctx.end(context.Canceled)
+	}()
 	err := h.deliver(ctx, res, aleph, false)
 	h.obs.callbackResult(ctx)
 	sctx, scancel := h.storeContext(ctx.parent)
 	defer scancel()
 	if err != nil {
-		status = h.release(sctx, id, token, err)
+		// Give the task id back so that Kie's retry can claim it. The answer is 503 while the
+		// API does not report the task as finished, else 500.
+		if errors.Is(err, errTaskNotFinished) {
+			status = http.StatusServiceUnavailable
+		}
+		h.logFailure("runway: callback processing failed; released for Kie's retry", id, err)
+		if rerr := h.dedupe.Release(sctx, id, token); rerr != nil {
+			h.logFailure("runway: callback dedupe release failed", id, rerr)
+		}
 		return
 	}
 	// The work is done: answer 200 whatever the store says, which stops Kie's retries.
@@ -383,37 +397,7 @@ func (h *CallbackHandler) work(f *flight, res *Result, aleph bool, token string)
 		h.logFailure("runway: callback dedupe done failed", id, derr)
 	}
 	h.forget(sctx, id)
-	if h.log.Enabled(ctx, slog.LevelDebug) {
-		h.logProcessed(ctx, id)
-	}
-}
-
-// The helpers below keep the logging out of work's frame: work runs on a new goroutine,
-// whose stack starts small, and a smaller frame lets the whole delivery run without growing
-// (and copying) it.
-
-// settle ends work: it logs a panic from the Deduper, settles the flight with status and
-// cancels the work's context.
-func (h *CallbackHandler) settle(id string, f *flight, status *int) {
-	if p := recover(); p != nil {
-		h.log.Warn("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
-	}
-	h.finish(id, f, *status)
-	f.budget.end(context.Canceled)
-}
-
-// release gives the task id back after a failed delivery, so Kie's retry can claim it, and
-// returns the answer: 503 while the API does not report the task as finished, else 500.
-func (h *CallbackHandler) release(ctx context.Context, id, token string, err error) int {
-	status := http.StatusInternalServerError
-	if errors.Is(err, errTaskNotFinished) {
-		status = http.StatusServiceUnavailable
-	}
-	h.logFailure("runway: callback processing failed; released for Kie's retry", id, err)
-	if rerr := h.dedupe.Release(ctx, id, token); rerr != nil {
-		h.logFailure("runway: callback dedupe release failed", id, rerr)
-	}
-	return status
+	h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback processed", slog.String("task_id", id))
 }
 
 // logFailure logs msg at warn level with the task id and the error.
@@ -421,19 +405,13 @@ func (h *CallbackHandler) logFailure(msg, id string, err error) {
 	h.log.Warn(msg, slog.String("task_id", id), slog.String("error", err.Error()))
 }
 
-// logProcessed logs a processed task at debug level.
-func (h *CallbackHandler) logProcessed(ctx context.Context, id string) {
-	h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback processed", slog.String("task_id", id))
-}
-
 // storeContext returns the context for Done and Release, which run after the budget may have
-// ended: base with its own storeTimeout, or base itself for the memory deduper, which
-// neither blocks nor reads its context (a timer per delivery saved).
-func (h *CallbackHandler) storeContext(base context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := h.dedupe.(*memoryDeduper); ok {
-		return base, func() {}
-	}
-	return context.WithTimeout(base, storeTimeout)
+// ended: base's values, ending storeTimeout from now. Its timer starts only if the store
+// asks for Done or Err (the memory deduper never does).
+func (h *CallbackHandler) storeContext(base context.Context) (context.Context, func()) {
+	c := &deadlineCtx{}
+	c.init(base, time.Now().Add(storeTimeout))
+	return c, func() { c.end(context.Canceled) }
 }
 
 // deliver re-fetches the result if asked (not for a polled one), adds its journaled Meta,
@@ -491,10 +469,11 @@ func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) i
 	}
 }
 
-// budgetCtx is the work's context: the request's values without its cancellation, ending at
-// the result budget's deadline or when the work is over. Its channel and timer are made only
-// when something asks for Done or Err: a result func that never looks costs neither.
-type budgetCtx struct {
+// deadlineCtx is a context with a parent's values but not its cancellation, ending at its
+// deadline or when end is called (the work's budget, a store call's limit). Its channel and
+// timer are made only when something asks for Done or Err: a result func or store that never
+// looks costs neither.
+type deadlineCtx struct {
 	parent   context.Context // values only
 	deadline time.Time
 
@@ -504,18 +483,18 @@ type budgetCtx struct {
 	err   error
 }
 
-func (c *budgetCtx) init(parent context.Context, deadline time.Time) {
+func (c *deadlineCtx) init(parent context.Context, deadline time.Time) {
 	c.parent, c.deadline = parent, deadline
 }
 
 // Deadline implements context.Context.
-func (c *budgetCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
 // Value implements context.Context: the request's values.
-func (c *budgetCtx) Value(key any) any { return c.parent.Value(key) }
+func (c *deadlineCtx) Value(key any) any { return c.parent.Value(key) }
 
 // Done implements context.Context.
-func (c *budgetCtx) Done() <-chan struct{} {
+func (c *deadlineCtx) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done != nil {
@@ -535,7 +514,7 @@ func (c *budgetCtx) Done() <-chan struct{} {
 }
 
 // Err implements context.Context.
-func (c *budgetCtx) Err() error {
+func (c *deadlineCtx) Err() error {
 	c.Done()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -543,10 +522,10 @@ func (c *budgetCtx) Err() error {
 }
 
 // String names the context, as the context package's own do.
-func (c *budgetCtx) String() string { return "runway.callbackBudget" }
+func (c *deadlineCtx) String() string { return "runway.deadlineCtx" }
 
 // end ends the context with err unless it has ended already.
-func (c *budgetCtx) end(err error) {
+func (c *deadlineCtx) end(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
