@@ -75,14 +75,11 @@ type flights struct {
 func newFlights() *flights { return &flights{m: make(map[string]*flight)} }
 
 // flight is one task id's processing on the handler (or the handlers sharing its flights);
-// the leader and concurrent duplicates wait for it. done, settled and status are guarded by
-// the flights' mu.
+// concurrent duplicates wait for it. Guarded by the flights' mu.
 type flight struct {
-	done    chan struct{} // closed when settled
+	done    chan struct{} // made when a duplicate joins (the leader needs none); closed when settled
 	settled bool
 	status  int // the answer for every delivery; set when settled
-
-	budget deadlineCtx // the work's context; allocated with the flight
 }
 
 // NewCallbackHandler returns a standalone handler; no API key is needed. Results reach only
@@ -222,11 +219,12 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond(w, h.await(r.Context(), f, res.TaskID))
 		return
 	}
-	if !h.lead(r.Context(), f, res, aleph) {
+	budget := h.lead(r.Context(), f, res, aleph)
+	if budget == nil {
 		respond(w, f.status) // settled by lead, on this goroutine
 		return
 	}
-	respond(w, h.await(r.Context(), f, res.TaskID))
+	respond(w, h.awaitLead(r.Context(), f, res.TaskID, budget))
 }
 
 // admit runs every check that needs no state: method, encoding, type, size, decoding, task id
@@ -303,9 +301,12 @@ func (h *CallbackHandler) join(taskID string) (f *flight, leader bool) {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	if f := fl.m[taskID]; f != nil {
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
 		return f, false
 	}
-	f = &flight{done: make(chan struct{})}
+	f = &flight{}
 	fl.m[taskID] = f
 	return f, true
 }
@@ -316,19 +317,23 @@ func (h *CallbackHandler) finish(taskID string, f *flight, status int) {
 	fl.mu.Lock()
 	delete(fl.m, taskID)
 	f.status, f.settled = status, true
-	close(f.done)
+	if f.done != nil {
+		close(f.done)
+	}
 	fl.mu.Unlock()
 }
 
-// lead claims the task id and starts processing on a new goroutine (started true), or
-// settles the flight at once when the task was processed before or is busy elsewhere.
-func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, aleph bool) (started bool) {
+// lead claims the task id and starts processing, or settles the flight at once when the task
+// was processed before or is busy elsewhere. While the work runs it returns a channel closed
+// when the budget ends or after the flight is settled, whichever is first (nil when the
+// flight is already settled): awaitLead needs no timer of its own.
+func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, aleph bool) (budget <-chan struct{}) {
 	id := res.TaskID
-	// The work outlives this request when it overruns the budget: its context keeps the
-	// request's values, not its cancellation.
-	ctx := &f.budget
-	ctx.init(reqCtx, time.Now().Add(h.resultTimeout))
-	status := http.StatusServiceUnavailable
+	// The work outlives this request when it overruns the budget: keep the request's values,
+	// not its cancellation.
+	base := context.WithoutCancel(reqCtx)
+	ctx, cancel := context.WithTimeout(base, h.resultTimeout)
+	status, started := http.StatusServiceUnavailable, false
 	defer func() {
 		// A panicking Deduper must not leave the flight open: later deliveries would wait on
 		// it forever.
@@ -336,7 +341,7 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 			h.log.Warn("runway: callback dedupe claim panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 		}
 		if !started {
-			ctx.end(context.Canceled)
+			cancel()
 			h.finish(id, f, status)
 		}
 	}()
@@ -351,32 +356,33 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 		h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback task is being processed elsewhere", slog.String("task_id", id))
 	case st == ClaimAcquired:
 		started = true
-		go h.work(f, res, aleph, token)
-		return true
+		go h.work(base, ctx, cancel, f, res, aleph, token)
+		return ctx.Done()
 	default:
 		h.log.Error("runway: callback dedupe claim returned an unknown status", slog.String("task_id", id), slog.Int("status", int(st)))
 	}
-	return false
+	return nil
 }
 
 // work processes a claimed task to the end, however long the result func takes, then marks
 // the claim done or releases it and settles the flight, whatever happens (a Deduper that
-// panics in Done or Release included: this goroutine is outside net/http's recovery). Its
-// context is the flight's budget, which keeps the request's values without its cancellation.
-func (h *CallbackHandler) work(f *flight, res *Result, aleph bool, token string) {
+// panics in Done or Release included: this goroutine is outside net/http's recovery). ctx is
+// the budget, derived from base, the request's values without its cancellation.
+func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
 	id := res.TaskID
 	status := http.StatusInternalServerError
-	ctx := &f.budget
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Warn("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 		}
+		// Settle the flight, and only then end the budget: awaitLead takes the budget's end
+		// as over budget only if the flight is not settled yet.
 		h.finish(id, f, status)
-		ctx.end(context.Canceled)
+		cancel()
 	}()
 	err := h.deliver(ctx, res, aleph, false)
 	h.obs.callbackResult(ctx)
-	sctx, scancel := h.storeContext(ctx.parent)
+	sctx, scancel := h.storeContext(base)
 	defer scancel()
 	if err != nil {
 		// Give the task id back so that Kie's retry can claim it. The answer is 503 while the
@@ -406,12 +412,9 @@ func (h *CallbackHandler) logFailure(msg, id string, err error) {
 }
 
 // storeContext returns the context for Done and Release, which run after the budget may have
-// ended: base's values, ending storeTimeout from now. Its timer starts only if the store
-// asks for Done or Err (the memory deduper never does).
-func (h *CallbackHandler) storeContext(base context.Context) (context.Context, func()) {
-	c := &deadlineCtx{}
-	c.init(base, time.Now().Add(storeTimeout))
-	return c, func() { c.end(context.Canceled) }
+// ended: base with its own storeTimeout.
+func (h *CallbackHandler) storeContext(base context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(base, storeTimeout)
 }
 
 // deliver re-fetches the result if asked (not for a polled one), adds its journaled Meta,
@@ -447,20 +450,16 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph, polle
 	return nil
 }
 
-// await answers a delivery, the leader's or a duplicate's, with its flight's outcome, or 503
-// when the delivery's own budget passes first (the work goes on; a retry finds the task busy
-// or done).
-func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) int {
-	t := time.NewTimer(h.resultTimeout)
-	defer t.Stop()
+// awaitLead answers the leader's delivery: the flight's outcome, or 503 when the budget
+// passes first (the work goes on; a retry finds the task busy or done). budget is closed when
+// the budget ends or after the flight is settled (see lead and work).
+func (h *CallbackHandler) awaitLead(ctx context.Context, f *flight, taskID string, budget <-chan struct{}) int {
 	select {
-	case <-f.done:
-		return f.status
-	case <-t.C:
+	case <-budget:
 		h.flights.mu.Lock()
 		settled, status := f.settled, f.status
 		h.flights.mu.Unlock()
-		if settled { // settled as the budget ended
+		if settled {
 			return status
 		}
 		return h.overBudget(taskID)
@@ -469,74 +468,18 @@ func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) i
 	}
 }
 
-// deadlineCtx is a context with a parent's values but not its cancellation, ending at its
-// deadline or when end is called (the work's budget, a store call's limit). Its channel and
-// timer are made only when something asks for Done or Err: a result func or store that never
-// looks costs neither.
-type deadlineCtx struct {
-	parent   context.Context // values only
-	deadline time.Time
-
-	mu    sync.Mutex
-	done  chan struct{} // made by the first Done or Err
-	timer *time.Timer
-	err   error
-}
-
-func (c *deadlineCtx) init(parent context.Context, deadline time.Time) {
-	c.parent, c.deadline = parent, deadline
-}
-
-// Deadline implements context.Context.
-func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
-
-// Value implements context.Context: the request's values.
-func (c *deadlineCtx) Value(key any) any { return c.parent.Value(key) }
-
-// Done implements context.Context.
-func (c *deadlineCtx) Done() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done != nil {
-		return c.done
-	}
-	c.done = make(chan struct{})
-	switch d := time.Until(c.deadline); {
-	case c.err != nil:
-		close(c.done)
-	case d <= 0:
-		c.err = context.DeadlineExceeded
-		close(c.done)
-	default:
-		c.timer = time.AfterFunc(d, func() { c.end(context.DeadlineExceeded) })
-	}
-	return c.done
-}
-
-// Err implements context.Context.
-func (c *deadlineCtx) Err() error {
-	c.Done()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
-
-// String names the context, as the context package's own do.
-func (c *deadlineCtx) String() string { return "runway.deadlineCtx" }
-
-// end ends the context with err unless it has ended already.
-func (c *deadlineCtx) end(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return
-	}
-	c.err = err
-	if c.done != nil {
-		close(c.done)
-	}
-	if c.timer != nil {
-		c.timer.Stop()
+// await answers a duplicate delivery that joined a running flight: its outcome, or 503 when
+// the duplicate's own budget passes first.
+func (h *CallbackHandler) await(ctx context.Context, f *flight, taskID string) int {
+	t := time.NewTimer(h.resultTimeout)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return f.status
+	case <-t.C:
+		return h.overBudget(taskID)
+	case <-ctx.Done():
+		return http.StatusServiceUnavailable
 	}
 }
 

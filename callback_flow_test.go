@@ -446,33 +446,3 @@ func TestCallbackFuncContext(t *testing.T) {
 		require.ErrorIs(t, second.Err(), context.Canceled)
 	})
 }
-
-// TestDeadlineContext: the work's and the store calls' context ends at its deadline with
-// DeadlineExceeded, or when ended with the error given, and contexts derived from it follow.
-func TestDeadlineContext(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		parent, cancel := context.WithCancel(context.Background())
-		c := &deadlineCtx{}
-		c.init(parent, time.Now().Add(time.Second))
-		child, stop := context.WithCancel(c)
-		defer stop()
-		cancel()
-		require.NoError(t, c.Err(), "the parent's cancellation does not reach it")
-		time.Sleep(time.Second) // fake time
-		<-child.Done()
-		require.ErrorIs(t, c.Err(), context.DeadlineExceeded)
-		c.end(context.Canceled)
-		require.ErrorIs(t, c.Err(), context.DeadlineExceeded, "the first end stays")
-
-		ended := &deadlineCtx{}
-		ended.init(context.Background(), time.Now().Add(time.Hour))
-		ended.end(context.Canceled) // before anyone asked: no timer was started
-		<-ended.Done()
-		require.ErrorIs(t, ended.Err(), context.Canceled)
-
-		late := &deadlineCtx{}
-		late.init(context.Background(), time.Now())
-		require.ErrorIs(t, late.Err(), context.DeadlineExceeded)
-	})
-}
