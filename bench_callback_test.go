@@ -227,3 +227,42 @@ func BenchmarkParseCallbackDeepNesting(b *testing.B) {
 		})
 	}
 }
+
+// FuzzParseCallbackFastPath: the fast path (strings cut from one copy of the body) agrees with
+// the strict decoder on every input: the same result, the same Aleph flag, the same error.
+func FuzzParseCallbackFastPath(f *testing.F) {
+	entries, err := os.ReadDir("testdata/callbacks")
+	require.NoError(f, err)
+	for _, e := range entries {
+		b, err := os.ReadFile("testdata/callbacks/" + e.Name())
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	for _, s := range []string{
+		`{"code":200,"msg":"a\"b","data":{"task_id":"t1"}}`,
+		`{"code":200,"msg":"caf\u00e9 é","data":{"task_id":"t1"}}`,
+		`{"code":200,"msg":"a","msg":null,"data":{"task_id":"t1","task_id":null}}`,
+		`{"code":200,"msg":5,"data":{"task_id":"t1"}}`,
+		`{"code":200,"data":{"task_id":"t1","video_url":{"x":1}}}`,
+		`{"code":200,"taskId":"t2","data":null}`,
+		`{"code":200,"taskId":"t2","data":{"task_id":"t3"}}`,
+		`{"CODE":200,"Data":{"TASK_ID":"t4"}}`,
+		`{"code":200,"data":{"task_id":"` + "\xff" + `"}}`,
+		`{"code":"200","data":{"task_id":"t5"}}`,
+		`{"code":200,"data":{"task_id":""},"taskId":""}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, fastAleph, fastErr := parseCallback(bytes.Clone(body))
+		strict, strictAleph, strictErr := parseCallbackStrict(bytes.Clone(body))
+		if strictErr != nil {
+			require.Error(t, fastErr)
+			require.Equal(t, strictErr.Error(), fastErr.Error())
+			return
+		}
+		require.NoError(t, fastErr)
+		require.Equal(t, strictAleph, fastAleph)
+		require.Equal(t, *strict, *fast)
+	})
+}

@@ -412,8 +412,12 @@ func (h *CallbackHandler) logFailure(msg, id string, err error) {
 }
 
 // storeContext returns the context for Done and Release, which run after the budget may have
-// ended: base with its own storeTimeout.
+// ended: base with its own storeTimeout, or base itself for the memory deduper, which
+// neither blocks nor reads its context (a timer per delivery saved).
 func (h *CallbackHandler) storeContext(base context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := h.dedupe.(*memoryDeduper); ok {
+		return base, func() {}
+	}
 	return context.WithTimeout(base, storeTimeout)
 }
 

@@ -87,8 +87,31 @@ func ParseCallback(body []byte) (*Result, error) {
 }
 
 // parseCallback decodes body, which the Result keeps as Raw, and reports whether it is the
-// Aleph shape (task id only at the top level). Every problem is a *CallbackError.
+// Aleph shape (task id only at the top level). A callback whose strings are all plain
+// printable ASCII (Kie's always are) takes a fast path that cuts every string from one copy
+// of the body; anything else is decoded by parseCallbackStrict, which the fast path never
+// contradicts: it gives up instead.
 func parseCallback(body []byte) (r *Result, aleph bool, err error) {
+	p := new(struct {
+		v wireCallbackText
+		r Result
+	})
+	f, ok, err := p.v.fields(body)
+	if ok {
+		return f.result(&p.r, body)
+	}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		// Not JSON at all (or nested too deep): the strict decoder would scan it again only
+		// to find the same error.
+		return nil, false, decodeError(err)
+	}
+	return parseCallbackStrict(body)
+}
+
+// parseCallbackStrict decodes body with encoding/json's string handling and reports every
+// problem as a *CallbackError.
+func parseCallbackStrict(body []byte) (r *Result, aleph bool, err error) {
 	// The wire struct escapes to the heap through json.Unmarshal anyway: allocating it
 	// together with the Result makes one allocation of the two.
 	p := new(struct {
@@ -99,29 +122,38 @@ func parseCallback(body []byte) (r *Result, aleph bool, err error) {
 	if err := json.Unmarshal(body, w); err != nil {
 		return nil, false, decodeError(err)
 	}
-	return w.result(&p.r, body)
+	d := &w.Data
+	f := callbackFields{code: w.Code, msg: w.Msg, taskID: w.TaskID, dataTaskID: d.TaskID, videoID: d.VideoID,
+		videoURL: d.VideoURL, imageURL: d.ImageURL, resultVideoURL: d.ResultVideoURL, resultImageURL: d.ResultImageURL}
+	return f.result(&p.r, body)
+}
+
+// callbackFields are the decoded values of a callback body.
+type callbackFields struct {
+	code                                                                    codeText
+	msg, taskID                                                             string
+	dataTaskID, videoID, videoURL, imageURL, resultVideoURL, resultImageURL string
 }
 
 // result checks the fields and fills r.
-func (w *wireCallback) result(r *Result, body []byte) (*Result, bool, error) {
-	if !w.Code.set {
+func (f *callbackFields) result(r *Result, body []byte) (*Result, bool, error) {
+	if !f.code.set {
 		return nil, false, &CallbackError{Field: "code", Reason: "required"}
 	}
-	code, err := strictCode(w.Code)
+	code, err := strictCode(f.code)
 	if err != nil {
 		return nil, false, err
 	}
-	*r = Result{Code: code, Message: w.Msg, Source: SourceCallback, Raw: body}
-	d := &w.Data
-	field, id := "taskId", w.TaskID
-	r.VideoID = d.VideoID
-	r.VideoURL = firstNonEmpty(d.VideoURL, d.ResultVideoURL)
-	r.ImageURL = firstNonEmpty(d.ImageURL, d.ResultImageURL)
-	if d.TaskID != "" {
-		if w.TaskID != "" && w.TaskID != d.TaskID {
+	*r = Result{Code: code, Message: f.msg, Source: SourceCallback, Raw: body}
+	field, id := "taskId", f.taskID
+	r.VideoID = f.videoID
+	r.VideoURL = firstNonEmpty(f.videoURL, f.resultVideoURL)
+	r.ImageURL = firstNonEmpty(f.imageURL, f.resultImageURL)
+	if f.dataTaskID != "" {
+		if f.taskID != "" && f.taskID != f.dataTaskID {
 			return nil, false, &CallbackError{Field: "taskId", Reason: "differs from data.task_id"}
 		}
-		field, id = "data.task_id", d.TaskID
+		field, id = "data.task_id", f.dataTaskID
 	}
 	if id == "" {
 		return nil, false, &CallbackError{Field: "data.task_id", Reason: "no task id (neither data.task_id nor taskId)"}
@@ -133,6 +165,68 @@ func (w *wireCallback) result(r *Result, body []byte) (*Result, bool, error) {
 	}
 	r.TaskID = id
 	return r, field == "taskId", nil
+}
+
+// wireCallbackText is wireCallback with every string kept as its JSON text, a slice of the
+// body: decoding allocates no strings.
+type wireCallbackText struct {
+	Code   codeText `json:"code"`
+	Msg    jsonText `json:"msg"`
+	TaskID jsonText `json:"taskId"`
+	Data   struct {
+		TaskID         jsonText `json:"task_id"`
+		VideoID        jsonText `json:"video_id"`
+		VideoURL       jsonText `json:"video_url"`
+		ImageURL       jsonText `json:"image_url"`
+		ResultVideoURL jsonText `json:"result_video_url"`
+		ResultImageURL jsonText `json:"result_image_url"`
+	} `json:"data"`
+}
+
+// jsonText is a JSON value's text as it appears in the decoded body.
+type jsonText []byte
+
+// UnmarshalJSON implements json.Unmarshaler. Like a string field, null leaves it unchanged.
+func (t *jsonText) UnmarshalJSON(b []byte) error {
+	if string(b) != "null" {
+		*t = b
+	}
+	return nil
+}
+
+// fields decodes body into v and returns the fields as substrings of one copy of the body.
+// ok is false, and the strict decoder must run, when decoding fails (err says why) or a value
+// is not a plain string of printable ASCII without escapes.
+func (v *wireCallbackText) fields(body []byte) (f callbackFields, ok bool, err error) {
+	if err := json.Unmarshal(body, v); err != nil {
+		return f, false, err
+	}
+	var text string // string(body), made when the first non-empty string needs it
+	str := func(t jsonText, dst *string) bool {
+		if t == nil {
+			return true
+		}
+		off := cap(body) - cap(t)
+		if len(t) < 2 || t[0] != '"' || t[len(t)-1] != '"' || off < 0 || off+len(t) > len(body) || &body[off] != &t[0] {
+			return false
+		}
+		for _, c := range t[1 : len(t)-1] {
+			if c < 0x20 || c > 0x7e || c == '\\' {
+				return false
+			}
+		}
+		if text == "" {
+			text = string(body)
+		}
+		*dst = text[off+1 : off+len(t)-1]
+		return true
+	}
+	d := &v.Data
+	f.code = v.Code
+	ok = str(v.Msg, &f.msg) && str(v.TaskID, &f.taskID) && str(d.TaskID, &f.dataTaskID) &&
+		str(d.VideoID, &f.videoID) && str(d.VideoURL, &f.videoURL) && str(d.ImageURL, &f.imageURL) &&
+		str(d.ResultVideoURL, &f.resultVideoURL) && str(d.ResultImageURL, &f.resultImageURL)
+	return f, ok, nil
 }
 
 // strictCode accepts only a plain JSON integer between 100 and 999: the documented codes are

@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -142,25 +144,42 @@ func decodeSignature(dst, src []byte) ([]byte, error) {
 	return dst[:n], err
 }
 
-// macKey is one non-empty HMAC key.
+// macKey computes HMAC-SHA256 under one key. hmac.New hashes the key and allocates on every
+// call, so keyed states are pooled and reset (which restores the keyed state) instead.
 type macKey struct {
-	key string
+	pool sync.Pool // of *macState
+}
+
+// macState is one keyed HMAC with a scratch buffer for the message and the sum.
+type macState struct {
+	h   hash.Hash
+	buf []byte
 }
 
 // newMACKeys prepares the non-empty keys.
 func newMACKeys(keys []string) []*macKey {
 	out := make([]*macKey, 0, len(keys))
 	for _, k := range keys {
-		if k != "" {
-			out = append(out, &macKey{key: k})
+		if k == "" {
+			continue
 		}
+		key := []byte(k)
+		m := &macKey{}
+		m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
+		out = append(out, m)
 	}
 	return out
 }
 
 // equal reports in constant time whether mac is the MAC of taskID "." timestamp.
 func (m *macKey) equal(mac []byte, taskID, timestamp string) bool {
-	return hmac.Equal(mac, computeMAC(m.key, taskID, timestamp))
+	st := m.pool.Get().(*macState)
+	defer m.pool.Put(st)
+	st.h.Reset()
+	st.buf = append(append(append(st.buf[:0], taskID...), '.'), timestamp...)
+	st.h.Write(st.buf)
+	st.buf = st.h.Sum(st.buf[:0])
+	return hmac.Equal(mac, st.buf)
 }
 
 // VerifySignature checks a callback's X-Webhook-Signature for taskID and the
