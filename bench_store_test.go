@@ -96,14 +96,13 @@ func BenchmarkResultBusMillion(b *testing.B) {
 	}
 }
 
-// TestMemoryDeduperTokensAcrossBatches: tokens cut from the batched text are distinct, each
-// settles its own claim only, across batch boundaries.
-func TestMemoryDeduperTokensAcrossBatches(t *testing.T) {
+// TestMemoryDeduperTokens: tokens are distinct and each settles its own claim only.
+func TestMemoryDeduperTokens(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d := newMemoryDeduper(time.Hour, 10*tokenBatch, (&fakeClock{t: testNow}).now)
+	d := newMemoryDeduper(time.Hour, 10000, (&fakeClock{t: testNow}).now)
 	seen := make(map[string]bool)
-	toks := make([]string, 0, 3*tokenBatch+1)
+	toks := make([]string, 0, 1000)
 	for i := range cap(toks) {
 		_, tok, err := d.Claim(ctx, "k"+strconv.Itoa(i), time.Minute)
 		require.NoError(t, err)

@@ -382,13 +382,29 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
 	id := res.TaskID
 	status := http.StatusInternalServerError
-	defer h.settle(id, f, cancel, &status)
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Warn("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
+		}
+		// Settle the flight, and only then end the budget: awaitLead takes the budget's end
+		// as over budget only if the flight is not settled yet.
+		h.finish(id, f, status)
+		cancel()
+	}()
 	err := h.deliver(ctx, res, aleph, false)
 	h.obs.callbackResult(ctx)
 	sctx, scancel := h.storeContext(base)
 	defer scancel()
 	if err != nil {
-		status = h.release(sctx, id, token, err)
+		// Give the task id back so that Kie's retry can claim it. The answer is 503 while the
+		// API does not report the task as finished, else 500.
+		if errors.Is(err, errTaskNotFinished) {
+			status = http.StatusServiceUnavailable
+		}
+		h.logFailure("runway: callback processing failed; released for Kie's retry", id, err)
+		if rerr := h.dedupe.Release(sctx, id, token); rerr != nil {
+			h.logFailure("runway: callback dedupe release failed", id, rerr)
+		}
 		return
 	}
 	// The work is done: answer 200 whatever the store says, which stops Kie's retries.
@@ -398,48 +414,12 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 		h.logFailure("runway: callback dedupe done failed", id, derr)
 	}
 	h.forget(sctx, id)
-	if h.log.Enabled(ctx, slog.LevelDebug) {
-		h.logProcessed(ctx, id)
-	}
-}
-
-// The helpers below keep the logging out of work's frame: work runs on a new goroutine,
-// whose stack starts small, and a smaller frame lets the whole delivery run without growing
-// (and copying) it.
-
-// settle ends work: it logs a panic from the Deduper, settles the flight with status and only
-// then cancels the budget (awaitLead takes the budget's end as over budget only if the flight
-// is not settled yet).
-func (h *CallbackHandler) settle(id string, f *flight, cancel context.CancelFunc, status *int) {
-	if p := recover(); p != nil {
-		h.log.Warn("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
-	}
-	h.finish(id, f, *status)
-	cancel()
-}
-
-// release gives the task id back after a failed delivery, so Kie's retry can claim it, and
-// returns the answer: 503 while the API does not report the task as finished, else 500.
-func (h *CallbackHandler) release(ctx context.Context, id, token string, err error) int {
-	status := http.StatusInternalServerError
-	if errors.Is(err, errTaskNotFinished) {
-		status = http.StatusServiceUnavailable
-	}
-	h.logFailure("runway: callback processing failed; released for Kie's retry", id, err)
-	if rerr := h.dedupe.Release(ctx, id, token); rerr != nil {
-		h.logFailure("runway: callback dedupe release failed", id, rerr)
-	}
-	return status
+	h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback processed", slog.String("task_id", id))
 }
 
 // logFailure logs msg at warn level with the task id and the error.
 func (h *CallbackHandler) logFailure(msg, id string, err error) {
 	h.log.Warn(msg, slog.String("task_id", id), slog.String("error", err.Error()))
-}
-
-// logProcessed logs a processed task at debug level.
-func (h *CallbackHandler) logProcessed(ctx context.Context, id string) {
-	h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback processed", slog.String("task_id", id))
 }
 
 // storeContext returns the context for Done and Release, which run after the budget may have

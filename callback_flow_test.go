@@ -400,3 +400,49 @@ func TestCallbackResultCopy(t *testing.T) {
 		require.Equal(t, "https://file.com/k/1.mp4", published.VideoURL)
 	})
 }
+
+// TestCallbackFuncContext: the result func's context carries the request's values and a
+// deadline one budget after the delivery started, is not cancelled with the request (the
+// work outlives it), ends with DeadlineExceeded at the budget and is cancelled once the
+// delivery is over.
+func TestCallbackFuncContext(t *testing.T) {
+	t.Parallel()
+	type key struct{}
+	const budget = 3 * time.Second
+	synctest.Test(t, func(t *testing.T) {
+		var got context.Context
+		checked := make(chan struct{})
+		h := NewCallbackHandler(WithResultTimeout(budget), WithResultFunc(func(ctx context.Context, _ *Result) error {
+			got = ctx
+			<-checked
+			return nil
+		}))
+		reqCtx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+		start := time.Now()
+		done := make(chan int)
+		go func() {
+			done <- serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil).WithContext(reqCtx)).Code
+		}()
+		synctest.Wait()
+		require.Equal(t, "v", got.Value(key{}))
+		dl, ok := got.Deadline()
+		require.True(t, ok)
+		require.Equal(t, start.Add(budget), dl)
+		cancel()
+		require.Equal(t, http.StatusServiceUnavailable, <-done) // the request is gone
+		require.NoError(t, got.Err(), "the request's end must not end the work")
+		time.Sleep(budget) // fake time: reaches the deadline
+		<-got.Done()
+		require.ErrorIs(t, got.Err(), context.DeadlineExceeded)
+		close(checked)
+		synctest.Wait()
+
+		// A delivery that ends in time cancels its context when it is over.
+		var second context.Context
+		h2 := NewCallbackHandler(WithResultFunc(func(ctx context.Context, _ *Result) error { second = ctx; return nil }))
+		require.Equal(t, http.StatusOK, serve(h2, newCallbackRequest(runwayBody(testID, 200, "ok"), nil)).Code)
+		synctest.Wait()
+		<-second.Done()
+		require.ErrorIs(t, second.Err(), context.Canceled)
+	})
+}

@@ -1,11 +1,10 @@
 package runway
 
 import (
-	"cmp"
+	"container/heap"
 	"context"
 	"errors"
 	"math"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -91,16 +90,7 @@ type memoryDeduper struct {
 	peak    int        // most entries since the map was last rebuilt
 	expiry  expiryHeap // one item per entry, plus stale ones left by Release and Done
 	tokens  uint64     // the last token issued
-
-	// Tokens are substrings of tokenText, which holds the decimal text of tokenBatch
-	// consecutive tokens: one string allocation per batch instead of one per claim.
-	tokenText string
-	tokenEnds [tokenBatch]uint16 // end of each token's text in tokenText
 }
-
-// tokenBatch is how many tokens are formatted at once (at most 20 digits each, so the ends fit
-// in uint16).
-const tokenBatch = 256
 
 // dedupeEntry is a claimed or processed key.
 type dedupeEntry struct {
@@ -139,25 +129,7 @@ func (d *memoryDeduper) Claim(_ context.Context, key string, ttl time.Duration) 
 	d.entries[key] = e
 	d.peak = max(d.peak, len(d.entries))
 	d.expiry.push(expiryItem{key: key, at: e.expires})
-	return ClaimAcquired, d.tokenLocked(e.token), nil
-}
-
-// tokenLocked returns the text of token n, the latest issued.
-func (d *memoryDeduper) tokenLocked(n uint64) string {
-	i := int((n - 1) % tokenBatch)
-	if i == 0 {
-		buf := make([]byte, 0, tokenBatch*8)
-		for j := range uint64(tokenBatch) {
-			buf = strconv.AppendUint(buf, n+j, 10)
-			d.tokenEnds[j] = uint16(len(buf))
-		}
-		d.tokenText = string(buf)
-	}
-	start := 0
-	if i > 0 {
-		start = int(d.tokenEnds[i-1])
-	}
-	return d.tokenText[start:d.tokenEnds[i]]
+	return ClaimAcquired, strconv.FormatUint(e.token, 10), nil
 }
 
 // Done implements Deduper.
@@ -276,7 +248,7 @@ func (d *memoryDeduper) rebuildLocked() {
 		entries[k] = e
 		h = append(h, expiryItem{key: k, at: e.expires})
 	}
-	slices.SortFunc(h, func(a, b expiryItem) int { return cmp.Compare(a.at, b.at) }) // sorted is a heap
+	heap.Init(&h)
 	d.entries, d.expiry, d.peak = entries, h, len(entries)
 }
 
@@ -293,44 +265,24 @@ type expiryItem struct {
 	at  int64 // Unix nanoseconds
 }
 
-// expiryHeap is a min-heap of expiry items by time, written out rather than through
-// container/heap, whose interface boxes every item pushed or popped.
+// expiryHeap is a min-heap of expiry items by time, kept with container/heap.
 type expiryHeap []expiryItem
 
-func (h *expiryHeap) push(it expiryItem) {
-	s := append(*h, it)
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if s[p].at <= s[i].at {
-			break
-		}
-		s[p], s[i] = s[i], s[p]
-		i = p
-	}
-	*h = s
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+
+// Push and Pop implement heap.Interface; use push and pop.
+func (h *expiryHeap) Push(x any) { *h = append(*h, x.(expiryItem)) }
+
+func (h *expiryHeap) Pop() any {
+	s := *h
+	it := s[len(s)-1]
+	s[len(s)-1] = expiryItem{}
+	*h = s[:len(s)-1]
+	return it
 }
 
-func (h *expiryHeap) pop() expiryItem {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s[n] = expiryItem{}
-	s = s[:n]
-	for i := 0; ; {
-		m := 2*i + 1
-		if m >= n {
-			break
-		}
-		if r := m + 1; r < n && s[r].at < s[m].at {
-			m = r
-		}
-		if s[i].at <= s[m].at {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
-	*h = s
-	return top
-}
+func (h *expiryHeap) push(it expiryItem) { heap.Push(h, it) }
+
+func (h *expiryHeap) pop() expiryItem { return heap.Pop(h).(expiryItem) }

@@ -1,6 +1,7 @@
 package runway
 
 import (
+	"container/heap"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -590,71 +591,39 @@ func (rc *reconciler) abandon(ctx context.Context, e JournalEntry, err error) {
 	rc.c.jnl.remove(ctx, e.TaskID)
 }
 
-// taskQueue is a min-heap of tasks by due time, tracking each task's index so that a
-// task can be taken out from the middle.
+// taskQueue is a min-heap of tasks by due time, kept with container/heap; each task knows
+// its index so that it can be taken out from the middle.
 type taskQueue []*recTask
 
-func (q *taskQueue) push(t *recTask) {
+func (q taskQueue) Len() int           { return len(q) }
+func (q taskQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+
+func (q taskQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].idx, q[j].idx = i, j
+}
+
+// Push and Pop implement heap.Interface; use push, pop and remove.
+func (q *taskQueue) Push(x any) {
+	t := x.(*recTask)
+	t.idx = len(*q)
 	*q = append(*q, t)
-	t.idx = len(*q) - 1
-	q.up(t.idx)
 }
 
-func (q *taskQueue) pop() *recTask {
-	return q.remove(0)
-}
-
-func (q *taskQueue) remove(i int) *recTask {
+func (q *taskQueue) Pop() any {
 	s := *q
-	t := s[i]
-	n := len(s) - 1
-	if i != n {
-		s[i] = s[n]
-		s[i].idx = i
-	}
-	s[n] = nil
-	*q = s[:n]
-	if i < n {
-		q.down(i)
-		q.up(i)
-	}
+	t := s[len(s)-1]
+	s[len(s)-1] = nil
+	*q = s[:len(s)-1]
 	t.idx = -1
 	return t
 }
 
-func (q taskQueue) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !q[i].due.Before(q[p].due) {
-			return
-		}
-		q.swap(i, p)
-		i = p
-	}
-}
+func (q *taskQueue) push(t *recTask) { heap.Push(q, t) }
 
-func (q taskQueue) down(i int) {
-	n := len(q)
-	for {
-		m := 2*i + 1
-		if m >= n {
-			return
-		}
-		if r := m + 1; r < n && q[r].due.Before(q[m].due) {
-			m = r
-		}
-		if !q[m].due.Before(q[i].due) {
-			return
-		}
-		q.swap(i, m)
-		i = m
-	}
-}
+func (q *taskQueue) pop() *recTask { return heap.Pop(q).(*recTask) }
 
-func (q taskQueue) swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].idx, q[j].idx = i, j
-}
+func (q *taskQueue) remove(i int) *recTask { return heap.Remove(q, i).(*recTask) }
 
 // randomToken returns 128 random bits in hex: a lease owner token.
 func randomToken() string {

@@ -113,7 +113,15 @@ func (b *MemoryResultBus) Publish(_ context.Context, r *Result) error {
 		b.unlinkLocked(k)
 		b.pushLocked(k)
 	} else {
-		k := &keptResult{r: r, expires: now.Add(b.ttl), size: size}
+		var k *keptResult
+		if len(b.results) >= b.max {
+			// Full: the oldest result goes, and its record carries the new one.
+			k = b.oldest
+			b.removeLocked(k)
+			*k = keptResult{r: r, expires: now.Add(b.ttl), size: size}
+		} else {
+			k = &keptResult{r: r, expires: now.Add(b.ttl), size: size}
+		}
 		b.results[r.TaskID] = k
 		b.pushLocked(k)
 		b.bytes += size
