@@ -19,14 +19,14 @@ const (
 	DefaultMaxRetries   = 4
 )
 
-// MaxRetryAfter is the largest duration ParseRetryAfter returns; longer hints are clamped
+// maxRetryAfter is the largest duration parseRetryAfter returns; longer hints are clamped
 // to it (the client then caps the wait again at its own backoff maximum).
-const MaxRetryAfter = 24 * time.Hour
+const maxRetryAfter = 24 * time.Hour
 
-// ParseRetryAfter parses a Retry-After header value, delay-seconds or an HTTP date relative
-// to now, clamped to [0, MaxRetryAfter]. It returns false for an empty, malformed, negative or
+// parseRetryAfter parses a Retry-After header value, delay-seconds or an HTTP date relative
+// to now, clamped to [0, maxRetryAfter]. It returns false for an empty, malformed, negative or
 // past value, so the caller falls back to its own backoff.
-func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
+func parseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	v := strings.TrimSpace(value)
 	if v == "" || len(v) > 64 {
 		return 0, false
@@ -38,9 +38,9 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 			}
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n > int64(MaxRetryAfter/time.Second) {
+		if err != nil || n > int64(maxRetryAfter/time.Second) {
 			// Only digits, so a range error means "very long": clamp, do not reject.
-			return MaxRetryAfter, true
+			return maxRetryAfter, true
 		}
 		return time.Duration(n) * time.Second, true
 	}
@@ -51,8 +51,8 @@ func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
 	if !t.After(now) {
 		return 0, false
 	}
-	if t.After(now.Add(MaxRetryAfter)) {
-		return MaxRetryAfter, true
+	if t.After(now.Add(maxRetryAfter)) {
+		return maxRetryAfter, true
 	}
 	return t.Sub(now), true
 }
@@ -104,7 +104,7 @@ func retryAfterFrom(resp *http.Response, now time.Time) time.Duration {
 	if resp == nil {
 		return 0
 	}
-	d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+	d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	if !ok {
 		return 0
 	}

@@ -444,13 +444,13 @@ func TestParseRetryAfter(t *testing.T) {
 		{"1", time.Second, true},
 		{" 120 ", 2 * time.Minute, true},
 		{"0", 0, true},
-		{"86400", MaxRetryAfter, true},
-		{"86401", MaxRetryAfter, true},
-		{"18446744073709551616", MaxRetryAfter, true},
+		{"86400", maxRetryAfter, true},
+		{"86401", maxRetryAfter, true},
+		{"18446744073709551616", maxRetryAfter, true},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
 		{now.Add(90 * time.Second).Format(time.RFC850), 90 * time.Second, true},
 		{now.Add(90 * time.Second).Format(time.ANSIC), 90 * time.Second, true},
-		{now.Add(100 * 24 * time.Hour).Format(http.TimeFormat), MaxRetryAfter, true},
+		{now.Add(100 * 24 * time.Hour).Format(http.TimeFormat), maxRetryAfter, true},
 		{now.Format(http.TimeFormat), 0, false},
 		{now.Add(-time.Hour).Format(http.TimeFormat), 0, false},
 		{"", 0, false},
@@ -464,7 +464,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{strings.Repeat("9", 65), 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := ParseRetryAfter(tt.in, now)
+		got, ok := parseRetryAfter(tt.in, now)
 		require.Equal(t, tt.wantOK, ok, "%q", tt.in)
 		require.Equal(t, tt.want, got, "%q", tt.in)
 	}
@@ -478,22 +478,22 @@ func FuzzParseRetryAfter(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, ok := ParseRetryAfter(s, now)
+		d, ok := parseRetryAfter(s, now)
 		if !ok {
 			if d != 0 {
-				t.Fatalf("ParseRetryAfter(%q) = %v, false: want 0 when not ok", s, d)
+				t.Fatalf("parseRetryAfter(%q) = %v, false: want 0 when not ok", s, d)
 			}
 			return
 		}
-		if d < 0 || d > MaxRetryAfter {
-			t.Fatalf("ParseRetryAfter(%q) = %v: outside [0, %v]", s, d, MaxRetryAfter)
+		if d < 0 || d > maxRetryAfter {
+			t.Fatalf("parseRetryAfter(%q) = %v: outside [0, %v]", s, d, maxRetryAfter)
 		}
 		v := strings.TrimSpace(s)
 		if v == "" {
-			t.Fatalf("ParseRetryAfter(%q) ok for a blank value", s)
+			t.Fatalf("parseRetryAfter(%q) ok for a blank value", s)
 		}
 		if _, err := http.ParseTime(v); err != nil && strings.Trim(v, "0123456789") != "" {
-			t.Fatalf("ParseRetryAfter(%q) ok for a value that is neither digits nor an HTTP date", s)
+			t.Fatalf("parseRetryAfter(%q) ok for a value that is neither digits nor an HTTP date", s)
 		}
 	})
 }
