@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -702,24 +701,13 @@ func testRetryIsLoggedAtDebug(t *testing.T) {
 
 func TestFailedCallKeepsPooledConnections(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	conns := 0
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, newConns := newConnCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/v1/chat/credit" {
 			reply(w, 200, 200, "success", 1)
 			return
 		}
 		reply(w, 401, 401, "You do not have access permissions", nil)
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			mu.Lock()
-			conns++
-			mu.Unlock()
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
 	c, err := NewClient(testKey, WithBaseURL(srv.URL))
 	require.NoError(t, err)
 	t.Cleanup(c.hc.CloseIdleConnections)
@@ -730,9 +718,7 @@ func TestFailedCallKeepsPooledConnections(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnauthorized)
 	_, err = c.Credits(t.Context())
 	require.NoError(t, err)
-	mu.Lock()
-	defer mu.Unlock()
-	require.Equal(t, 1, conns, "a failed call must not close the pool's idle connections")
+	require.Equal(t, 1, newConns(), "a failed call must not close the pool's idle connections")
 }
 
 func BenchmarkGenerate(b *testing.B) {

@@ -164,31 +164,6 @@ func TestDownloadPlainSendsNoCredentials(t *testing.T) {
 	require.Empty(t, sl.all(), "no retries expected")
 }
 
-// newConnCountingServer starts an httptest server running h; newConns returns how many
-// connections it accepted since the previous call.
-func newConnCountingServer(t *testing.T, h http.Handler) (srv *httptest.Server, newConns func() int) {
-	t.Helper()
-	var mu sync.Mutex
-	conns := 0
-	srv = httptest.NewUnstartedServer(h)
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			mu.Lock()
-			conns++
-			mu.Unlock()
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv, func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := conns
-		conns = 0
-		return n
-	}
-}
-
 // TestDownloadReusesConnections: the download client is built once per Client, so a second
 // download from the same host reuses the first one's connection, with the host check on (a
 // public address, dialled through the checked dialer's test seam) and with

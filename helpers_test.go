@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -249,4 +250,29 @@ func (b *MemoryResultBus) Len() int {
 	defer b.mu.Unlock()
 	b.evictExpiredLocked(now)
 	return len(b.results)
+}
+
+// newConnCountingServer starts an httptest server running h; newConns returns how many
+// connections it accepted since the previous call.
+func newConnCountingServer(t *testing.T, h http.Handler) (srv *httptest.Server, newConns func() int) {
+	t.Helper()
+	var mu sync.Mutex
+	conns := 0
+	srv = httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := conns
+		conns = 0
+		return n
+	}
 }
