@@ -84,6 +84,16 @@ func (m *memJournal) len() int {
 	return len(m.entries)
 }
 
+// newJournalClient returns an empty in-memory journal and a client on f that journals into
+// it; the client is closed when the test (or its synctest bubble) ends.
+func newJournalClient(t *testing.T, f *pollAPI, opts ...Option) (*memJournal, *Client) {
+	t.Helper()
+	j := newMemJournal()
+	c := newPollClient(t, f, append([]Option{WithJournal(j)}, opts...)...)
+	t.Cleanup(func() { _ = c.Close() })
+	return j, c
+}
+
 // journalRequest is a valid submission carrying meta.
 func journalRequest(meta map[string]string) GenerateRequest {
 	return GenerateRequest{Prompt: "a cat", Duration: 5, Quality: Quality720p, AspectRatio: AspectRatio16x9,
@@ -187,9 +197,7 @@ func TestReconcileAfterRestart(t *testing.T) {
 func TestCallbackRemovesJournalEntry(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		j := newMemJournal()
-		c := newPollClient(t, newPollAPI(t), WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, newPollAPI(t))
 		id, err := c.Generate(context.Background(), journalRequest(map[string]string{"order": "7"}))
 		require.NoError(t, err)
 		require.True(t, j.has(id))
@@ -205,9 +213,7 @@ func TestCallbackRemovesJournalEntry(t *testing.T) {
 func TestCallbackFuncErrorKeepsJournalEntry(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		j := newMemJournal()
-		c := newPollClient(t, newPollAPI(t), WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, newPollAPI(t))
 		id, err := c.Generate(context.Background(), journalRequest(nil))
 		require.NoError(t, err)
 		d := newDelivered()
@@ -226,10 +232,8 @@ func TestWaitForResultRemovesJournalEntry(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		j := newMemJournal()
 		f := newPollAPI(t).script(pollSubmitID, pollStateReply(pollSubmitID, StateGenerating))
-		c := newPollClient(t, f, WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, f)
 		id, err := c.Generate(ctx, journalRequest(map[string]string{"order": "9"}))
 		require.NoError(t, err)
 		_, err = c.WaitForResult(ctx, id, WithWaitTimeout(time.Minute))
@@ -249,10 +253,8 @@ func TestWaitForResultRemovesJournalEntry(t *testing.T) {
 func TestReconcileFailedTaskAndFuncError(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	synctest.Test(t, func(t *testing.T) {
-		j := newMemJournal()
 		f := newPollAPI(t).script(pollSubmitID, pollFailReply(pollSubmitID, "Your prompt was flagged as inappropriate content"))
-		c := newPollClient(t, f, WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, f)
 		id, err := c.Generate(context.Background(), journalRequest(map[string]string{"k": "v"}))
 		require.NoError(t, err)
 		d := newDelivered()
@@ -352,10 +354,8 @@ func TestReconcileHonoursRetryAfter(t *testing.T) {
 func TestReconcilePicksUpNewEntries(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	synctest.Test(t, func(t *testing.T) {
-		j := newMemJournal()
 		f := newPollAPI(t).script(pollSubmitID, pollSuccessReply(pollSubmitID))
-		c := newPollClient(t, f, WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, f)
 		d := newDelivered()
 		stop := startReconcile(t, c.CallbackHandler(WithResultFunc(d.fn)), WithPollInterval(10*time.Minute))
 		synctest.Wait() // Reconcile read the (empty) journal and sleeps
@@ -408,9 +408,7 @@ func TestSubmitJournalFailure(t *testing.T) {
 func TestCallbackBeforeJournalAdd(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		j := newMemJournal()
-		c := newPollClient(t, newPollAPI(t), WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, newPollAPI(t))
 		d := newDelivered()
 		h := c.CallbackHandler(WithResultFunc(d.fn))
 		j.addHook = func(e JournalEntry) error {
@@ -430,9 +428,7 @@ func TestCallbackBeforeJournalAdd(t *testing.T) {
 func TestEarlyCallbackWaitsForJournal(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		j := newMemJournal()
-		c := newPollClient(t, newPollAPI(t), WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, newPollAPI(t))
 		d := newDelivered()
 		h := c.CallbackHandler(WithResultFunc(d.fn))
 		codes := make(chan int, 1)
@@ -547,10 +543,8 @@ func TestWaiterKeepsEntryWhenCallbackFuncFails(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		j := newMemJournal()
 		f := newPollAPI(t).script(pollSubmitID, pollStateReply(pollSubmitID, StateGenerating))
-		c := newPollClient(t, f, WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, f)
 		id, err := c.Generate(ctx, journalRequest(map[string]string{"order": "5"}))
 		require.NoError(t, err)
 		d := newDelivered()
@@ -705,9 +699,7 @@ func TestCallbackWaitsForAnotherReplicasJournalAdd(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		j := newMemJournal()
-		c := newPollClient(t, newPollAPI(t), WithJournal(j))
-		defer c.Close()
+		j, c := newJournalClient(t, newPollAPI(t))
 		d := newDelivered()
 		h := c.CallbackHandler(WithResultFunc(d.fn))
 		codes := make(chan int, 1)
@@ -729,9 +721,7 @@ func TestCallbackWaitsForAnotherReplicasJournalAdd(t *testing.T) {
 func TestCallbackMetaWaitIsBounded(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		j := newMemJournal()
-		c := newPollClient(t, newPollAPI(t), WithJournal(j))
-		defer c.Close()
+		_, c := newJournalClient(t, newPollAPI(t))
 		d := newDelivered()
 		h := c.CallbackHandler(WithResultFunc(d.fn), WithResultTimeout(10*time.Second))
 		start := time.Now()
@@ -752,9 +742,7 @@ func TestCallbackMetaWaitIsBounded(t *testing.T) {
 func TestCallbackMetaWaitLeavesTheBudget(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		j := newMemJournal()
-		c := newPollClient(t, newPollAPI(t), WithJournal(j))
-		defer c.Close()
+		_, c := newJournalClient(t, newPollAPI(t))
 		d := newDelivered()
 		h := c.CallbackHandler(WithResultFunc(d.fn), WithResultTimeout(time.Second))
 		start := time.Now()
