@@ -98,6 +98,18 @@ func validTaskID(field, id string) error {
 	if len(id) > maxTaskIDLen {
 		return invalid(field, "longer than %d bytes", maxTaskIDLen)
 	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c >= utf8.RuneSelf {
+			return validTaskIDRunes(field, id[i:]) // not ASCII: check rune by rune from here
+		} else if c <= ' ' || c == 0x7f {
+			return invalid(field, "contains a non-printable character") // control or space
+		}
+	}
+	return nil
+}
+
+// validTaskIDRunes is validTaskID's check of the characters, for ids that are not all ASCII.
+func validTaskIDRunes(field, id string) error {
 	for _, r := range id {
 		if r == utf8.RuneError || !unicode.IsPrint(r) || unicode.IsSpace(r) {
 			return invalid(field, "contains a non-printable character")

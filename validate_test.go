@@ -103,3 +103,22 @@ func TestDefaultCallbackURLIsValidatedWithTheRequest(t *testing.T) {
 	require.Equal(t, "CallBackURL", ve.Field, "an explicit bad callback is not silently replaced by the default")
 	require.Zero(t, f.count())
 }
+
+// FuzzValidTaskID pins validTaskID's ASCII fast path to the rune-by-rune check it skips: both
+// accept or both refuse every id.
+func FuzzValidTaskID(f *testing.F) {
+	for _, s := range []string{"", "ee603959-debb-48d1-98c4-a6d1c717eba6", "a b", "a\tb", "a\x7fb", "a\x00",
+		"tâche-1", "id\u00a0x", "id\u200bx", "\xff", "abc\xe2\x80", "~!{}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		fast := validTaskID("id", id)
+		slow := validTaskIDRunes("id", id)
+		if id == "" || len(id) > maxTaskIDLen {
+			return // refused before the characters are looked at
+		}
+		if (fast == nil) != (slow == nil) {
+			t.Fatalf("id %q: fast path %v, rune check %v", id, fast, slow)
+		}
+	})
+}
