@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,18 +225,112 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond(w, status)
 		return
 	}
-	h.obs.callbackTask(w, res.TaskID)
-	f, leader := h.join(res.TaskID)
+	id := res.TaskID
+	h.obs.callbackTask(w, id)
+	f, leader := h.join(id)
 	if !leader {
-		respond(w, h.await(r.Context(), f, res.TaskID))
+		respond(w, h.await(r.Context(), f, id))
 		return
 	}
-	budget := h.lead(r.Context(), f, res, aleph)
-	if budget == nil {
-		respond(w, f.status) // settled by lead, on this goroutine
+	// The work outlives this request when it overruns the budget: keep the request's values,
+	// not its cancellation.
+	base := context.WithoutCancel(r.Context())
+	ctx, cancel := context.WithTimeout(base, h.resultTimeout)
+	token, acquired := h.claimFor(ctx, f, id)
+	if !acquired {
+		cancel()
+		respond(w, f.status) // settled by claimFor, on this goroutine
 		return
 	}
-	respond(w, h.awaitLead(r.Context(), f, res.TaskID, budget))
+	if answersEarly(w, r) {
+		h.serveInline(w, r, base, ctx, cancel, f, res, aleph, token)
+		return
+	}
+	go h.work(base, ctx, cancel, f, res, aleph, token)
+	respond(w, h.awaitLead(r.Context(), f, id, ctx.Done()))
+}
+
+// answersEarly reports whether an answer written and flushed on w reaches the client while
+// ServeHTTP goes on, which lets the work run on the request's goroutine (serveInline): true
+// for net/http's HTTP/1.x server through writers that can flush. HTTP/2 ends a stream only
+// when the handler returns; a caller other than net/http (a test, a middleware that buffers
+// the answer, http.TimeoutHandler) expects ServeHTTP itself to return at the budget. Then
+// the work runs on a goroutine of its own (work), which costs a goroutine per delivery.
+func answersEarly(w http.ResponseWriter, r *http.Request) bool {
+	if r.ProtoMajor != 1 || r.Context().Value(http.ServerContextKey) == nil {
+		return false
+	}
+	for {
+		switch t := w.(type) {
+		case http.Flusher:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
+	}
+}
+
+// serveInline processes a claimed delivery on the request's goroutine. Should the budget end
+// first, a timer answers 503 at that moment, flushed and complete (respondEarly), and the
+// work goes on; its own answer is then dropped. Whichever of the two answers first does so
+// under the answer's mutex, and the other then leaves w alone: w is never used by both, nor
+// after ServeHTTP returned.
+func (h *CallbackHandler) serveInline(w http.ResponseWriter, r *http.Request, base, ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
+	defer cancel()
+	a := &inlineAnswer{h: h, w: w, r: r, f: f, taskID: res.TaskID}
+	// A timer of its own rather than context.AfterFunc on ctx: the same instant (ctx's
+	// deadline is one budget from now too) for two allocations instead of six.
+	t := time.AfterFunc(h.resultTimeout, a.budgetEnded)
+	status := h.process(base, ctx, f, res, aleph, token)
+	t.Stop()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.answered {
+		a.answered = true
+		respond(w, status)
+	}
+}
+
+// inlineAnswer is who answers a delivery processed on the request's goroutine: the work or,
+// over budget, the budget's timer (see serveInline).
+type inlineAnswer struct {
+	h        *CallbackHandler
+	w        http.ResponseWriter
+	r        *http.Request
+	f        *flight
+	taskID   string
+	mu       sync.Mutex
+	answered bool
+}
+
+// budgetEnded answers 503 when the budget ends before the work, unless the work's outcome is
+// in (the request's goroutine answers with it).
+func (a *inlineAnswer) budgetEnded() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fl := a.h.flights
+	fl.mu.Lock()
+	settled := a.f.settled
+	fl.mu.Unlock()
+	if a.answered || settled {
+		return
+	}
+	a.answered = true
+	respondEarly(a.w, a.h.overBudget(a.taskID))
+	a.h.obs.callbackEnd(a.w, a.r)
+}
+
+// respondEarly answers status while ServeHTTP goes on: with the body's length declared and the
+// answer flushed, the client has all of it at once; the connection closes after it, so that
+// no other request of the client's waits behind the work.
+func respondEarly(w http.ResponseWriter, status int) {
+	hdr := w.Header()
+	hdr["Content-Length"] = []string{strconv.Itoa(len(statusBody(status)))}
+	hdr["Connection"] = []string{"close"}
+	respond(w, status)
+	_ = http.NewResponseController(w).Flush()
 }
 
 // admit runs every check that needs no state: method, encoding, type, size, decoding, task id
@@ -334,25 +429,18 @@ func (h *CallbackHandler) finish(taskID string, f *flight, status int) {
 	fl.mu.Unlock()
 }
 
-// lead claims the task id and starts processing, or settles the flight at once when the task
-// was processed before or is busy elsewhere. While the work runs it returns a channel closed
-// when the budget ends or after the flight is settled, whichever is first (nil when the
-// flight is already settled): awaitLead needs no timer of its own.
-func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, aleph bool) (budget <-chan struct{}) {
-	id := res.TaskID
-	// The work outlives this request when it overruns the budget: keep the request's values,
-	// not its cancellation.
-	base := context.WithoutCancel(reqCtx)
-	ctx, cancel := context.WithTimeout(base, h.resultTimeout)
-	status, started := http.StatusServiceUnavailable, false
+// claimFor claims the task id for the flight f. When the claim is not acquired (the task was
+// processed before or is busy elsewhere, or the Deduper failed or panicked) it settles f with
+// the status to answer and returns false.
+func (h *CallbackHandler) claimFor(ctx context.Context, f *flight, id string) (token string, acquired bool) {
+	status := http.StatusServiceUnavailable
 	defer func() {
 		// A panicking Deduper must not leave the flight open: later deliveries would wait on
 		// it forever.
 		if p := recover(); p != nil {
 			h.log.Warn("runway: callback dedupe claim panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 		}
-		if !started {
-			cancel()
+		if !acquired {
 			h.finish(id, f, status)
 		}
 	}()
@@ -366,30 +454,34 @@ func (h *CallbackHandler) lead(reqCtx context.Context, f *flight, res *Result, a
 	case st == ClaimBusy:
 		h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback task is being processed elsewhere", slog.String("task_id", id))
 	case st == ClaimAcquired:
-		started = true
-		go h.work(base, ctx, cancel, f, res, aleph, token)
-		return ctx.Done()
+		return token, true
 	default:
 		h.log.Error("runway: callback dedupe claim returned an unknown status", slog.String("task_id", id), slog.Int("status", int(st)))
 	}
-	return nil
+	return "", false
 }
 
-// work processes a claimed task to the end, however long the result func takes, then marks
-// the claim done or releases it and settles the flight, whatever happens (a Deduper that
-// panics in Done or Release included: this goroutine is outside net/http's recovery). ctx is
-// the budget, derived from base, the request's values without its cancellation.
+// work is process on a goroutine of its own (see answersEarly). It settles the flight, and
+// only then ends the budget: awaitLead takes the budget's end as over budget only if the
+// flight is not settled yet.
 func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
+	defer cancel()
+	h.process(base, ctx, f, res, aleph, token)
+}
+
+// process runs a claimed delivery to the end, however long the result func takes, then marks
+// the claim done or releases it and settles the flight with the status to answer, whatever
+// happens (a Deduper that panics in Done or Release included: on work's goroutine net/http's
+// recovery does not reach, and on the request's the flight must be settled all the same).
+// ctx is the budget, derived from base, the request's values without its cancellation.
+func (h *CallbackHandler) process(base, ctx context.Context, f *flight, res *Result, aleph bool, token string) (status int) {
 	id := res.TaskID
-	status := http.StatusInternalServerError
+	status = http.StatusInternalServerError
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Warn("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 		}
-		// Settle the flight, and only then end the budget: awaitLead takes the budget's end
-		// as over budget only if the flight is not settled yet.
 		h.finish(id, f, status)
-		cancel()
 	}()
 	err := h.deliver(ctx, res, aleph, false)
 	h.obs.callbackResult(ctx)
@@ -405,7 +497,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 		if rerr := h.dedupe.Release(sctx, id, token); rerr != nil {
 			h.logFailure("runway: callback dedupe release failed", id, rerr)
 		}
-		return
+		return status
 	}
 	// The work is done: answer 200 whatever the store says, which stops Kie's retries.
 	// Without the done marker a later redelivery could run the func again, hence the log.
@@ -415,6 +507,7 @@ func (h *CallbackHandler) work(base, ctx context.Context, cancel context.CancelF
 	}
 	h.forget(sctx, id)
 	h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback processed", slog.String("task_id", id))
+	return status
 }
 
 // logFailure logs msg at warn level with the task id and the error.
@@ -433,8 +526,8 @@ func (h *CallbackHandler) storeContext(base context.Context) (context.Context, c
 }
 
 // deliver re-fetches the result if asked (not for a polled one), adds its journaled Meta,
-// publishes it and runs the result func. A panic anywhere in it becomes an error: this runs
-// on its own goroutine, where net/http's recovery does not reach.
+// publishes it and runs the result func. A panic anywhere in it becomes an error: this may run
+// on a goroutine of its own, where net/http's recovery does not reach.
 func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph, polled bool) (err error) {
 	defer h.obs.processed(ctx, h.obs.processing(ctx), &res, &err)
 	id := res.TaskID
@@ -472,7 +565,7 @@ func (h *CallbackHandler) deliver(ctx context.Context, res *Result, aleph, polle
 
 // awaitLead answers the leader's delivery: the flight's outcome, or 503 when the budget
 // passes first (the work goes on; a retry finds the task busy or done). budget is closed when
-// the budget ends or after the flight is settled (see lead and work).
+// the budget ends or after the flight is settled (see work).
 func (h *CallbackHandler) awaitLead(ctx context.Context, f *flight, taskID string, budget <-chan struct{}) int {
 	select {
 	case <-budget:

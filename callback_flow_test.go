@@ -20,15 +20,20 @@ import (
 // reach the result func again.
 func TestCallbackDuplicateAfterSuccess(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		var rc recorder
-		h := NewCallbackHandler(WithResultFunc(rc.resultFunc()))
-		for range 5 {
-			rec := serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
-			require.Equal(t, http.StatusOK, rec.Code)
-		}
-		require.EqualValues(t, 1, rc.calls.Load())
-	})
+	for _, m := range serveModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				var rc recorder
+				h := NewCallbackHandler(WithResultFunc(rc.resultFunc()))
+				for range 5 {
+					rec := m.serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
+					require.Equal(t, http.StatusOK, rec.Code)
+				}
+				require.EqualValues(t, 1, rc.calls.Load())
+			})
+		})
+	}
 }
 
 // TestCallbackFuncFailureReleases is CB-18: an error or a panic answers 500, the process
@@ -44,35 +49,37 @@ func TestCallbackFuncFailureReleases(t *testing.T) {
 		{name: "panic", fail: func() error { panic("nil map write") }},
 		{name: "panic with error", fail: func() error { panic(errors.New("boom")) }},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				var logs logBuffer
-				rc := recorder{}
-				rc.then = func(context.Context, *Result) error {
-					if rc.calls.Load() == 1 {
-						return tc.fail()
+	for _, m := range serveModes {
+		for _, tc := range tests {
+			t.Run(m.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					var logs logBuffer
+					rc := recorder{}
+					rc.then = func(context.Context, *Result) error {
+						if rc.calls.Load() == 1 {
+							return tc.fail()
+						}
+						return nil
 					}
-					return nil
-				}
-				h := NewCallbackHandler(WithResultFunc(rc.resultFunc()), WithCallbackLogger(logs.logger()))
-				body := runwayBody(testID, 200, "ok")
+					h := NewCallbackHandler(WithResultFunc(rc.resultFunc()), WithCallbackLogger(logs.logger()))
+					body := runwayBody(testID, 200, "ok")
 
-				rec := serve(h, newCallbackRequest(body, nil))
-				require.Equal(t, http.StatusInternalServerError, rec.Code)
-				requireGenericBody(t, rec)
-				require.Contains(t, logs.String(), "released for Kie's retry")
-				if tc.name != "error" {
-					require.Contains(t, logs.String(), "callback processing panicked")
-					require.Contains(t, logs.String(), "callback_flow_test.go")
-				}
+					rec := m.serve(h, newCallbackRequest(body, nil))
+					require.Equal(t, http.StatusInternalServerError, rec.Code)
+					requireGenericBody(t, rec)
+					require.Contains(t, logs.String(), "released for Kie's retry")
+					if tc.name != "error" {
+						require.Contains(t, logs.String(), "callback processing panicked")
+						require.Contains(t, logs.String(), "callback_flow_test.go")
+					}
 
-				require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(body, nil)).Code)
-				require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(body, nil)).Code)
-				require.EqualValues(t, 2, rc.calls.Load())
+					require.Equal(t, http.StatusOK, m.serve(h, newCallbackRequest(body, nil)).Code)
+					require.Equal(t, http.StatusOK, m.serve(h, newCallbackRequest(body, nil)).Code)
+					require.EqualValues(t, 2, rc.calls.Load())
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -94,62 +101,68 @@ func TestCallbackSlowFunc(t *testing.T) {
 		{name: "honours ctx", honoursCtx: true, wantRetry: 200, wantCalls: 2},
 		{name: "custom budget", succeed: true, wantRetry: 200, wantCalls: 1, budget: 3 * time.Second},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				release := make(chan struct{})
-				var sawDeadline atomic.Bool
-				rc := recorder{}
-				rc.then = func(ctx context.Context, _ *Result) error {
-					if rc.calls.Load() > 1 {
-						return nil // the retry succeeds at once
+	for _, m := range serveModes {
+		for _, tc := range tests {
+			t.Run(m.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					release := make(chan struct{})
+					var sawDeadline atomic.Bool
+					rc := recorder{}
+					rc.then = func(ctx context.Context, _ *Result) error {
+						if rc.calls.Load() > 1 {
+							return nil // the retry succeeds at once
+						}
+						if tc.honoursCtx {
+							<-ctx.Done()
+							sawDeadline.Store(errors.Is(ctx.Err(), context.DeadlineExceeded))
+							return ctx.Err()
+						}
+						<-release
+						if tc.succeed {
+							return nil
+						}
+						return errors.New("failed late")
 					}
+					budget := tc.budget
+					if budget == 0 {
+						budget = DefaultResultTimeout
+					}
+					h := NewCallbackHandler(WithResultFunc(rc.resultFunc()), WithResultTimeout(budget))
+					body := runwayBody(testID, 200, "ok")
+
+					start := time.Now()
+					rec := m.serve(h, newCallbackRequest(body, nil))
 					if tc.honoursCtx {
-						<-ctx.Done()
-						sawDeadline.Store(errors.Is(ctx.Err(), context.DeadlineExceeded))
-						return ctx.Err()
+						// The func's failure and the budget land at the same instant: either 5xx.
+						require.Contains(t, []int{500, 503}, rec.Code)
+					} else {
+						require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+						require.Equal(t, "60", rec.Header().Get("Retry-After"))
+						if m.name == "http1" {
+							// Answered while ServeHTTP goes on: the connection closes behind it.
+							require.Equal(t, "close", rec.Header().Get("Connection"))
+						}
 					}
-					<-release
-					if tc.succeed {
-						return nil
+					require.Equal(t, budget, time.Since(start), "answered exactly at the budget (fake time)")
+					require.Less(t, budget, 15*time.Second)
+
+					if !tc.honoursCtx {
+						// Kie's retry while the func still runs: waits the budget, then 503, no second call.
+						rec = m.serve(h, newCallbackRequest(body, nil))
+						require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+						require.EqualValues(t, 1, rc.calls.Load())
+						close(release)
 					}
-					return errors.New("failed late")
-				}
-				budget := tc.budget
-				if budget == 0 {
-					budget = DefaultResultTimeout
-				}
-				h := NewCallbackHandler(WithResultFunc(rc.resultFunc()), WithResultTimeout(budget))
-				body := runwayBody(testID, 200, "ok")
+					synctest.Wait() // the func has returned and its claim is settled
+					require.Equal(t, tc.honoursCtx, sawDeadline.Load(), "the func's ctx ended at the budget")
 
-				start := time.Now()
-				rec := serve(h, newCallbackRequest(body, nil))
-				if tc.honoursCtx {
-					// The func's failure and the budget land at the same instant: either 5xx.
-					require.Contains(t, []int{500, 503}, rec.Code)
-				} else {
-					require.Equal(t, http.StatusServiceUnavailable, rec.Code)
-					require.Equal(t, "60", rec.Header().Get("Retry-After"))
-				}
-				require.Equal(t, budget, time.Since(start), "answered exactly at the budget (fake time)")
-				require.Less(t, budget, 15*time.Second)
-
-				if !tc.honoursCtx {
-					// Kie's retry while the func still runs: waits the budget, then 503, no second call.
-					rec = serve(h, newCallbackRequest(body, nil))
-					require.Equal(t, http.StatusServiceUnavailable, rec.Code)
-					require.EqualValues(t, 1, rc.calls.Load())
-					close(release)
-				}
-				synctest.Wait() // the func has returned and its claim is settled
-				require.Equal(t, tc.honoursCtx, sawDeadline.Load(), "the func's ctx ended at the budget")
-
-				require.Equal(t, tc.wantRetry, serve(h, newCallbackRequest(body, nil)).Code)
-				require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(body, nil)).Code)
-				require.Equal(t, tc.wantCalls, rc.calls.Load())
+					require.Equal(t, tc.wantRetry, m.serve(h, newCallbackRequest(body, nil)).Code)
+					require.Equal(t, http.StatusOK, m.serve(h, newCallbackRequest(body, nil)).Code)
+					require.Equal(t, tc.wantCalls, rc.calls.Load())
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -157,33 +170,38 @@ func TestCallbackSlowFunc(t *testing.T) {
 // the func once; none is answered before the work is done, and all get 200.
 func TestCallbackConcurrentDuplicates(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		release := make(chan struct{})
-		rc := recorder{}
-		rc.then = func(context.Context, *Result) error { <-release; return nil }
-		h := NewCallbackHandler(WithResultFunc(rc.resultFunc()))
-		body := runwayBody(testID, 200, "ok")
+	for _, m := range serveModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				rc := recorder{}
+				rc.then = func(context.Context, *Result) error { <-release; return nil }
+				h := NewCallbackHandler(WithResultFunc(rc.resultFunc()))
+				body := runwayBody(testID, 200, "ok")
 
-		const n = 100
-		codes := make([]int, n)
-		var answered atomic.Int32
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				codes[i] = serve(h, newCallbackRequest(body, nil)).Code
-				answered.Add(1)
+				const n = 100
+				codes := make([]int, n)
+				var answered atomic.Int32
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() {
+						codes[i] = m.serve(h, newCallbackRequest(body, nil)).Code
+						answered.Add(1)
+					})
+				}
+				synctest.Wait() // every delivery is blocked: one in the func, 99 waiting for it
+				require.EqualValues(t, 1, rc.calls.Load())
+				require.Zero(t, answered.Load(), "no delivery answered before the work is done")
+				close(release)
+				wg.Wait()
+				for i, c := range codes {
+					require.Equal(t, http.StatusOK, c, "delivery %d", i)
+				}
+				require.EqualValues(t, 1, rc.calls.Load())
 			})
-		}
-		synctest.Wait() // every delivery is blocked: one in the func, 99 waiting for it
-		require.EqualValues(t, 1, rc.calls.Load())
-		require.Zero(t, answered.Load(), "no delivery answered before the work is done")
-		close(release)
-		wg.Wait()
-		for i, c := range codes {
-			require.Equal(t, http.StatusOK, c, "delivery %d", i)
-		}
-		require.EqualValues(t, 1, rc.calls.Load())
-	})
+		})
+	}
 }
 
 // TestCallbackConcurrentDuplicatesOverHTTP is CB-17 through a real server on loopback under
@@ -334,55 +352,78 @@ func TestCallbackDeduperFaults(t *testing.T) {
 		{name: "done panics", dd: &faultyDeduper{panicIn: "done"}, want: 200, wantCalled: true, wantLog: "dedupe panicked"},
 		{name: "release panics", dd: &faultyDeduper{panicIn: "release"}, failFunc: true, want: 500, wantCalled: true, wantLog: "dedupe panicked"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				tc.dd.Deduper = NewMemoryDeduper(0)
-				var logs logBuffer
-				rc := recorder{}
-				if tc.failFunc {
-					rc.then = func(context.Context, *Result) error { return errors.New("func failed") }
-				}
-				h := NewCallbackHandler(WithDeduper(tc.dd), WithResultFunc(rc.resultFunc()), WithCallbackLogger(logs.logger()))
-				rec := serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
-				require.Equal(t, tc.want, rec.Code)
-				require.Equal(t, tc.wantCalled, rc.calls.Load() == 1)
-				require.Contains(t, logs.String(), tc.wantLog)
-				if tc.failFunc {
-					require.EqualValues(t, 1, tc.dd.releases.Load())
-				}
-				// The flight was settled: a redelivery is answered, not left waiting on it.
-				require.Empty(t, h.flights.m)
+	for _, m := range serveModes {
+		for _, tc := range tests {
+			t.Run(m.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					// A deduper of its own per run: the table's is a template.
+					dd := &faultyDeduper{Deduper: NewMemoryDeduper(0), claimErr: tc.dd.claimErr, doneErr: tc.dd.doneErr,
+						releaseErr: tc.dd.releaseErr, panicIn: tc.dd.panicIn, status: tc.dd.status}
+					var logs logBuffer
+					rc := recorder{}
+					if tc.failFunc {
+						rc.then = func(context.Context, *Result) error { return errors.New("func failed") }
+					}
+					h := NewCallbackHandler(WithDeduper(dd), WithResultFunc(rc.resultFunc()), WithCallbackLogger(logs.logger()))
+					rec := m.serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
+					require.Equal(t, tc.want, rec.Code)
+					require.Equal(t, tc.wantCalled, rc.calls.Load() == 1)
+					require.Contains(t, logs.String(), tc.wantLog)
+					if tc.failFunc {
+						require.EqualValues(t, 1, dd.releases.Load())
+					}
+					// The flight was settled: a redelivery is answered, not left waiting on it.
+					require.Empty(t, h.flights.m)
+				})
 			})
-		})
+		}
 	}
 }
 
-// TestCallbackRequestGone: a delivery whose connection is gone stops waiting (503 to nobody)
-// while the work finishes for the next retry.
+// TestCallbackRequestGone: a delivery whose connection is gone while the func runs. Called
+// directly, ServeHTTP stops waiting (503 to nobody) while the work finishes on its goroutine;
+// under net/http over HTTP/1.x the work runs on the request's goroutine, which answers (to
+// nobody) when it is over. Either way the func runs once and the next retry gets 200.
 func TestCallbackRequestGone(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		release := make(chan struct{})
-		rc := recorder{}
-		rc.then = func(context.Context, *Result) error { <-release; return nil }
-		h := NewCallbackHandler(WithResultFunc(rc.resultFunc()))
-		body := runwayBody(testID, 200, "ok")
-		ctx, cancel := context.WithCancel(context.Background())
-		req := newCallbackRequest(body, nil).WithContext(ctx)
-		var code int
-		done := make(chan struct{})
-		go func() { code = serve(h, req).Code; close(done) }()
-		synctest.Wait()
-		cancel()
-		<-done
-		require.Equal(t, http.StatusServiceUnavailable, code)
-		close(release)
-		synctest.Wait()
-		require.Equal(t, http.StatusOK, serve(h, newCallbackRequest(body, nil)).Code)
-		require.EqualValues(t, 1, rc.calls.Load())
-	})
+	for _, m := range serveModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				rc := recorder{}
+				rc.then = func(context.Context, *Result) error { <-release; return nil }
+				h := NewCallbackHandler(WithResultFunc(rc.resultFunc()))
+				body := runwayBody(testID, 200, "ok")
+				ctx, cancel := context.WithCancel(context.Background())
+				req := newCallbackRequest(body, nil).WithContext(ctx)
+				var code int
+				done := make(chan struct{})
+				go func() { code = m.serve(h, req).Code; close(done) }()
+				synctest.Wait()
+				cancel()
+				synctest.Wait()
+				if m.name == "direct" {
+					<-done
+					require.Equal(t, http.StatusServiceUnavailable, code)
+					close(release)
+				} else {
+					select {
+					case <-done:
+						t.Fatal("answered before the work was over")
+					default:
+					}
+					close(release)
+					<-done
+					require.Equal(t, http.StatusOK, code)
+				}
+				synctest.Wait()
+				require.Equal(t, http.StatusOK, m.serve(h, newCallbackRequest(body, nil)).Code)
+				require.EqualValues(t, 1, rc.calls.Load())
+			})
+		})
+	}
 }
 
 // TestCallbackResultCopy: the func gets its own copy of the result, so mutating it cannot
@@ -409,40 +450,48 @@ func TestCallbackFuncContext(t *testing.T) {
 	t.Parallel()
 	type key struct{}
 	const budget = 3 * time.Second
-	synctest.Test(t, func(t *testing.T) {
-		var got context.Context
-		checked := make(chan struct{})
-		h := NewCallbackHandler(WithResultTimeout(budget), WithResultFunc(func(ctx context.Context, _ *Result) error {
-			got = ctx
-			<-checked
-			return nil
-		}))
-		reqCtx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
-		start := time.Now()
-		done := make(chan int)
-		go func() {
-			done <- serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil).WithContext(reqCtx)).Code
-		}()
-		synctest.Wait()
-		require.Equal(t, "v", got.Value(key{}))
-		dl, ok := got.Deadline()
-		require.True(t, ok)
-		require.Equal(t, start.Add(budget), dl)
-		cancel()
-		require.Equal(t, http.StatusServiceUnavailable, <-done) // the request is gone
-		require.NoError(t, got.Err(), "the request's end must not end the work")
-		time.Sleep(budget) // fake time: reaches the deadline
-		<-got.Done()
-		require.ErrorIs(t, got.Err(), context.DeadlineExceeded)
-		close(checked)
-		synctest.Wait()
+	for _, m := range serveModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				var got context.Context
+				checked := make(chan struct{})
+				h := NewCallbackHandler(WithResultTimeout(budget), WithResultFunc(func(ctx context.Context, _ *Result) error {
+					got = ctx
+					<-checked
+					return nil
+				}))
+				reqCtx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+				start := time.Now()
+				done := make(chan int)
+				go func() {
+					done <- m.serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil).WithContext(reqCtx)).Code
+				}()
+				synctest.Wait()
+				require.Equal(t, "v", got.Value(key{}))
+				dl, ok := got.Deadline()
+				require.True(t, ok)
+				require.Equal(t, start.Add(budget), dl)
+				cancel()
+				synctest.Wait()
+				require.NoError(t, got.Err(), "the request's end must not end the work")
+				time.Sleep(budget) // fake time: reaches the deadline
+				<-got.Done()
+				require.ErrorIs(t, got.Err(), context.DeadlineExceeded)
+				// Called directly, ServeHTTP answered when the request was gone; over HTTP/1.x, at the
+				// budget.
+				require.Equal(t, http.StatusServiceUnavailable, <-done)
+				close(checked)
+				synctest.Wait()
 
-		// A delivery that ends in time cancels its context when it is over.
-		var second context.Context
-		h2 := NewCallbackHandler(WithResultFunc(func(ctx context.Context, _ *Result) error { second = ctx; return nil }))
-		require.Equal(t, http.StatusOK, serve(h2, newCallbackRequest(runwayBody(testID, 200, "ok"), nil)).Code)
-		synctest.Wait()
-		<-second.Done()
-		require.ErrorIs(t, second.Err(), context.Canceled)
-	})
+				// A delivery that ends in time cancels its context when it is over.
+				var second context.Context
+				h2 := NewCallbackHandler(WithResultFunc(func(ctx context.Context, _ *Result) error { second = ctx; return nil }))
+				require.Equal(t, http.StatusOK, m.serve(h2, newCallbackRequest(runwayBody(testID, 200, "ok"), nil)).Code)
+				synctest.Wait()
+				<-second.Done()
+				require.ErrorIs(t, second.Err(), context.Canceled)
+			})
+		})
+	}
 }

@@ -78,6 +78,52 @@ func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
+// A serveMode delivers a callback request to a handler the way one kind of caller does and
+// returns the answer as soon as that caller would have it.
+type serveMode struct {
+	name  string
+	serve func(h http.Handler, r *http.Request) *httptest.ResponseRecorder
+}
+
+// serveModes are the two paths through CallbackHandler.ServeHTTP (see answersEarly):
+//   - direct: ServeHTTP called as a test or a buffering middleware calls it; the answer is
+//     what was written when it returns, and the work runs on a goroutine of its own;
+//   - http1: the request as net/http's HTTP/1.x server hands it over (ServerContextKey set,
+//     a writer that flushes); the work runs on the request's goroutine, and an answer counts
+//     as given once it is flushed, even while ServeHTTP goes on (serveHTTP1).
+var serveModes = []serveMode{{name: "direct", serve: serve}, {name: "http1", serve: serveHTTP1}}
+
+// serveHTTP1 runs ServeHTTP on a goroutine with the request and writer net/http's HTTP/1.x
+// server would give it, and returns the answer when it is flushed or when ServeHTTP
+// returns, whichever is first. A ServeHTTP still running (the work past its budget) goes on
+// and ends with the work.
+func serveHTTP1(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := &flushNotifier{ResponseRecorder: httptest.NewRecorder(), flushed: make(chan struct{})}
+	r = r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, &http.Server{}))
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		h.ServeHTTP(w, r)
+	}()
+	select {
+	case <-w.flushed:
+	case <-returned:
+	}
+	return w.ResponseRecorder
+}
+
+// flushNotifier is a recorder that closes flushed on its first Flush.
+type flushNotifier struct {
+	*httptest.ResponseRecorder
+	once    sync.Once
+	flushed chan struct{}
+}
+
+func (f *flushNotifier) Flush() {
+	f.ResponseRecorder.Flush()
+	f.once.Do(func() { close(f.flushed) })
+}
+
 // logBuffer collects a handler's log output.
 type logBuffer struct {
 	mu  sync.Mutex

@@ -344,6 +344,7 @@ type opRun struct {
 	procNanos atomic.Int64
 	delivered *Result      // set by the processing goroutine before it moves handoff on
 	handoff   atomic.Int32 // who reports delivered: see callbackResult
+	ended     atomic.Bool  // OnCallback reported (callbackEnd runs once per request)
 }
 
 // States of opRun.handoff.
@@ -714,6 +715,9 @@ func (o *observer) callbackEnd(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	cr := cw.run
+	if cr.ended.Swap(true) {
+		return // answered over budget while ServeHTTP went on, and reported then
+	}
 	if !cr.handoff.CompareAndSwap(handoffPending, handoffAnswered) && o.o.OnResult != nil {
 		o.reportResult(cr.ctx, cr.delivered, time.Time{}) // handoffResult: see callbackResult
 	}
