@@ -119,15 +119,36 @@ func baselineHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 // benchServe delivers the ring of callbacks to h round and round through a fresh
-// httptest.ResponseRecorder each time, failing on any answer but 200.
+// httptest.ResponseRecorder each time, failing on any answer but 200. ServeHTTP is called
+// directly, so the SDK's handler processes each delivery on a goroutine of its own (see
+// answersEarly); benchServeHTTP1 serves the ring as net/http's HTTP/1.x server would.
 func benchServe(b *testing.B, h http.Handler) {
-	ring := benchCallbacks(b, 0, benchRing)
+	benchServeRing(b, h, benchCallbacks(b, 0, benchRing), false)
+}
+
+// benchServeHTTP1 is benchServe through a recorder that stands for net/http's HTTP/1.x writer
+// (it sends what is flushed at once: sendsFlushed), so the SDK's handler processes each
+// delivery on the request's goroutine.
+func benchServeHTTP1(b *testing.B, h http.Handler) {
+	benchServeRing(b, h, benchCallbacks(b, 0, benchRing), true)
+}
+
+// http1Recorder is a recorder marked as sending what is flushed (see sendsFlushed).
+type http1Recorder struct{ *httptest.ResponseRecorder }
+
+func (http1Recorder) sendsFlushed() {}
+
+func benchServeRing(b *testing.B, h http.Handler, ring []*benchCallback, http1 bool) {
 	b.ReportAllocs()
 	i := 0
 	cpu := cpuTime()
 	for b.Loop() {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, ring[i%benchRing].next())
+		if http1 {
+			h.ServeHTTP(http1Recorder{rec}, ring[i%benchRing].next())
+		} else {
+			h.ServeHTTP(rec, ring[i%benchRing].next())
+		}
 		if rec.Code != http.StatusOK {
 			b.Fatalf("delivery %d: status %d", i, rec.Code)
 		}
@@ -148,6 +169,12 @@ func reportCPU(b *testing.B, cpu time.Duration) {
 // BenchmarkCallbackBaseline (same body, same recorder).
 func BenchmarkCallbackHandler(b *testing.B) {
 	benchServe(b, sdkCallbackHandler(b))
+}
+
+// BenchmarkCallbackHandlerHTTP1 is BenchmarkCallbackHandler with the requests as net/http's
+// HTTP/1.x server hands them over: the delivery is processed on the request's goroutine.
+func BenchmarkCallbackHandlerHTTP1(b *testing.B) {
+	benchServeHTTP1(b, sdkCallbackHandler(b))
 }
 
 // BenchmarkCallbackHandlerDuplicate is a redelivery of a processed task: answered from the

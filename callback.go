@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -43,18 +44,12 @@ var errTaskNotFinished = errors.New("runway: API does not report the task as fin
 // panicked; 503 still processing past the budget, or busy on another replica. Every 4xx and
 // 5xx is retried by Kie; bodies are generic and the precise reason is logged.
 //
-// Logging: a refused callback is logged at warn level with a short reason (method_not_allowed,
-// content_encoding, content_type, body_too_large, read_body, undecodable, missing_signature,
-// invalid_signature, timestamp_out_of_range), the task id once the body was decoded, the
-// status and the peer address; never a key or a signature. So that a flood of bad requests
-// cannot flood the log, each reason logs its first refusal at once and then at most one line
-// per RejectLogInterval, measured on the handler's clock (WithClock); that line carries
-// "suppressed", the number of refusals with that reason left out since the previous line.
-// The other reasons are not affected. A count still pending when its interval is over is
-// reported by the next refusal of any reason, in a line of its own ("runway: callback
-// rejections suppressed", with reason and suppressed), so the tail of a flood that has
-// stopped is counted as soon as anything else is refused. The handler runs nothing in the
-// background: when nothing at all is refused after a flood, its tail stays unreported.
+// Where the work runs: served by net/http over HTTP/1.x with net/http's own writer (not
+// wrapped by a middleware), a delivery is processed on the request's goroutine; at the
+// budget the 503 is written and flushed (with Content-Length and Connection: close) by a
+// timer while ServeHTTP goes on until the result func returns. Otherwise (HTTP/2, a
+// wrapped writer, a direct call) it runs on a goroutine of its own and ServeHTTP returns
+// at the budget.
 type CallbackHandler struct {
 	callbackConfig           // the options, defaults filled in
 	macs           []*macKey // prepared from WithHMACKey's keys
@@ -251,46 +246,63 @@ func (h *CallbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // answersEarly reports whether an answer written and flushed on w reaches the client while
-// ServeHTTP goes on, which lets the work run on the request's goroutine (serveInline): true
-// for net/http's HTTP/1.x server through writers that can flush. HTTP/2 ends a stream only
-// when the handler returns; a caller other than net/http (a test, a middleware that buffers
-// the answer, http.TimeoutHandler) expects ServeHTTP itself to return at the budget. Then
-// the work runs on a goroutine of its own (work), which costs a goroutine per delivery.
+// ServeHTTP goes on, which lets the work run on the request's goroutine (serveInline). That
+// holds for net/http's own HTTP/1.x writer, reached directly or through the observer's
+// writer only: any other writer may hold the answer back (a middleware that buffers it, or
+// compresses it into a chunked body that ends only when ServeHTTP returns, or flushes the
+// writer it wraps without its own buffer, committing a 200), HTTP/2 ends a stream only when
+// the handler returns, and a direct caller (a test) expects ServeHTTP itself to return at
+// the budget. Then the work runs on a goroutine of its own (work).
 func answersEarly(w http.ResponseWriter, r *http.Request) bool {
-	if r.ProtoMajor != 1 || r.Context().Value(http.ServerContextKey) == nil {
+	if r.ProtoMajor != 1 {
 		return false
 	}
-	for {
-		switch t := w.(type) {
-		case http.Flusher:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
-		}
+	if cw, ok := w.(*callbackWriter); ok {
+		w = cw.ResponseWriter
 	}
+	switch w.(type) {
+	case sendsFlushed:
+		return true
+	case http.Flusher:
+		t := reflect.TypeOf(w)
+		return t.Kind() == reflect.Pointer && t.Elem().Name() == "response" && t.Elem().PkgPath() == "net/http"
+	}
+	return false
 }
 
-// serveInline processes a claimed delivery on the request's goroutine. Should the budget end
-// first, a timer answers 503 at that moment, flushed and complete (respondEarly), and the
-// work goes on; its own answer is then dropped. Whichever of the two answers first does so
-// under the answer's mutex, and the other then leaves w alone: w is never used by both, nor
-// after ServeHTTP returned.
+// sendsFlushed marks a writer that, like net/http's HTTP/1.x one, sends what it has when
+// flushed. Only this package's tests implement it (the method is unexported).
+type sendsFlushed interface {
+	http.Flusher
+	sendsFlushed()
+}
+
+// serveInline processes a claimed delivery on the request's goroutine. Should the budget (the
+// deadline of ctx, which began before the claim) end first, a timer answers 503 at that
+// moment, flushed and complete (respondEarly), and the work goes on; its own answer is then
+// dropped. Whichever of the two answers first does so under the answer's mutex, and the other
+// then leaves w alone: w is never used by both, nor after ServeHTTP returned, a panic
+// escaping the work included.
 func (h *CallbackHandler) serveInline(w http.ResponseWriter, r *http.Request, base, ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
 	defer cancel()
 	a := &inlineAnswer{h: h, w: w, r: r, f: f, taskID: res.TaskID}
-	// A timer of its own rather than context.AfterFunc on ctx: the same instant (ctx's
-	// deadline is one budget from now too) for two allocations instead of six.
-	t := time.AfterFunc(h.resultTimeout, a.budgetEnded)
-	status := h.process(base, ctx, f, res, aleph, token)
-	t.Stop()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.answered {
-		a.answered = true
-		respond(w, status)
-	}
+	// A timer of its own rather than context.AfterFunc on ctx: the same instant for two
+	// allocations instead of six.
+	deadline, _ := ctx.Deadline()
+	t := time.AfterFunc(time.Until(deadline), a.budgetEnded)
+	status := 0 // 0 while the work runs, and when a panic escapes it
+	defer func() {
+		t.Stop()
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if !a.answered {
+			a.answered = true // and a timer that fires now leaves w alone
+			if status != 0 {
+				respond(w, status)
+			}
+		}
+	}()
+	status = h.process(base, ctx, f, res, aleph, token)
 }
 
 // inlineAnswer is who answers a delivery processed on the request's goroutine: the work or,
@@ -436,12 +448,13 @@ func (h *CallbackHandler) claimFor(ctx context.Context, f *flight, id string) (t
 	status := http.StatusServiceUnavailable
 	defer func() {
 		// A panicking Deduper must not leave the flight open: later deliveries would wait on
-		// it forever.
-		if p := recover(); p != nil {
-			h.log.Warn("runway: callback dedupe claim panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
-		}
+		// it forever. Settled first, so that not even a panicking logger can.
+		p := recover()
 		if !acquired {
 			h.finish(id, f, status)
+		}
+		if p != nil {
+			h.log.Warn("runway: callback dedupe claim panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 		}
 	}()
 	st, token, err := h.dedupe.Claim(ctx, id, h.resultTimeout+claimMargin)
@@ -478,10 +491,11 @@ func (h *CallbackHandler) process(base, ctx context.Context, f *flight, res *Res
 	id := res.TaskID
 	status = http.StatusInternalServerError
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		h.finish(id, f, status) // first: not even a panicking logger may leave the flight open
+		if p != nil {
 			h.log.Warn("runway: callback dedupe panicked", slog.String("task_id", id), slog.String("panic", printable(fmt.Sprint(p), 256)))
 		}
-		h.finish(id, f, status)
 	}()
 	err := h.deliver(ctx, res, aleph, false)
 	h.obs.callbackResult(ctx)

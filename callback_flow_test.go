@@ -3,6 +3,7 @@ package runway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -494,4 +495,80 @@ func TestCallbackFuncContext(t *testing.T) {
 			})
 		})
 	}
+}
+
+// slowClaimDeduper is the memory deduper with a Claim that takes delay (fake time).
+type slowClaimDeduper struct {
+	Deduper
+	delay time.Duration
+}
+
+func (d *slowClaimDeduper) Claim(ctx context.Context, key string, ttl time.Duration) (ClaimStatus, string, error) {
+	time.Sleep(d.delay)
+	return d.Deduper.Claim(ctx, key, ttl)
+}
+
+// TestCallbackBudgetIncludesTheClaim: the budget runs from before the dedupe claim, so a slow
+// shared store cannot push the answer past it (Kie gives up at 15 s).
+func TestCallbackBudgetIncludesTheClaim(t *testing.T) {
+	t.Parallel()
+	for _, m := range serveModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				const budget = 5 * time.Second
+				release := make(chan struct{})
+				h := NewCallbackHandler(WithResultTimeout(budget),
+					WithDeduper(&slowClaimDeduper{Deduper: NewMemoryDeduper(0), delay: 3 * time.Second}),
+					WithResultFunc(func(context.Context, *Result) error { <-release; return nil }))
+				start := time.Now()
+				rec := m.serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
+				require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+				require.Equal(t, budget, time.Since(start), "answered one budget after the delivery arrived")
+				close(release)
+				synctest.Wait()
+			})
+		})
+	}
+}
+
+// panickyHandler is a slog.Handler that panics on records whose message contains any of
+// msgs, and drops the others.
+type panickyHandler struct{ msgs []string }
+
+func (p panickyHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (p panickyHandler) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p panickyHandler) WithGroup(string) slog.Handler            { return p }
+func (p panickyHandler) Handle(_ context.Context, r slog.Record) error {
+	for _, m := range p.msgs {
+		if strings.Contains(r.Message, m) {
+			panic("logger broke on: " + r.Message)
+		}
+	}
+	return nil
+}
+
+// TestCallbackPanicEscapingTheWork: on the request's goroutine, even a panic that escapes the
+// work (here a logger that panics while the work's own panic is being reported) leaves the
+// flight settled and the budget's timer stopped: nothing writes to the answer after
+// ServeHTTP returned, and net/http recovers the panic as for any handler.
+func TestCallbackPanicEscapingTheWork(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const budget = 5 * time.Second
+		logger := slog.New(panickyHandler{msgs: []string{"processing panicked", "dedupe panicked"}})
+		h := NewCallbackHandler(WithResultTimeout(budget), WithCallbackLogger(logger),
+			WithResultFunc(func(context.Context, *Result) error { panic("func bug") }))
+		w, returned := serveHTTP1Writer(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
+		<-returned
+		w.mu.Lock()
+		require.True(t, w.panicked, "the panic reaches net/http")
+		w.mu.Unlock()
+		require.Empty(t, h.flights.m, "flight settled")
+		time.Sleep(2 * budget) // fake time: past the budget
+		synctest.Wait()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		require.Zero(t, w.lateWrites, "nothing written after ServeHTTP returned")
+	})
 }

@@ -1,6 +1,7 @@
 package runway
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"io"
@@ -22,8 +23,7 @@ import (
 // otherwise (see answersEarly). The flow tests in callback_flow_test.go run both paths on
 // fake time (serveModes).
 
-// plainWriter is a ResponseWriter that can neither flush nor be unwrapped, as a middleware
-// that buffers the answer hands one down.
+// plainWriter is a ResponseWriter that can neither flush nor be unwrapped.
 type plainWriter struct{ http.ResponseWriter }
 
 func (p plainWriter) Header() http.Header         { return p.ResponseWriter.Header() }
@@ -35,29 +35,47 @@ type unwrapWriter struct{ plainWriter }
 
 func (u unwrapWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
+// flushWriter passes everything through, Flush included.
+type flushWriter struct{ plainWriter }
+
+func (f flushWriter) Flush() { http.NewResponseController(f.ResponseWriter).Flush() }
+
+// TestAnswersEarly: only net/http's own HTTP/1.x writer, bare or inside the observer's, lets
+// the work run on the request's goroutine; every other writer, even one that passes Flush
+// through or unwraps to net/http's, and HTTP/2 keep the goroutine.
 func TestAnswersEarly(t *testing.T) {
-	t.Parallel()
-	served := func(r *http.Request) *http.Request {
-		return r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, &http.Server{}))
-	}
-	h2 := served(httptest.NewRequest(http.MethodPost, "/", nil))
-	h2.ProtoMajor, h2.ProtoMinor, h2.Proto = 2, 0, "HTTP/2.0"
-	rec := httptest.NewRecorder()
-	tests := []struct {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	type got struct {
 		name string
-		w    http.ResponseWriter
-		r    *http.Request
-		want bool
-	}{
-		{name: "net/http over HTTP/1.1", w: rec, r: served(httptest.NewRequest(http.MethodPost, "/", nil)), want: true},
-		{name: "called directly (no server in the context)", w: rec, r: httptest.NewRequest(http.MethodPost, "/", nil)},
-		{name: "HTTP/2", w: rec, r: h2},
-		{name: "writer that cannot flush", w: plainWriter{rec}, r: served(httptest.NewRequest(http.MethodPost, "/", nil))},
-		{name: "writer that unwraps to one that flushes", w: unwrapWriter{plainWriter{rec}}, r: served(httptest.NewRequest(http.MethodPost, "/", nil)), want: true},
-		{name: "the observer's writer", w: &callbackWriter{ResponseWriter: rec}, r: served(httptest.NewRequest(http.MethodPost, "/", nil)), want: true},
+		ok   bool
 	}
-	for _, tc := range tests {
-		assert.Equal(t, tc.want, answersEarly(tc.w, tc.r), tc.name)
+	results := make(chan []got, 1)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		results <- []got{
+			{"net/http's writer", answersEarly(w, r)},
+			{"the observer's writer around it", answersEarly(&callbackWriter{ResponseWriter: w}, r)},
+			{"a writer that unwraps to it", answersEarly(unwrapWriter{plainWriter{w}}, r)},
+			{"a writer that passes Flush through", answersEarly(flushWriter{plainWriter{w}}, r)},
+			{"a writer that can neither", answersEarly(plainWriter{w}, r)},
+			{"a recorder", answersEarly(httptest.NewRecorder(), r)},
+		}
+	})
+	for _, h2 := range []bool{false, true} {
+		srv := httptest.NewUnstartedServer(handler)
+		if h2 {
+			srv.EnableHTTP2 = true
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		resp, err := srv.Client().Get(srv.URL)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		for i, g := range <-results {
+			assert.Equal(t, !h2 && i < 2, g.ok, "%s (HTTP/2 %v)", g.name, h2)
+		}
+		srv.Client().CloseIdleConnections()
+		srv.Close()
 	}
 }
 
@@ -154,6 +172,23 @@ func TestCallbackOverBudgetOverRealServer(t *testing.T) {
 		})
 	}
 	withTimeout := func(next http.Handler) http.Handler { return http.TimeoutHandler(next, time.Hour, "timeout") }
+	// Middlewares that hold the answer back while offering Flush or Unwrap: writing and
+	// flushing the 503 early through them would send a 200, or no body end, at the budget.
+	holdBack := func(wrap func(w http.ResponseWriter, buf *bufferedWriter) http.ResponseWriter) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				buf := &bufferedWriter{header: make(http.Header)}
+				next.ServeHTTP(wrap(w, buf), r)
+				buf.copyTo(w)
+			})
+		}
+	}
+	bufferUnwrap := holdBack(func(w http.ResponseWriter, buf *bufferedWriter) http.ResponseWriter {
+		return &bufferUnwrapWriter{bufferedWriter: buf, inner: w}
+	})
+	bufferFlush := holdBack(func(w http.ResponseWriter, buf *bufferedWriter) http.ResponseWriter {
+		return &bufferFlushWriter{bufferedWriter: buf, inner: w}
+	})
 	tests := []struct {
 		name      string
 		h2        bool
@@ -164,6 +199,9 @@ func TestCallbackOverBudgetOverRealServer(t *testing.T) {
 		{name: "http2", h2: true},
 		{name: "http1 behind a buffering middleware", wrap: bufferAll},
 		{name: "http1 behind http.TimeoutHandler", wrap: withTimeout},
+		{name: "http1 behind a buffering middleware that unwraps", wrap: bufferUnwrap},
+		{name: "http1 behind a buffering middleware that passes Flush on", wrap: bufferFlush},
+		{name: "http1 behind a gzip middleware", wrap: gzipMiddleware},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,4 +321,75 @@ func TestCallbackEarlyAnswerOverTLS(t *testing.T) {
 	assert.True(t, resp.Close)
 	close(s.release)
 	require.Equal(t, "done", <-s.over)
+}
+
+// bufferedWriter keeps the answer until copyTo sends it.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) WriteHeader(s int) {
+	if b.status == 0 {
+		b.status = s
+	}
+}
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	b.body = append(b.body, p...)
+	return len(p), nil
+}
+func (b *bufferedWriter) copyTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body)
+}
+
+// bufferUnwrapWriter buffers, and unwraps to the writer it will copy to.
+type bufferUnwrapWriter struct {
+	*bufferedWriter
+	inner http.ResponseWriter
+}
+
+func (b *bufferUnwrapWriter) Unwrap() http.ResponseWriter { return b.inner }
+
+// bufferFlushWriter buffers, and flushes the writer it will copy to (not its buffer).
+type bufferFlushWriter struct {
+	*bufferedWriter
+	inner http.ResponseWriter
+}
+
+func (b *bufferFlushWriter) Flush() { http.NewResponseController(b.inner).Flush() }
+
+// gzipMiddleware compresses every answer into a chunked body (the length is dropped), as
+// common gzip middlewares do; Flush flushes the compressor and the writer below.
+func gzipMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		defer zw.Close()
+		next.ServeHTTP(&gzipWriter{ResponseWriter: w, zw: zw}, r)
+	})
+}
+
+type gzipWriter struct {
+	http.ResponseWriter
+	zw *gzip.Writer
+}
+
+func (g *gzipWriter) WriteHeader(s int) {
+	g.Header().Del("Content-Length")
+	g.ResponseWriter.WriteHeader(s)
+}
+func (g *gzipWriter) Write(p []byte) (int, error) { return g.zw.Write(p) }
+func (g *gzipWriter) Flush() {
+	_ = g.zw.Flush()
+	http.NewResponseController(g.ResponseWriter).Flush()
 }

@@ -88,23 +88,17 @@ type serveMode struct {
 // serveModes are the two paths through CallbackHandler.ServeHTTP (see answersEarly):
 //   - direct: ServeHTTP called as a test or a buffering middleware calls it; the answer is
 //     what was written when it returns, and the work runs on a goroutine of its own;
-//   - http1: the request as net/http's HTTP/1.x server hands it over (ServerContextKey set,
-//     a writer that flushes); the work runs on the request's goroutine, and an answer counts
+//   - http1: as net/http's HTTP/1.x server serves it (a writer that sends what is flushed,
+//     marked sendsFlushed); the work runs on the request's goroutine, and an answer counts
 //     as given once it is flushed, even while ServeHTTP goes on (serveHTTP1).
 var serveModes = []serveMode{{name: "direct", serve: serve}, {name: "http1", serve: serveHTTP1}}
 
-// serveHTTP1 runs ServeHTTP on a goroutine with the request and writer net/http's HTTP/1.x
-// server would give it, and returns the answer when it is flushed or when ServeHTTP
-// returns, whichever is first. A ServeHTTP still running (the work past its budget) goes on
-// and ends with the work.
+// serveHTTP1 runs ServeHTTP on a goroutine with a writer that stands for net/http's HTTP/1.x
+// one, and returns the answer when it is flushed or when ServeHTTP returns, whichever is
+// first. A ServeHTTP still running (the work past its budget) goes on and ends with the work.
+// A panic out of ServeHTTP is recovered, as net/http does.
 func serveHTTP1(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
-	w := &flushNotifier{ResponseRecorder: httptest.NewRecorder(), flushed: make(chan struct{})}
-	r = r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, &http.Server{}))
-	returned := make(chan struct{})
-	go func() {
-		defer close(returned)
-		h.ServeHTTP(w, r)
-	}()
+	w, returned := serveHTTP1Writer(h, r)
 	select {
 	case <-w.flushed:
 	case <-returned:
@@ -112,17 +106,56 @@ func serveHTTP1(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 	return w.ResponseRecorder
 }
 
-// flushNotifier is a recorder that closes flushed on its first Flush.
+// serveHTTP1Writer starts serveHTTP1's ServeHTTP and returns its writer and a channel closed
+// when ServeHTTP has returned.
+func serveHTTP1Writer(h http.Handler, r *http.Request) (*flushNotifier, <-chan struct{}) {
+	w := &flushNotifier{ResponseRecorder: httptest.NewRecorder(), flushed: make(chan struct{})}
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		defer func() {
+			w.mu.Lock()
+			w.returned, w.panicked = true, recover() != nil
+			w.mu.Unlock()
+		}()
+		h.ServeHTTP(w, r)
+	}()
+	return w, returned
+}
+
+// flushNotifier is a recorder that closes flushed on its first Flush and counts the writes
+// made after ServeHTTP returned (there must be none). Like net/http's HTTP/1.x writer, it
+// sends what is flushed at once (sendsFlushed).
 type flushNotifier struct {
 	*httptest.ResponseRecorder
 	once    sync.Once
 	flushed chan struct{}
+
+	mu         sync.Mutex
+	returned   bool // ServeHTTP returned
+	panicked   bool // with a panic
+	lateWrites int  // WriteHeader, Write or Flush calls after it returned
 }
 
+func (f *flushNotifier) late() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.returned {
+		f.lateWrites++
+	}
+}
+
+func (f *flushNotifier) WriteHeader(status int) { f.late(); f.ResponseRecorder.WriteHeader(status) }
+
+func (f *flushNotifier) Write(b []byte) (int, error) { f.late(); return f.ResponseRecorder.Write(b) }
+
 func (f *flushNotifier) Flush() {
+	f.late()
 	f.ResponseRecorder.Flush()
 	f.once.Do(func() { close(f.flushed) })
 }
+
+func (f *flushNotifier) sendsFlushed() {}
 
 // logBuffer collects a handler's log output.
 type logBuffer struct {

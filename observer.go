@@ -29,8 +29,9 @@ const (
 // need and pass the Observer to WithObserver (client) or WithCallbackObserver (handler). The
 // zero Observer observes nothing and costs nothing.
 //
-// The funcs are called synchronously on the goroutine doing the work, so they must be quick
-// and must not block: record a measurement, end a span, hand off to a channel that never
+// The funcs are called synchronously on the goroutine doing the work (for a callback answered
+// 503 at its budget while its processing goes on, OnCallback runs on the budget's timer), so
+// they must be quick and must not block: record a measurement, end a span, hand off to a channel that never
 // blocks. They may be called concurrently. A func that panics is recovered; the first panic of
 // each kind is logged at error level on the client's (or handler's) logger and the SDK goes
 // on as if the func had returned.
@@ -336,13 +337,13 @@ type opRun struct {
 	retries  atomic.Int32
 	slotWait time.Duration // the submitting goroutine only
 
-	// OpCallback only. The processing goroutine may outlive the answer (over budget), hence
-	// the atomics.
+	// OpCallback only. The processing may outlive the answer (over budget), and then the
+	// answer is given on another goroutine: hence the atomics.
 	taskID    string
 	status    int
 	processed atomic.Int32 // 0 none, 1 running, 2 ok, 3 error
 	procNanos atomic.Int64
-	delivered *Result      // set by the processing goroutine before it moves handoff on
+	delivered *Result      // set by the processing before it moves handoff on
 	handoff   atomic.Int32 // who reports delivered: see callbackResult
 	ended     atomic.Bool  // OnCallback reported (callbackEnd runs once per request)
 }
@@ -688,10 +689,10 @@ func (o *observer) processed(ctx context.Context, start time.Time, res **Result,
 }
 
 // callbackResult hands the result a callback's processing delivered, if it succeeded, to
-// the request's answer, which reports it on the request's goroutine before OnCallback. The
-// processing goroutine starts with a small stack that the delivery fills; an observer called
-// there would make it grow (a copy per delivery). Only when the answer went first (over
-// budget) is the result reported here.
+// the request's answer, which reports it before OnCallback. (On the processing's own
+// goroutine, which starts with a small stack that the delivery fills, an observer called here
+// would make it grow: a copy per delivery.) Only when the answer went first (over budget) is
+// the result reported here.
 func (o *observer) callbackResult(ctx context.Context) {
 	if o == nil || o.o.OnResult == nil {
 		return

@@ -64,16 +64,10 @@ func nextTaskID() string {
 // callbackBody is the success callback for taskID.
 func callbackBody(taskID string) string { return fmt.Sprintf(successTemplate, taskID) }
 
-// benchServer stands for the net/http server every request is handed over by: net/http puts
-// its server in each request's context (http.ServerContextKey).
-var benchServer = &http.Server{}
-
 // newRequest is the request construction every handler shares: a POST of body with a JSON
-// content type, plus the scheme's signature headers, as net/http's HTTP/1.1 server hands it
-// to a handler (with the server in its context).
+// content type, plus the scheme's signature headers.
 func newRequest(body []byte, headers map[string]string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/callback", bytes.NewReader(body))
-	r = r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, benchServer))
 	r.Header.Set("Content-Type", "application/json")
 	for k, v := range headers {
 		r.Header.Set(k, v)
@@ -140,10 +134,6 @@ func (w *writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Flush does nothing: the answer is already "sent". net/http's writer can flush, and the
-// SDK's handler looks for that (see sdkHandler).
-func (w *writer) Flush() {}
-
 func (w *writer) reset() {
 	clear(w.header)
 	w.code, w.n = 0, 0
@@ -172,9 +162,6 @@ type handlerFunc func(tb testing.TB, calls *atomic.Int64) (http.Handler, func())
 // timestamp window, claims the task id in the default in-memory deduper (one hour TTL),
 // publishes the result to the client's waiters (its in-memory result bus), runs the func
 // within the result budget, marks the id done and answers 200 with a short text body.
-// Over HTTP/1.x (the "sdk" case) it processes a delivery on the request's goroutine; over
-// HTTP/2 ("sdk_http2": the same requests marked HTTP/2.0) on a goroutine of its own, since
-// only a returning handler ends an HTTP/2 answer.
 func sdkHandler(tb testing.TB, calls *atomic.Int64) (http.Handler, func()) {
 	c, err := runway.NewClient("bench-api-key", runway.WithBaseURL("http://127.0.0.1:9"))
 	if err != nil {
@@ -293,19 +280,17 @@ func BenchmarkCallbackHandlers(b *testing.B) {
 		name   string
 		scheme scheme
 		build  handlerFunc
-		http2  bool // requests marked HTTP/2.0
 	}{
-		{"sdk", kieScheme, sdkHandler, false},
-		{"sdk_http2", kieScheme, sdkHandler, true},
-		{"stripe", stripeScheme, stripeHandler, false},
-		{"standardwebhooks", standardScheme, standardHandler, false},
-		{"floor", kieScheme, floorHandler, false},
+		{"sdk", kieScheme, sdkHandler},
+		{"stripe", stripeScheme, stripeHandler},
+		{"standardwebhooks", standardScheme, standardHandler},
+		{"floor", kieScheme, floorHandler},
 	} {
-		b.Run(bc.name, func(b *testing.B) { runDeliveries(b, bc.scheme, bc.build, bc.http2) })
+		b.Run(bc.name, func(b *testing.B) { runDeliveries(b, bc.scheme, bc.build) })
 	}
 }
 
-func runDeliveries(b *testing.B, sign scheme, build handlerFunc, http2 bool) {
+func runDeliveries(b *testing.B, sign scheme, build handlerFunc) {
 	var calls atomic.Int64
 	var h http.Handler
 	closeHandler := func() {}
@@ -326,7 +311,7 @@ func runDeliveries(b *testing.B, sign scheme, build handlerFunc, http2 bool) {
 				h, closeHandler = build(b, &calls)
 			}
 			if len(reqs) == 0 {
-				reqs = buildBatch(b, sign, min(batch, b.N-i), http2)
+				reqs = buildBatch(b, sign, min(batch, b.N-i))
 			}
 			b.StartTimer()
 			started = cpuTime()
@@ -354,17 +339,14 @@ func runDeliveries(b *testing.B, sign scheme, build handlerFunc, http2 bool) {
 }
 
 // buildBatch builds n deliveries of the success callback, each for a new task id, signed with
-// sign at the current time; marked HTTP/2.0 if http2.
-func buildBatch(tb testing.TB, sign scheme, n int, http2 bool) []*http.Request {
+// sign at the current time.
+func buildBatch(tb testing.TB, sign scheme, n int) []*http.Request {
 	now := time.Now()
 	out := make([]*http.Request, n)
 	for i := range out {
 		id := nextTaskID()
 		body := []byte(callbackBody(id))
 		out[i] = newRequest(body, sign(tb, id, body, now))
-		if http2 {
-			out[i].Proto, out[i].ProtoMajor, out[i].ProtoMinor = "HTTP/2.0", 2, 0
-		}
 	}
 	return out
 }
