@@ -273,22 +273,27 @@ func floorHandler(_ testing.TB, calls *atomic.Int64) (http.Handler, func()) {
 // and served in-process through ServeHTTP; every answer must be 200 and every delivery must
 // reach the func (none takes a duplicate path).
 func BenchmarkCallbackHandlers(b *testing.B) {
-	// The SDK logs routine events at debug level; keep the default logger at info, as a
-	// service does, so those records are dropped the usual way.
-	slog.SetLogLoggerLevel(slog.LevelInfo)
-	for _, bc := range []struct {
-		name   string
-		scheme scheme
-		build  handlerFunc
-	}{
-		{"sdk", kieScheme, sdkHandler},
-		{"stripe", stripeScheme, stripeHandler},
-		{"standardwebhooks", standardScheme, standardHandler},
-		{"floor", kieScheme, floorHandler},
-	} {
+	quietSDKLogs()
+	for _, bc := range handlerCases {
 		b.Run(bc.name, func(b *testing.B) { runDeliveries(b, bc.scheme, bc.build) })
 	}
 }
+
+// handlerCases are the four handlers, each with the signing scheme its requests carry.
+var handlerCases = []struct {
+	name   string
+	scheme scheme
+	build  handlerFunc
+}{
+	{"sdk", kieScheme, sdkHandler},
+	{"stripe", stripeScheme, stripeHandler},
+	{"standardwebhooks", standardScheme, standardHandler},
+	{"floor", kieScheme, floorHandler},
+}
+
+// quietSDKLogs keeps the default logger at info level, as a service does: the SDK logs
+// routine events at debug level, and those records are dropped the usual way.
+func quietSDKLogs() { slog.SetLogLoggerLevel(slog.LevelInfo) }
 
 func runDeliveries(b *testing.B, sign scheme, build handlerFunc) {
 	var calls atomic.Int64
