@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	runway "github.com/b9c9aec2/runway-go"
 )
 
 // BenchmarkCallbackHandlersNetHTTP serves the same deliveries as BenchmarkCallbackHandlers to
@@ -170,5 +172,40 @@ func runNetHTTP(b *testing.B, sign scheme, build handlerFunc) {
 	closeHandler = func() {}
 	if got := calls.Load(); got != int64(b.N) {
 		b.Fatalf("the func ran %d times for %d new deliveries", got, b.N)
+	}
+}
+
+// TestNetHTTPTakesTheInlinePath pins what BenchmarkCallbackHandlersNetHTTP measures for the
+// SDK: mounted in net/http and reached over the in-memory HTTP/1.1 connection, its handler
+// processes a delivery on the request's goroutine. Only that path answers a func still running
+// at the budget with Connection: close (the other keeps the connection).
+func TestNetHTTPTakesTheInlinePath(t *testing.T) {
+	release := make(chan struct{})
+	c, err := runway.NewClient("bench-api-key", runway.WithBaseURL("http://127.0.0.1:9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := c.CallbackHandler(runway.WithHMACKey(kieKey), runway.WithResultTimeout(20*time.Millisecond),
+		runway.WithResultFunc(func(context.Context, *runway.Result) error { <-release; return nil }))
+	target := newNetHTTPTarget(t, h)
+	wire := wireBatch(t, kieScheme, 1)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := target.conn.Write(wire)
+		wrote <- err
+	}()
+	resp, err := http.ReadResponse(target.answer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	close(release)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	target.close(t)
+	if resp.StatusCode != http.StatusServiceUnavailable || !resp.Close {
+		t.Fatalf("status %d, Connection: close %v; want 503 and true (the request's goroutine path)", resp.StatusCode, resp.Close)
 	}
 }
