@@ -662,7 +662,7 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.text }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// redactQueryText replaces what follows each '?' with "[redacted]": inside a double-quoted
+// redactQueryText replaces what follows each '?' with redactedMark: inside a double-quoted
 // string (as %q writes URLs) up to its closing quote, an escaped quote (\") not ending it;
 // elsewhere up to the next space or quote.
 func redactQueryText(s string) string {
@@ -686,7 +686,7 @@ func redactQueryText(s string) string {
 				j++
 			}
 			if j > i+1 {
-				b.WriteString("[redacted]")
+				b.WriteString(redactedMark)
 			}
 			i = j - 1
 		}

@@ -629,10 +629,10 @@ func TestDownloadRedactsBadLocationQuery(t *testing.T) {
 	require.NotContains(t, err.Error(), "X-Amz-Signature")
 
 	for in, want := range map[string]string{
-		`failed to parse Location header "/a%zz?X-Amz-Signature=SECRET": parse "/a%zz?X-Amz-Signature=SECRET": bad`: `failed to parse Location header "/a%zz?[redacted]": parse "/a%zz?[redacted]": bad`,
-		`"/p?a=\"x y\"&s=SECRET" end`: `"/p?[redacted]" end`,
+		`failed to parse Location header "/a%zz?X-Amz-Signature=SECRET": parse "/a%zz?X-Amz-Signature=SECRET": bad`: `failed to parse Location header "/a%zz?[REDACTED]": parse "/a%zz?[REDACTED]": bad`,
+		`"/p?a=\"x y\"&s=SECRET" end`: `"/p?[REDACTED]" end`,
 		`what? no`:                    `what? no`,
-		`tail?sig=SECRET`:             `tail?[redacted]`,
+		`tail?sig=SECRET`:             `tail?[REDACTED]`,
 	} {
 		require.Equal(t, want, redactQueryText(in), in)
 	}
