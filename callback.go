@@ -45,11 +45,11 @@ var errTaskNotFinished = errors.New("runway: API does not report the task as fin
 // 5xx is retried by Kie; bodies are generic and the precise reason is logged.
 //
 // Where the work runs: served by net/http over HTTP/1.x with net/http's own writer (not
-// wrapped by a middleware), a delivery is processed on the request's goroutine; at the
-// budget the 503 is written and flushed (with Content-Length and Connection: close) by a
-// timer while ServeHTTP goes on until the result func returns. Otherwise (HTTP/2, a
-// wrapped writer, a direct call) it runs on a goroutine of its own and ServeHTTP returns
-// at the budget.
+// wrapped by a middleware), a delivery is processed on the request's goroutine; at the budget
+// the 503 is written and flushed (with Content-Length and Connection: close) by a timer while
+// ServeHTTP goes on until the work is over (the result func, then marking the task done in
+// the Deduper). Otherwise (HTTP/2, a wrapped writer, a direct call) it runs on a goroutine
+// of its own and ServeHTTP returns at the budget.
 type CallbackHandler struct {
 	callbackConfig           // the options, defaults filled in
 	macs           []*macKey // prepared from WithHMACKey's keys
@@ -286,8 +286,8 @@ type sendsFlushed interface {
 func (h *CallbackHandler) serveInline(w http.ResponseWriter, r *http.Request, base, ctx context.Context, cancel context.CancelFunc, f *flight, res *Result, aleph bool, token string) {
 	defer cancel()
 	a := &inlineAnswer{h: h, w: w, r: r, f: f, taskID: res.TaskID}
-	// A timer of its own rather than context.AfterFunc on ctx: the same instant for two
-	// allocations instead of six.
+	// A timer of its own rather than context.AfterFunc on ctx: the same instant for four
+	// allocations fewer (the after-func context, its closure, the parent's children map).
 	deadline, _ := ctx.Deadline()
 	t := time.AfterFunc(time.Until(deadline), a.budgetEnded)
 	status := 0 // 0 while the work runs, and when a panic escapes it
@@ -299,6 +299,8 @@ func (h *CallbackHandler) serveInline(w http.ResponseWriter, r *http.Request, ba
 			a.answered = true // and a timer that fires now leaves w alone
 			if status != 0 {
 				respond(w, status)
+			} else {
+				h.obs.callbackAborted(w) // a panic: net/http drops the connection unanswered
 			}
 		}
 	}()
@@ -330,8 +332,17 @@ func (a *inlineAnswer) budgetEnded() {
 		return
 	}
 	a.answered = true
-	respondEarly(a.w, a.h.overBudget(a.taskID))
+	respondEarly(a.w, http.StatusServiceUnavailable)
+	a.report()
+}
+
+// report observes and logs the early answer. It runs on the timer's goroutine, where
+// net/http's recovery does not reach: a panicking logger must not take the process down (the
+// answer is already written).
+func (a *inlineAnswer) report() {
+	defer func() { _ = recover() }()
 	a.h.obs.callbackEnd(a.w, a.r)
+	a.h.overBudget(a.taskID)
 }
 
 // respondEarly answers status while ServeHTTP goes on: with the body's length declared and the

@@ -3,6 +3,7 @@ package runway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -509,26 +510,34 @@ func (d *slowClaimDeduper) Claim(ctx context.Context, key string, ttl time.Durat
 }
 
 // TestCallbackBudgetIncludesTheClaim: the budget runs from before the dedupe claim, so a slow
-// shared store cannot push the answer past it (Kie gives up at 15 s).
+// shared store cannot push the answer past it (Kie gives up at 15 s); a claim that outlasts
+// the budget is answered 503 as soon as it returns.
 func TestCallbackBudgetIncludesTheClaim(t *testing.T) {
 	t.Parallel()
+	const budget = 5 * time.Second
 	for _, m := range serveModes {
-		t.Run(m.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				const budget = 5 * time.Second
-				release := make(chan struct{})
-				h := NewCallbackHandler(WithResultTimeout(budget),
-					WithDeduper(&slowClaimDeduper{Deduper: NewMemoryDeduper(0), delay: 3 * time.Second}),
-					WithResultFunc(func(context.Context, *Result) error { <-release; return nil }))
-				start := time.Now()
-				rec := m.serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
-				require.Equal(t, http.StatusServiceUnavailable, rec.Code)
-				require.Equal(t, budget, time.Since(start), "answered one budget after the delivery arrived")
-				close(release)
-				synctest.Wait()
+		for _, tc := range []struct {
+			claim, want time.Duration
+		}{
+			{claim: 3 * time.Second, want: budget},
+			{claim: 7 * time.Second, want: 7 * time.Second},
+		} {
+			t.Run(fmt.Sprintf("%s/claim %v", m.name, tc.claim), func(t *testing.T) {
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					release := make(chan struct{})
+					h := NewCallbackHandler(WithResultTimeout(budget),
+						WithDeduper(&slowClaimDeduper{Deduper: NewMemoryDeduper(0), delay: tc.claim}),
+						WithResultFunc(func(context.Context, *Result) error { <-release; return nil }))
+					start := time.Now()
+					rec := m.serve(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
+					require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+					require.Equal(t, tc.want, time.Since(start))
+					close(release)
+					synctest.Wait()
+				})
 			})
-		})
+		}
 	}
 }
 
@@ -557,7 +566,9 @@ func TestCallbackPanicEscapingTheWork(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const budget = 5 * time.Second
 		logger := slog.New(panickyHandler{msgs: []string{"processing panicked", "dedupe panicked"}})
+		events := make(chan CallbackEvent, 2)
 		h := NewCallbackHandler(WithResultTimeout(budget), WithCallbackLogger(logger),
+			WithCallbackObserver(Observer{OnCallback: func(e CallbackEvent) { events <- e }}),
 			WithResultFunc(func(context.Context, *Result) error { panic("func bug") }))
 		w, returned := serveHTTP1Writer(h, newCallbackRequest(runwayBody(testID, 200, "ok"), nil))
 		<-returned
@@ -565,10 +576,36 @@ func TestCallbackPanicEscapingTheWork(t *testing.T) {
 		require.True(t, w.panicked, "the panic reaches net/http")
 		w.mu.Unlock()
 		require.Empty(t, h.flights.m, "flight settled")
+		ev := <-events
+		require.Equal(t, http.StatusInternalServerError, ev.Status, "reported as failed, not as net/http's implicit 200")
+		require.Equal(t, CallbackFailed, ev.Reason)
 		time.Sleep(2 * budget) // fake time: past the budget
 		synctest.Wait()
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		require.Zero(t, w.lateWrites, "nothing written after ServeHTTP returned")
+		require.Empty(t, events, "one OnCallback")
+	})
+}
+
+// TestCallbackPanickingLoggerOnTheBudgetTimer: on the request's goroutine the over-budget 503
+// is written by a timer, out of net/http's recovery; a logger that panics there neither takes
+// the process down nor loses the answer, and the work goes on to the end.
+func TestCallbackPanickingLoggerOnTheBudgetTimer(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		logger := slog.New(panickyHandler{msgs: []string{"exceeded its budget"}})
+		release := make(chan struct{})
+		rc := recorder{}
+		rc.then = func(context.Context, *Result) error { <-release; return nil }
+		h := NewCallbackHandler(WithCallbackLogger(logger), WithResultFunc(rc.resultFunc()))
+		body := runwayBody(testID, 200, "ok")
+		rec := serveHTTP1(h, newCallbackRequest(body, nil))
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+		require.Equal(t, "service unavailable\n", rec.Body.String())
+		close(release)
+		synctest.Wait()
+		require.Equal(t, http.StatusOK, serveHTTP1(h, newCallbackRequest(body, nil)).Code)
+		require.EqualValues(t, 1, rc.calls.Load())
 	})
 }

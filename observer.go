@@ -29,10 +29,11 @@ const (
 // need and pass the Observer to WithObserver (client) or WithCallbackObserver (handler). The
 // zero Observer observes nothing and costs nothing.
 //
-// The funcs are called synchronously on the goroutine doing the work (for a callback answered
-// 503 at its budget while its processing goes on, OnCallback runs on the budget's timer), so
-// they must be quick and must not block: record a measurement, end a span, hand off to a channel that never
-// blocks. They may be called concurrently. A func that panics is recovered; the first panic of
+// The funcs are called synchronously on the goroutine doing the work, so they must be quick
+// and must not block: record a measurement, end a span, hand off to a channel that never
+// blocks. (A callback answered 503 at its budget while its processing goes on reports
+// OnCallback, and OnResult if the result was in, on the budget's timer.) They may be called
+// concurrently. A func that panics is recovered; the first panic of
 // each kind is logged at error level on the client's (or handler's) logger and the SDK goes
 // on as if the func had returned.
 //
@@ -689,10 +690,10 @@ func (o *observer) processed(ctx context.Context, start time.Time, res **Result,
 }
 
 // callbackResult hands the result a callback's processing delivered, if it succeeded, to
-// the request's answer, which reports it before OnCallback. (On the processing's own
-// goroutine, which starts with a small stack that the delivery fills, an observer called here
-// would make it grow: a copy per delivery.) Only when the answer went first (over budget) is
-// the result reported here.
+// the request's answer, which reports it before OnCallback, on whichever goroutine answers.
+// (When the processing runs on a goroutine of its own, which starts with a small stack that
+// the delivery fills, an observer called there would make it grow: a copy per delivery.)
+// Only when the answer went first (over budget) is the result reported here.
 func (o *observer) callbackResult(ctx context.Context) {
 	if o == nil || o.o.OnResult == nil {
 		return
@@ -703,6 +704,17 @@ func (o *observer) callbackResult(ctx context.Context) {
 	}
 	if !cr.handoff.CompareAndSwap(handoffPending, handoffResult) {
 		o.reportResult(ctx, cr.delivered, time.Time{})
+	}
+}
+
+// callbackAborted notes that a callback request ends unanswered (a panic escaped the work):
+// reported as 500, a failure, rather than net/http's implicit 200.
+func (o *observer) callbackAborted(w http.ResponseWriter) {
+	if o == nil {
+		return
+	}
+	if cw, ok := w.(*callbackWriter); ok && cw.run.status == 0 {
+		cw.run.status = http.StatusInternalServerError
 	}
 }
 
