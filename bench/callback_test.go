@@ -163,14 +163,19 @@ type handlerFunc func(tb testing.TB, calls *atomic.Int64) (http.Handler, func())
 // publishes the result to the client's waiters (its in-memory result bus), runs the func
 // within the result budget, marks the id done and answers 200 with a short text body.
 func sdkHandler(tb testing.TB, calls *atomic.Int64) (http.Handler, func()) {
+	return newSDKHandler(tb, runway.WithResultFunc(func(context.Context, *runway.Result) error {
+		calls.Add(1)
+		return nil
+	}))
+}
+
+// newSDKHandler is sdkHandler's construction with opts after its own (a later option wins).
+func newSDKHandler(tb testing.TB, opts ...runway.CallbackOption) (http.Handler, func()) {
 	c, err := runway.NewClient("bench-api-key", runway.WithBaseURL("http://127.0.0.1:9"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := c.CallbackHandler(runway.WithHMACKey(kieKey), runway.WithResultFunc(func(context.Context, *runway.Result) error {
-		calls.Add(1)
-		return nil
-	}))
+	h := c.CallbackHandler(append([]runway.CallbackOption{runway.WithHMACKey(kieKey)}, opts...)...)
 	return h, func() { _ = c.Close() }
 }
 

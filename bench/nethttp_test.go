@@ -176,18 +176,14 @@ func runNetHTTP(b *testing.B, sign scheme, build handlerFunc) {
 }
 
 // TestNetHTTPTakesTheInlinePath pins what BenchmarkCallbackHandlersNetHTTP measures for the
-// SDK: mounted in net/http and reached over the in-memory HTTP/1.1 connection, its handler
-// processes a delivery on the request's goroutine. Only that path answers a func still running
+// SDK: built as sdkHandler builds it, mounted in net/http and reached over the in-memory
+// HTTP/1.1 connection, its handler processes a delivery on the request's goroutine. Only that path answers a func still running
 // at the budget with Connection: close (the other keeps the connection).
 func TestNetHTTPTakesTheInlinePath(t *testing.T) {
 	release := make(chan struct{})
-	c, err := runway.NewClient("bench-api-key", runway.WithBaseURL("http://127.0.0.1:9"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	h := c.CallbackHandler(runway.WithHMACKey(kieKey), runway.WithResultTimeout(20*time.Millisecond),
+	h, closeHandler := newSDKHandler(t, runway.WithResultTimeout(20*time.Millisecond),
 		runway.WithResultFunc(func(context.Context, *runway.Result) error { <-release; return nil }))
+	defer closeHandler()
 	target := newNetHTTPTarget(t, h)
 	wire := wireBatch(t, kieScheme, 1)
 	wrote := make(chan error, 1)
