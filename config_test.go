@@ -246,21 +246,22 @@ func TestCallbackWrongKeyLogsWarn(t *testing.T) {
 	}
 }
 
+// wronglySignedCallback is a callback signed at now with a key the handler does not hold.
+func wronglySignedCallback(now time.Time) *http.Request {
+	ts := strconv.FormatInt(now.Unix(), 10)
+	return newCallbackRequest(runwayBody(testID, 200, "ok"), sign(testKey2, testID, ts))
+}
+
 // TestCallbackRejectLogRateLimited: 1 000 bad callbacks within the interval log one line; the
 // next line after the interval carries the count of the lines left out; another reason is
 // not held back by the flood.
 func TestCallbackRejectLogRateLimited(t *testing.T) {
 	t.Parallel()
 	var logs captureHandler
-	var mu sync.Mutex
-	now := testNow
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	h := NewCallbackHandler(WithHMACKey(testKey1), WithClock(clock), WithResultFunc(noopResult), WithCallbackLogger(logs.logger()))
-	bad := func() *http.Request {
-		ts := strconv.FormatInt(clock().Unix(), 10)
-		return newCallbackRequest(runwayBody(testID, 200, "ok"), sign(testKey2, testID, ts))
-	}
+	clk := &fakeClock{t: testNow}
+	advance := clk.advance
+	h := NewCallbackHandler(WithHMACKey(testKey1), WithClock(clk.now), WithResultFunc(noopResult), WithCallbackLogger(logs.logger()))
+	bad := func() *http.Request { return wronglySignedCallback(clk.now()) }
 	for range 1000 {
 		require.Equal(t, http.StatusUnauthorized, serve(h, bad()).Code)
 		advance(5 * time.Millisecond) // 1 000 requests in 5 s, inside RejectLogInterval
@@ -291,15 +292,10 @@ func TestCallbackRejectLogRateLimited(t *testing.T) {
 func TestCallbackRejectLogFlushesATail(t *testing.T) {
 	t.Parallel()
 	var logs captureHandler
-	var mu sync.Mutex
-	now := testNow
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	h := NewCallbackHandler(WithHMACKey(testKey1), WithClock(clock), WithResultFunc(noopResult), WithCallbackLogger(logs.logger()))
-	bad := func() *http.Request {
-		ts := strconv.FormatInt(clock().Unix(), 10)
-		return newCallbackRequest(runwayBody(testID, 200, "ok"), sign(testKey2, testID, ts))
-	}
+	clk := &fakeClock{t: testNow}
+	advance := clk.advance
+	h := NewCallbackHandler(WithHMACKey(testKey1), WithClock(clk.now), WithResultFunc(noopResult), WithCallbackLogger(logs.logger()))
+	bad := func() *http.Request { return wronglySignedCallback(clk.now()) }
 	wrongType := func() *http.Request {
 		return newCallbackRequest(runwayBody(testID, 200, "ok"), map[string]string{"Content-Type": "text/plain"})
 	}
