@@ -50,6 +50,19 @@ var errTaskNotFinished = errors.New("runway: API does not report the task as fin
 // ServeHTTP goes on until the work is over (the result func, then marking the task done in
 // the Deduper). Otherwise (HTTP/2, a wrapped writer, a direct call) it runs on a goroutine
 // of its own and ServeHTTP returns at the budget.
+//
+// Logging: a refused callback is logged at warn level with a short reason (method_not_allowed,
+// content_encoding, content_type, body_too_large, read_body, undecodable, missing_signature,
+// invalid_signature, timestamp_out_of_range), the task id once the body was decoded, the
+// status and the peer address; never a key or a signature. So that a flood of bad requests
+// cannot flood the log, each reason logs its first refusal at once and then at most one line
+// per RejectLogInterval, measured on the handler's clock (WithClock); that line carries
+// "suppressed", the number of refusals with that reason left out since the previous line.
+// The other reasons are not affected. A count still pending when its interval is over is
+// reported by the next refusal of any reason, in a line of its own ("runway: callback
+// rejections suppressed", with reason and suppressed), so the tail of a flood that has
+// stopped is counted as soon as anything else is refused. The handler runs nothing in the
+// background: when nothing at all is refused after a flood, its tail stays unreported.
 type CallbackHandler struct {
 	callbackConfig           // the options, defaults filled in
 	macs           []*macKey // prepared from WithHMACKey's keys
