@@ -33,9 +33,9 @@ const (
 // and must not block: record a measurement, end a span, hand off to a channel that never
 // blocks. (A callback answered 503 at its budget while its processing goes on reports
 // OnCallback, and OnResult if the result was in, on the budget's timer.) They may be called
-// concurrently. A func that panics is recovered; the first panic of
-// each kind is logged at error level on the client's (or handler's) logger and the SDK goes
-// on as if the func had returned.
+// concurrently. A func that panics is recovered; the first panic of each kind is logged at
+// error level on the client's (or handler's) logger and the SDK goes on as if the func had
+// returned.
 //
 // Every operation that Start is called for ends with exactly one event carrying the context
 // Start returned as its Ctx: OnSubmit for the submissions, OnPoll for OpGetTask, OnWaitEnd,
