@@ -242,13 +242,9 @@ type APIError struct {
 	notFound bool
 }
 
-// code returns the body code, or the HTTP status when the body carried none.
-func (e *APIError) code() int {
-	if e.Code != 0 && e.Code != 200 {
-		return e.Code
-	}
-	return e.StatusCode
-}
+// code returns the body code, or the HTTP status when the body carried none (see
+// answer.effective, the decision table's reading).
+func (e *APIError) code() int { return e.answer().effective() }
 
 // mayHaveCreated reports whether a submission answered with this error may still have created
 // a task: a server-side failure after the request arrived, or a 2xx whose body is not the

@@ -399,10 +399,7 @@ func (r *proxyRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	port := req.URL.Port()
 	if port == "" {
-		port = "80"
-		if req.URL.Scheme == "https" {
-			port = "443"
-		}
+		port = "443" // https: plain http returned above
 	}
 	pn, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {

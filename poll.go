@@ -267,6 +267,16 @@ func (run *waitRun) poll(ctx context.Context) (*Result, time.Duration, error) {
 // maxPollRetryAfter caps how long one Retry-After may delay the next poll.
 const maxPollRetryAfter = 10 * time.Minute
 
+// pollRetryAfter is the pause a failed poll's answer asks for, at most maxPollRetryAfter: a
+// hostile or mistaken Retry-After must not park a wait that has no timeout for a day.
+func pollRetryAfter(err error) time.Duration {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return min(ae.RetryAfter, maxPollRetryAfter)
+	}
+	return 0
+}
+
 // retryDelay decides what a failed poll means: the delay before the next poll for a
 // transient error (and a 404 during the grace period), or a *WaitError that ends the wait.
 // The delay is full-jitter exponential from the client's retry minimum, capped at the poll
@@ -290,14 +300,7 @@ func (run *waitRun) retryDelay(ctx, pctx context.Context, err error) (time.Durat
 	}
 	run.failures++
 	run.lastErr = err
-	var retryAfter time.Duration
-	var ae *APIError
-	if errors.As(err, &ae) {
-		retryAfter = ae.RetryAfter
-	}
-	// A server may ask for a long pause, but not for longer than maxPollRetryAfter: a hostile
-	// or mistaken Retry-After must not park a wait that has no timeout for a day.
-	retryAfter = min(retryAfter, maxPollRetryAfter)
+	retryAfter := pollRetryAfter(err)
 	ceil := max(run.cfg.interval, retryAfter)
 	delay := backoff(min(run.c.waitMin, ceil), ceil, run.failures, retryAfter)
 	run.c.logger.LogAttrs(ctx, slog.LevelDebug, "runway: poll failed; retrying",

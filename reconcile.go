@@ -546,11 +546,7 @@ func (rc *reconciler) pollFailed(ctx context.Context, t *recTask, o recOutcome, 
 		return o
 	}
 	t.failures++
-	var retryAfter time.Duration
-	var ae *APIError
-	if errors.As(err, &ae) {
-		retryAfter = min(ae.RetryAfter, maxPollRetryAfter)
-	}
+	retryAfter := pollRetryAfter(err)
 	level := slog.LevelDebug
 	if ctx.Err() != nil || decide(kindPoll, answerOf(err), true) != verdictRetry {
 		// 401, 402, 422...: nothing a retry soon will fix, but the task is still paid for
