@@ -532,20 +532,31 @@ func (h *CallbackHandler) process(base, ctx context.Context, f *flight, res *Res
 			status = http.StatusServiceUnavailable
 		}
 		h.logFailure("runway: callback processing failed; released for Kie's retry", id, err)
-		if rerr := h.dedupe.Release(sctx, id, token); rerr != nil {
-			h.logFailure("runway: callback dedupe release failed", id, rerr)
-		}
+		h.endClaim(sctx, "callback", id, token, false)
 		return status
 	}
 	// The work is done: answer 200 whatever the store says, which stops Kie's retries.
 	// Without the done marker a later redelivery could run the func again, hence the log.
 	status = http.StatusOK
-	if derr := h.dedupe.Done(sctx, id, token); derr != nil {
-		h.logFailure("runway: callback dedupe done failed", id, derr)
-	}
+	h.endClaim(sctx, "callback", id, token, true)
 	h.forget(sctx, id)
 	h.log.LogAttrs(ctx, slog.LevelDebug, "runway: callback processed", slog.String("task_id", id))
 	return status
+}
+
+// endClaim marks the claim on id done after a delivery, or gives it back after a failed one so
+// that a retry can claim it. A store error is logged (who names the path: "callback",
+// "reconcile"), not returned: the delivery's outcome stands either way.
+func (h *CallbackHandler) endClaim(sctx context.Context, who, id, token string, delivered bool) {
+	if !delivered {
+		if err := h.dedupe.Release(sctx, id, token); err != nil {
+			h.logFailure("runway: "+who+" dedupe release failed", id, err)
+		}
+		return
+	}
+	if err := h.dedupe.Done(sctx, id, token); err != nil {
+		h.logFailure("runway: "+who+" dedupe done failed", id, err)
+	}
 }
 
 // logFailure logs msg at warn level with the task id and the error.

@@ -173,14 +173,9 @@ func (h *CallbackHandler) deliverPolled(ctx context.Context, r *Result, aleph bo
 	derr := h.deliver(cctx, r, aleph, true)
 	sctx, scancel := h.storeContext(context.WithoutCancel(ctx))
 	defer scancel()
+	h.endClaim(sctx, "reconcile", id, token, derr == nil)
 	if derr != nil {
-		if rerr := h.dedupe.Release(sctx, id, token); rerr != nil {
-			h.logFailure("runway: reconcile dedupe release failed", id, rerr)
-		}
 		return ReconcileRetry, derr
-	}
-	if err := h.dedupe.Done(sctx, id, token); err != nil {
-		h.logFailure("runway: reconcile dedupe done failed", id, err)
 	}
 	return ReconcileDelivered, nil
 }
