@@ -52,6 +52,12 @@ func (c *Client) SaveResult(ctx context.Context, r *Result, dir string, opts ...
 	if err != nil {
 		return SavedFiles{}, err
 	}
+	return c.saveWith(ctx, r, dir, cfg)
+}
+
+// saveWith is SaveResult with its options already applied (SaveResultFunc and SaveQueue apply
+// theirs once), WithOnSaved's func included.
+func (c *Client) saveWith(ctx context.Context, r *Result, dir string, cfg downloadConfig) (SavedFiles, error) {
 	saved, err := c.saveResult(ctx, r, dir, cfg)
 	if cfg.onSaved != nil {
 		cfg.onSaved(r, saved, err)
@@ -420,14 +426,15 @@ func (p *progressSum) emit(final bool) {
 // Invalid options panic here, with a message naming them, since the func returns no error
 // of its own.
 func (c *Client) SaveResultFunc(dir string, opts ...DownloadOption) func(ctx context.Context, r *Result) error {
-	if _, err := c.downloadConfig("SaveResultFunc", opts); err != nil {
+	cfg, err := c.downloadConfig("SaveResultFunc", opts)
+	if err != nil {
 		panic(err.Error())
 	}
 	return func(ctx context.Context, r *Result) error {
 		if r != nil && r.Err() != nil {
 			return nil
 		}
-		_, err := c.SaveResult(ctx, r, dir, opts...)
+		_, err := c.saveWith(ctx, r, dir, cfg)
 		return err
 	}
 }

@@ -19,11 +19,9 @@ import (
 // A result lost in a crash before it was saved is not retried by Kie (it got its 200), so
 // pair the queue with a periodic sweep (GetTask + SaveResult) if every file must be kept.
 type SaveQueue struct {
-	c    *Client
-	dir  string
-	opts []DownloadOption
-
-	onSaved func(r *Result, saved SavedFiles, err error) // WithOnSaved, or nil
+	c   *Client
+	dir string
+	cfg downloadConfig // the options, applied once
 
 	jobs   chan *Result
 	ctx    context.Context
@@ -55,7 +53,7 @@ func NewSaveQueue(c *Client, dir string, workers, capacity int, opts ...Download
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &SaveQueue{
-		c: c, dir: dir, opts: opts, onSaved: cfg.onSaved,
+		c: c, dir: dir, cfg: cfg,
 		jobs: make(chan *Result, capacity), ctx: ctx, cancel: cancel,
 	}
 	for range workers {
@@ -73,7 +71,7 @@ func (q *SaveQueue) work() {
 			q.dropMu.Unlock()
 			continue
 		}
-		if _, err := q.c.SaveResult(q.ctx, r, q.dir, q.opts...); err != nil {
+		if _, err := q.c.saveWith(q.ctx, r, q.dir, q.cfg); err != nil {
 			q.c.logger.LogAttrs(q.ctx, slog.LevelWarn, "runway: background save failed",
 				slog.String("task_id", printable(r.TaskID, 128)), slog.String("error", err.Error()))
 		}
@@ -152,8 +150,8 @@ func (q *SaveQueue) reportDropped(cause error) {
 		return
 	}
 	for _, r := range dropped {
-		if q.onSaved != nil {
-			q.onSaved(r, SavedFiles{}, fmt.Errorf("%w (task %s not started): %w", ErrSaveQueueClosed, printable(r.TaskID, 128), cause))
+		if q.cfg.onSaved != nil {
+			q.cfg.onSaved(r, SavedFiles{}, fmt.Errorf("%w (task %s not started): %w", ErrSaveQueueClosed, printable(r.TaskID, 128), cause))
 		}
 	}
 	q.c.logger.LogAttrs(context.Background(), slog.LevelWarn, "runway: save queue closed with results not saved",
