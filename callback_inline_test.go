@@ -23,12 +23,9 @@ import (
 // otherwise (see answersEarly). The flow tests in callback_flow_test.go run both paths on
 // fake time (serveModes).
 
-// plainWriter is a ResponseWriter that can neither flush nor be unwrapped.
+// plainWriter is a ResponseWriter that can neither flush nor be unwrapped: embedding the
+// interface passes on its three methods only.
 type plainWriter struct{ http.ResponseWriter }
-
-func (p plainWriter) Header() http.Header         { return p.ResponseWriter.Header() }
-func (p plainWriter) Write(b []byte) (int, error) { return p.ResponseWriter.Write(b) }
-func (p plainWriter) WriteHeader(status int)      { p.ResponseWriter.WriteHeader(status) }
 
 // unwrapWriter hides Flush but hands the writer it wraps to http.ResponseController.
 type unwrapWriter struct{ plainWriter }

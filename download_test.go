@@ -176,12 +176,7 @@ func TestDownloadReusesConnections(t *testing.T) {
 	}))
 
 	// Real sockets: the connection count is what is measured, so no in-memory network here.
-	c, err := NewClient(testKey, WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c.hc.CloseIdleConnections()
-		_ = c.Close()
-	})
+	c := newTestClient(t, WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
 	var d net.Dialer
 	c.dlHooks.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return d.DialContext(ctx, network, files.Listener.Addr().String())

@@ -5,58 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
-
-// pipeListener is an in-memory listener for use inside a synctest bubble: its connections
-// are net.Pipe ends, on which a blocked read is durably blocked, so fake time advances
-// while a server trickles.
-type pipeListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
-
-func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
 
 // trickleHandler announces a 1 GiB file and sends one byte every 10 s, honouring Range, so
 // every attempt makes progress and the retry count never runs out.
@@ -92,7 +49,7 @@ func trickleHandler(w http.ResponseWriter, r *http.Request) {
 // WithAllowPrivateHosts (the caller's dialer is kept only then).
 func startTrickleHost(t *testing.T, extra ...Option) *Client {
 	t.Helper()
-	l := newPipeListener()
+	l := newPipeNet()
 	srv := &http.Server{Handler: http.HandlerFunc(trickleHandler)}
 	served := make(chan struct{})
 	go func() {
@@ -103,7 +60,7 @@ func startTrickleHost(t *testing.T, extra ...Option) *Client {
 		srv.Close()
 		<-served
 	})
-	tr := &http.Transport{DialContext: l.dial}
+	tr := &http.Transport{DialContext: l.DialContext}
 	return newTestClient(t, append([]Option{WithHTTPClient(&http.Client{Transport: tr})}, extra...)...)
 }
 

@@ -270,37 +270,22 @@ func newOfflineClient(tb testing.TB, opts ...Option) *Client {
 	return newTestClient(tb, append([]Option{WithBaseURL("http://127.0.0.1:9"), WithSubmitRateLimit(0, 0)}, opts...)...)
 }
 
-// recordedSleeps is a slog handler that records the waits the client logs before each
-// download retry. Downloads that retry run inside a synctest bubble, where the waits
-// themselves take no real time.
-type recordedSleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *recordedSleeps) Enabled(context.Context, slog.Level) bool { return true }
-func (s *recordedSleeps) WithAttrs([]slog.Attr) slog.Handler       { return s }
-func (s *recordedSleeps) WithGroup(string) slog.Handler            { return s }
-
-func (s *recordedSleeps) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "runway: retrying download" {
-		return nil
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "wait" {
-			s.mu.Lock()
-			s.d = append(s.d, a.Value.Duration())
-			s.mu.Unlock()
-		}
-		return true
-	})
-	return nil
-}
+// recordedSleeps keeps the client's log (captureHandler) to read back the waits it logs
+// before each download retry. Downloads that retry run inside a synctest bubble, where the
+// waits themselves take no real time.
+type recordedSleeps struct{ captureHandler }
 
 func (s *recordedSleeps) all() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.d...)
+	var out []time.Duration
+	for _, r := range s.find("runway: retrying download") {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "wait" {
+				out = append(out, a.Value.Duration())
+			}
+			return true
+		})
+	}
+	return out
 }
 
 // newDownloadClient returns a client on apiURL (may be "") whose download retry waits are
@@ -309,17 +294,11 @@ func newDownloadClient(t *testing.T, apiURL string, extra ...Option) (*Client, *
 	t.Helper()
 	s := &recordedSleeps{}
 	hc := &http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}
-	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second), WithHTTPClient(hc), WithLogger(slog.New(s))}
+	opts := []Option{WithRetryBackoff(time.Second, 30*time.Second), WithHTTPClient(hc), WithLogger(s.logger())}
 	if apiURL != "" {
 		opts = append(opts, WithBaseURL(apiURL))
 	}
-	c, err := NewClient(testKey, append(opts, extra...)...)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c.hc.CloseIdleConnections()
-		_ = c.Close()
-	})
-	return c, s
+	return newTestClient(t, append(opts, extra...)...), s
 }
 
 // Len returns the number of results b currently keeps (tests only).

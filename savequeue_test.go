@@ -114,12 +114,7 @@ func TestSaveQueueLogsFailuresAtWarn(t *testing.T) {
 	t.Run("no logger: slog.Default", func(t *testing.T) {
 		var logs logBuffer
 		setDefaultLogger(t, jsonLogger(&logs))
-		c, err := NewClient(testKey, WithHTTPClient(&http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}))
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			c.hc.CloseIdleConnections()
-			_ = c.Close()
-		})
+		c := newTestClient(t, WithHTTPClient(&http.Client{Transport: &http.Transport{DialContext: dialPipeHost}}))
 		failOne(t, c)
 		requireWarn(t, logs.String())
 	})
