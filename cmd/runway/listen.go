@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	runway "github.com/b9c9aec2/runway-go"
@@ -44,7 +43,7 @@ func (a *app) listen(ctx context.Context, cmd *command, args []string) int {
 	}
 	defer s.close()
 
-	l := &listener{a: a, s: s, o: &out{w: a.stdout, json: *jsonOut}, dir: *dir, pending: map[string]*runway.Result{}}
+	l := &listener{a: a, s: s, o: &out{w: a.stdout, json: *jsonOut}, dir: *dir}
 	handle := l.print
 	if *dir != "" {
 		q, err := runway.NewSaveQueue(s.c, *dir, 2, 64, s.downloadOptions(runway.WithOnSaved(l.saved))...)
@@ -87,9 +86,8 @@ func (a *app) listen(ctx context.Context, cmd *command, args []string) int {
 	}
 	if l.q != nil {
 		stopped, cancel := context.WithCancel(context.Background())
-		cancel() // saves in progress are cancelled and leave no partial file
-		_ = l.q.Close(stopped)
-		l.unsaved()
+		cancel()               // saves in progress are cancelled and leave no partial file
+		_ = l.q.Close(stopped) // reports every queued result to saved, those it drops included
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.say("runway listen: %v", err)
@@ -106,9 +104,6 @@ type listener struct {
 	o   *out
 	dir string
 	q   *runway.SaveQueue
-
-	mu      sync.Mutex
-	pending map[string]*runway.Result // handed to the save queue, not saved yet
 }
 
 // print is the result func without --out: one line per result.
@@ -132,13 +127,7 @@ func (l *listener) enqueue(ctx context.Context, r *runway.Result) error {
 	if r.Err() != nil {
 		return l.print(ctx, r)
 	}
-	l.mu.Lock()
-	l.pending[r.TaskID] = r
-	l.mu.Unlock()
 	if err := l.q.Enqueue(ctx, r); err != nil {
-		l.mu.Lock()
-		delete(l.pending, r.TaskID)
-		l.mu.Unlock()
 		return err // Kie delivers again later
 	}
 	l.a.say("task %s: success; saving into %s", r.TaskID, l.dir)
@@ -147,9 +136,6 @@ func (l *listener) enqueue(ctx context.Context, r *runway.Result) error {
 
 // saved is the save queue's report for one result.
 func (l *listener) saved(r *runway.Result, sf runway.SavedFiles, err error) {
-	l.mu.Lock()
-	delete(l.pending, r.TaskID)
-	l.mu.Unlock()
 	line := resultLine(r)
 	if err != nil {
 		line.ErrorKind, line.Message = kindDownload, "saving failed: "+err.Error()
@@ -160,13 +146,4 @@ func (l *listener) saved(r *runway.Result, sf runway.SavedFiles, err error) {
 	line.VideoPath, line.ImagePath = sf.VideoPath, sf.ImagePath
 	l.o.task(line, r.TaskID+" "+line.State+" "+sf.VideoPath)
 	l.a.say("task %s: saved %s", r.TaskID, sf.VideoPath)
-}
-
-// unsaved names the results still queued when listen stopped.
-func (l *listener) unsaved() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for id := range l.pending {
-		l.a.say("task %s was not saved; save it with: runway download %s --out %s", id, id, l.dir)
-	}
 }
