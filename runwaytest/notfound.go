@@ -60,12 +60,19 @@ func WithNotFoundForm(f NotFoundForm) Option {
 	}}
 }
 
-// failNotFound answers a details request for an unknown task id.
+// failNotFound answers a details request for an unknown task id, in the form NewServer
+// settled (see notFoundForm).
 func (s *Server) failNotFound(x *exchange) {
-	if !s.cfg.notFoundSet {
-		s.fail(x, 404, "Task not found")
-		return
-	}
 	f := NotFound(s.cfg.notFound)
 	s.writeEnvelope(x, f.status(), f.code(), f.Msg, nil)
+}
+
+// notFoundForm is the form a server answers unknown task ids in: WithNotFoundForm's, else
+// the one its other errors follow (HTTP 404 under WithHTTPStatusErrors, body code 404
+// otherwise).
+func notFoundForm(c config) NotFoundForm {
+	if !c.notFoundSet && c.statusErrors {
+		return NotFoundHTTP404
+	}
+	return c.notFound
 }

@@ -82,6 +82,7 @@ func NewServer(opts ...Option) *Server {
 			o.apply(&cfg)
 		}
 	}
+	cfg.notFound = notFoundForm(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64 // duplicates and bursts of callbacks go to one receiver
@@ -106,9 +107,7 @@ func NewServer(opts ...Option) *Server {
 		s.chaos = newChaosState(*cfg.chaos)
 	}
 	if cfg.listener != nil {
-		s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-		s.ts.Listener.Close()
-		s.ts.Listener = cfg.listener
+		s.ts = &httptest.Server{Listener: cfg.listener, Config: &http.Server{Handler: http.HandlerFunc(s.serveHTTP)}}
 		s.ts.Start()
 	} else {
 		s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
