@@ -461,9 +461,8 @@ func (i *Instrumentation) onCallback(e runway.CallbackEvent) {
 	span.End()
 }
 
-// onResult runs at the deepest point of the callback's processing goroutine, whose stack
-// starts small: it keeps its own frame small and leaves the rarer work to helpers, so that the
-// stack does not have to grow for it.
+// onResult counts a result entering the SDK, records the task's duration when its submission
+// time is known, and notes the result on the span that brought it.
 func (i *Instrumentation) onResult(e runway.ResultEvent) {
 	i.results.Add(e.Ctx, 1, i.resultAttrs(e.Source, e.State, e.ErrorKind))
 	if e.SinceSubmit > 0 {
