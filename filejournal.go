@@ -172,8 +172,8 @@ func (j *FileJournal) load() error {
 	var dropped int64
 	corrupt := false
 	for off < len(data) {
-		if n, ok := j.parseRecord(data[off:]); ok {
-			j.apply(data[off+recordHeader : off+n])
+		if n, rec, ok := j.parseRecord(data[off:]); ok {
+			j.apply(rec)
 			j.records++
 			off += n
 			good = off
@@ -206,26 +206,30 @@ func (j *FileJournal) load() error {
 }
 
 // parseRecord checks the record at the start of b: its length, checksum and payload. It
-// returns the record's size.
-func (j *FileJournal) parseRecord(b []byte) (int, bool) {
+// returns the record's size and what it says.
+func (j *FileJournal) parseRecord(b []byte) (int, journalRecord, bool) {
 	if len(b) < recordHeader {
-		return 0, false
+		return 0, journalRecord{}, false
 	}
 	n := binary.LittleEndian.Uint32(b[:4])
 	if n == 0 || n > maxRecordSize || int64(n) > int64(len(b)-recordHeader) {
-		return 0, false
+		return 0, journalRecord{}, false
 	}
 	p := b[recordHeader : recordHeader+int(n)]
-	if crc32.Checksum(p, crcTable) != binary.LittleEndian.Uint32(b[4:recordHeader]) || !validPayload(p) {
-		return 0, false
+	if crc32.Checksum(p, crcTable) != binary.LittleEndian.Uint32(b[4:recordHeader]) {
+		return 0, journalRecord{}, false
 	}
-	return recordHeader + int(n), true
+	rec, ok := decodePayload(p)
+	if !ok {
+		return 0, journalRecord{}, false
+	}
+	return recordHeader + int(n), rec, true
 }
 
 // nextRecord returns the offset of the first valid record in data at or after from, or -1.
 func (j *FileJournal) nextRecord(data []byte, from int) int {
 	for i := from; i+recordHeader < len(data); i++ {
-		if _, ok := j.parseRecord(data[i:]); ok {
+		if _, _, ok := j.parseRecord(data[i:]); ok {
 			return i
 		}
 	}
@@ -246,29 +250,38 @@ func (j *FileJournal) setAside(dropped int64) error {
 	return nil
 }
 
-// validPayload reports whether a record's payload decodes.
-func validPayload(p []byte) bool {
-	switch p[0] {
-	case opAdd:
-		var e JournalEntry
-		return json.Unmarshal(p[1:], &e) == nil && e.TaskID != ""
-	case opRemove:
-		return len(p) > 1
-	}
-	return false
+// journalRecord is what one record says: an entry added, or a task id removed.
+type journalRecord struct {
+	add    bool
+	entry  JournalEntry // when add
+	taskID string       // when not
 }
 
-// apply replays one valid record's payload.
-func (j *FileJournal) apply(p []byte) {
+// decodePayload decodes a record's payload; ok is false when it does not decode.
+func decodePayload(p []byte) (rec journalRecord, ok bool) {
 	switch p[0] {
 	case opAdd:
 		var e JournalEntry
-		if json.Unmarshal(p[1:], &e) == nil {
-			j.entries[e.TaskID] = e
+		if json.Unmarshal(p[1:], &e) != nil || e.TaskID == "" {
+			return journalRecord{}, false
 		}
+		return journalRecord{add: true, entry: e}, true
 	case opRemove:
-		delete(j.entries, string(p[1:]))
+		if len(p) <= 1 {
+			return journalRecord{}, false
+		}
+		return journalRecord{taskID: string(p[1:])}, true
 	}
+	return journalRecord{}, false
+}
+
+// apply replays one valid record.
+func (j *FileJournal) apply(rec journalRecord) {
+	if rec.add {
+		j.entries[rec.entry.TaskID] = rec.entry
+		return
+	}
+	delete(j.entries, rec.taskID)
 }
 
 // Add implements Journal: the entry is on disk when it returns.
