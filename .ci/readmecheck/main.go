@@ -275,24 +275,17 @@ func render(text string) (src string, wrapped bool) {
 	if strings.HasPrefix(strings.TrimSpace(text), "package ") {
 		return text, false
 	}
-	var used []string
+	var used []string // package names
 	for _, m := range selector.FindAllStringSubmatch(text, -1) {
-		if p, ok := imports[m[1]]; ok && !slices.Contains(used, p) {
-			used = append(used, p)
+		if _, ok := imports[m[1]]; ok && !slices.Contains(used, m[1]) {
+			used = append(used, m[1])
 		}
 	}
 	slices.Sort(used)
 	var head strings.Builder
 	head.WriteString("package readme\n\nimport (\n")
-	for _, p := range used {
-		name := p[strings.LastIndex(p, "/")+1:]
-		switch p {
-		case "github.com/b9c9aec2/runway-go":
-			name = "runway"
-		case "github.com/redis/go-redis/v9":
-			name = "redis"
-		}
-		fmt.Fprintf(&head, "\t%s %q\n", name, p)
+	for _, name := range used {
+		fmt.Fprintf(&head, "\t%s %q\n", name, imports[name])
 	}
 	head.WriteString(")\n")
 	statements := !topLevelFunc.MatchString(text)
